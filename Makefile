@@ -1,0 +1,32 @@
+# Temper developer entry points. `make test` is what CI runs (.ci/run): it installs every
+# dependency from this repository's own files, then runs the whole suite, lab tier included.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+
+.PHONY: setup install check lint types layers test test-fast bpf clean
+
+setup:            ## system packages (apt) + Python package with dev extras
+	bash scripts/setup.sh
+
+install:
+	$(PIP) install --quiet -e '.[dev]'
+
+lint:
+	$(PYTHON) -m ruff check .
+
+types:
+	$(PYTHON) -m mypy
+
+layers:
+	lint-imports
+
+check: lint types layers
+
+test: setup
+	$(PYTHON) -m pytest -q
+
+test-fast:        ## everything but the kernel lab tier
+	$(PYTHON) -m pytest -q -m "not lab"
+
+clean:
+	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache bpf/build

@@ -1,0 +1,99 @@
+"""``temper lab ...``: fetch the lab, open a guest shell, run a scenario.
+
+Why it exists: the human and CI entry point to the lab; ``temper.cli`` delegates
+``temper lab`` here via :func:`main`.  Exit status: 0 on success, 1 when a scenario
+failed or timed out, 2 on usage errors or when the lab could not be prepared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from kernellab import fetch, vm
+
+
+def _kernels(choice: str) -> list[str]:
+    return list(fetch.KERNELS) if choice == "all" else [choice]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="temper lab", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="download/build everything the lab needs (idempotent)")
+    f.add_argument("--kernel", choices=["7.2", "6.12", "all"], default="all")
+    f.add_argument("--no-host-setup", action="store_true",
+                   help="do not apt-get install host build tools")
+    s = sub.add_parser("shell", help="interactive guest on this terminal (Ctrl-A X quits)")
+    s.add_argument("--kernel", choices=["7.2", "6.12"], default="7.2")
+    s.add_argument("--cpus", type=int, default=2)
+    s.add_argument("--mem", default="1G")
+    r = sub.add_parser("run", help="boot a guest and run SCENARIO")
+    r.add_argument("scenario")
+    r.add_argument("--kernel", choices=["7.2", "6.12", "all"], default="7.2")
+    r.add_argument("--cpus", type=int, default=2)
+    r.add_argument("--mem", default="1G")
+    r.add_argument("--timeout", type=float, default=180)
+    r.add_argument("--workloads", action="store_true", help="add stress-ng/rt-tests/memcached")
+    r.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--paths", action="store_true", help=argparse.SUPPRESS)
+    v = sub.add_parser("vmlinux-h", help="print the path of vmlinux.h for a kernel")
+    v.add_argument("--kernel", choices=["7.2", "6.12"], default="7.2")
+    sub.add_parser("cflags", help="print the clang command and BPF flags per kernel")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if args.cmd == "fetch":
+            t0 = time.monotonic()
+            lab = fetch.fetch_all(_kernels(args.kernel), host_setup=not args.no_host_setup)
+            for name, k in lab.kernels.items():
+                print(f"kernel {name}: {k.image} (vmlinux.h: {k.vmlinux_h})")
+            print(f"qemu: {lab.qemu.binary}")
+            print(f"ready in {time.monotonic() - t0:.1f}s")
+            return 0
+        if args.cmd == "vmlinux-h":
+            print(fetch.vmlinux_h(args.kernel))
+            return 0
+        if args.cmd == "cflags":
+            from kernellab import bpfbuild
+
+            lab = fetch.fetch_all(["7.2", "6.12"])
+            for name, k in lab.kernels.items():
+                print(f"{name}: {fetch.CLANG} {' '.join(bpfbuild.cflags(k, lab.tools))}")
+            return 0
+        if args.cmd == "shell":
+            return vm.shell(args.kernel, cpus=args.cpus, mem=args.mem)
+    except Exception as exc:  # noqa: BLE001 - CLI boundary: report, exit 2
+        print(f"temper lab: {exc}", file=sys.stderr)
+        return 2
+    rc = 0
+    for kernel in _kernels(args.kernel):
+        try:
+            res = vm.run_scenario(kernel, args.scenario, cpus=args.cpus,  # type: ignore[arg-type]
+                                  mem=args.mem, timeout=args.timeout, workloads=args.workloads)
+        except Exception as exc:  # noqa: BLE001 - CLI boundary
+            print(f"temper lab: {kernel}: {exc}", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps(res.to_json()))
+        else:
+            status = "ok" if res.ok else "FAILED"
+            print(f"{args.scenario} on {kernel}: {status} (exit {res.exit_status}, "
+                  f"boot {res.boot_s}s, wall {res.wall_s:.1f}s, log {res.console_log})")
+            for rec in res.records:
+                mark = {True: "ok  ", False: "FAIL"}.get(rec.get("ok"), "    ")
+                rest = {k: v for k, v in rec.items() if k not in ("name", "ok")}
+                print(f"  {mark} {rec['name']}: {json.dumps(rest)}")
+        if not res.ok:
+            rc = 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""List+watch: keep a local cache of API objects in step with the server.
+
+The loop (as client-go's reflector does it):
+  1. LIST (with selectors) -> ``on_replace(items)``; remember ``metadata.resourceVersion``.
+  2. WATCH from that version -> ``on_event(type, object)`` for ADDED / MODIFIED / DELETED;
+     BOOKMARK events only advance the version.
+  3. A watch that ends normally resumes from the last version; 410 Gone (as an HTTP status or
+     an ERROR event) goes back to 1; any other failure backs off exponentially (0.5 s doubling
+     to 30 s, reset after a successful list) and goes back to 1.
+Invariant: callbacks see events in server order and never a half-listed state (``on_replace``
+gets the whole list at once). ``on_error`` is told every failure (for logs and metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from temper.kube.client import ApiClient, ApiError, WatchExpired
+
+OnReplace = Callable[[list[dict[str, Any]]], Awaitable[None] | None]
+OnEvent = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+OnError = Callable[[Exception], None]
+
+
+@dataclass
+class Backoff:
+    initial_s: float = 0.5
+    maximum_s: float = 30.0
+    current_s: float = field(default=0.0, init=False)
+
+    def next(self) -> float:
+        self.current_s = self.initial_s if self.current_s == 0 else min(self.maximum_s, self.current_s * 2)
+        return self.current_s
+
+    def reset(self) -> None:
+        self.current_s = 0.0
+
+
+async def _call(result: Awaitable[None] | None) -> None:
+    if result is not None:
+        await result
+
+
+async def reflect(client: ApiClient, path: str, params: Mapping[str, str], on_replace: OnReplace,
+                  on_event: OnEvent, on_error: OnError, backoff: Backoff | None = None,
+                  watch_timeout_s: int = 300) -> None:
+    """Run the list+watch loop forever (cancel the task to stop it)."""
+    backoff = backoff or Backoff()
+    while True:
+        try:
+            listing = await client.get(path, params)
+            items = listing.get("items") or []
+            version = str((listing.get("metadata") or {}).get("resourceVersion", ""))
+            await _call(on_replace([i for i in items if isinstance(i, dict)]))
+            backoff.reset()
+            while True:
+                async for event in client.watch(path, {**params, "resourceVersion": version}, watch_timeout_s):
+                    kind = event.get("type")
+                    obj = event.get("object")
+                    if not isinstance(obj, dict):
+                        continue
+                    if kind == "ERROR":
+                        code = obj.get("code")
+                        if code == 410:
+                            raise WatchExpired(410, str(obj.get("message", "resource version too old")))
+                        raise ApiError(int(code) if isinstance(code, int) else 0, str(obj.get("message", obj)))
+                    new_version = (obj.get("metadata") or {}).get("resourceVersion")
+                    if new_version:
+                        version = str(new_version)
+                    if kind in ("ADDED", "MODIFIED", "DELETED"):
+                        await _call(on_event(kind, obj))
+        except asyncio.CancelledError:
+            raise
+        except WatchExpired as exc:
+            on_error(exc)
+            continue
+        except (TimeoutError, ApiError, aiohttp.ClientError, ValueError, OSError) as exc:
+            on_error(exc)
+            await asyncio.sleep(backoff.next())

@@ -1,0 +1,274 @@
+"""The layer plan: which CPUs and which scheduling treatment each tier gets on one node.
+
+``plan(topology, pods, config) -> Plan`` is pure and total. It is the one decision both
+backends enforce (Temper's own sched_ext scheduler via ``temper.bpfmaps``; scx_layered via
+``temper.render``).
+
+Fencing (Critical)
+    wanted = ceil(sum(Critical requests) x (1 + critical_headroom) / 1000) CPUs, 0 when there
+    is no Critical request. Cores (SMT sibling groups) are taken whole, in one fixed
+    *canonical order*: LLC with the most cores first (ties: higher LLC id), and inside an LLC
+    the highest-numbered core first (CPU 0, which carries most IRQ and housekeeping work, is
+    fenced last). Cores are added in that order until the fence holds ``wanted`` CPUs, but
+    never so far that fewer than ``min_shared_cpus`` CPUs stay unfenced; ``unfenceable_cpus``
+    are skipped. Worked example: 8 CPUs, 2-way SMT (cores {0,1} {2,3} {4,5} {6,7}), Critical
+    requests 1500m, headroom 10% -> wanted = ceil(1.65) = 2 -> core {6,7} is fenced; at 2500m
+    -> ceil(2.75) = 3 -> cores {6,7} and {4,5} (4 CPUs, whole cores).
+
+    Because the order is fixed, the fence depends only on ``wanted`` and the topology: equal
+    input gives the equal fence, a pod arriving changes it only if ``wanted`` changes, and
+    then only by adding or removing cores at the end of the order (no reshuffling), and more
+    Critical requests never shrink it (monotone). If Critical pods exist but nothing can be
+    fenced (tiny node), Critical runs on the shared CPUs with the highest priority there.
+
+Sharing (High, Normal)
+    Both run on every unfenced CPU and may borrow an idle fenced CPU (preempted when Critical
+    wakes there). Weight = base(tier) x max(1, requested cores of the tier), capped at 10000,
+    so a tier's share grows with what its pods asked for; inside a tier each pod is weighted
+    by its kubelet ``cpu.weight`` (``kubelet_cpu_weight``).
+
+Batch (Low, Background)
+    Weights fixed at their base (10, 1). Open: any online CPU while it is otherwise idle,
+    fenced CPUs included; preempted by every
+    protected wake-up; Background yields to Low. ``starvation_guard_us`` bounds how long a
+    runnable batch task can wait, far inside the kernel watchdog's timeout.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from temper.pods import PodInfo
+from temper.tiers import Tier
+from temper.topology import NodeTopology
+
+PLAN_SCHEMA_VERSION = 1
+MAX_WEIGHT = 10_000
+
+
+class LayerKind(enum.Enum):
+    CONFINED = "confined"
+    GROUPED = "grouped"
+    OPEN = "open"
+
+
+@dataclass(frozen=True)
+class TierDefaults:
+    kind: LayerKind
+    base_weight: int
+    slice_us: int
+    preempt: bool
+    """Its wake-up preempts (kicks) lower tiers."""
+    preemptible: bool
+    """Kicked off a CPU when a protected task wakes there."""
+    util_band: tuple[float, float]
+    """scx_layered util_range: grow above the upper bound, shrink below the lower one."""
+
+
+TIER_DEFAULTS: dict[Tier, TierDefaults] = {
+    # Slices: protected tiers get short slices (they are woken and kicked in, and
+    # latency-bound); batch gets long ones (throughput), since any protected wake-up preempts it.
+    Tier.CRITICAL: TierDefaults(LayerKind.CONFINED, 1000, 5_000, True, False, (0.5, 0.8)),
+    Tier.HIGH: TierDefaults(LayerKind.GROUPED, 400, 5_000, True, False, (0.6, 0.9)),
+    Tier.NORMAL: TierDefaults(LayerKind.GROUPED, 100, 10_000, True, False, (0.6, 0.9)),
+    Tier.LOW: TierDefaults(LayerKind.OPEN, 10, 20_000, False, True, (0.0, 1.0)),
+    Tier.BACKGROUND: TierDefaults(LayerKind.OPEN, 1, 20_000, False, True, (0.0, 1.0)),
+}
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    critical_headroom: float = 0.10
+    """Fraction added to the Critical requests before rounding up to whole CPUs."""
+    min_shared_cpus: int = 1
+    """The fence never leaves fewer unfenced CPUs than this."""
+    unfenceable_cpus: frozenset[int] = frozenset()
+    """CPUs never fenced (e.g. housekeeping CPUs); their cores are skipped whole."""
+    starvation_guard_us: int = 200_000
+    """A runnable batch task waits at most this long (kernel watchdog: seconds)."""
+    slice_us: dict[Tier, int] = field(default_factory=dict)
+    """Per-tier slice overrides."""
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.critical_headroom <= 10.0) or math.isnan(self.critical_headroom):
+            raise ValueError("critical_headroom must be within 0..10")
+        if self.min_shared_cpus < 1:
+            raise ValueError("min_shared_cpus must be at least 1: something must run host work")
+        if not 1_000 <= self.starvation_guard_us <= 10_000_000:
+            raise ValueError("starvation_guard_us must be within 1ms..10s")
+        for tier, value in self.slice_us.items():
+            if not 100 <= value <= 1_000_000:
+                raise ValueError(f"slice_us for {tier.label} must be within 100us..1s")
+
+    def slice_for(self, tier: Tier) -> int:
+        return self.slice_us.get(tier, TIER_DEFAULTS[tier].slice_us)
+
+
+@dataclass(frozen=True)
+class TierPlan:
+    tier: Tier
+    kind: LayerKind
+    cpus: frozenset[int]
+    """CPUs the tier runs on by right. Open tiers: every online CPU (only while idle)."""
+    weight: int
+    slice_us: int
+    preempt: bool
+    preemptible: bool
+    may_borrow_fenced: bool
+    util_band: tuple[float, float]
+    pods: int
+    request_milli: int
+
+
+@dataclass(frozen=True)
+class Member:
+    """One pod's place in the plan."""
+
+    uid: str
+    namespace: str
+    name: str
+    tier: Tier
+    cpu_request_milli: int
+    weight: int
+    """kubelet's cpu.weight for the pod's request: its share inside the tier."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    schema: int
+    online: frozenset[int]
+    fenced: frozenset[int]
+    shared: frozenset[int]
+    tiers: tuple[TierPlan, ...]
+    """Indexed by ``Tier`` value."""
+    members: tuple[Member, ...]
+    """Sorted by uid; every planned pod exactly once."""
+    critical_request_milli: int
+    fence_wanted_cpus: int
+    starvation_guard_us: int
+
+    @property
+    def fence_capped(self) -> bool:
+        """The fence is smaller than the Critical requests asked for."""
+        return len(self.fenced) < self.fence_wanted_cpus
+
+    def tier(self, tier: Tier) -> TierPlan:
+        return self.tiers[tier.value]
+
+    def tier_of(self, uid: str) -> Tier | None:
+        for member in self.members:
+            if member.uid == uid:
+                return member.tier
+        return None
+
+
+def kubelet_cpu_weight(request_milli: int) -> int:
+    """cgroup v2 ``cpu.weight`` kubelet derives from a CPU request (shares -> weight)."""
+    shares = max(2, request_milli * 1024 // 1000)
+    shares = min(shares, 262_144)
+    return 1 + ((shares - 2) * 9999) // 262_142
+
+
+def canonical_core_order(topology: NodeTopology, unfenceable: frozenset[int] = frozenset()) -> list[tuple[int, ...]]:
+    """Cores in the fixed order the fence grows in (see module docstring)."""
+    cores = {core: cpus for core, cpus in topology.cores().items() if not unfenceable.intersection(cpus)}
+    llc_of = topology.llc_of_core()
+    llc_sizes: dict[int, int] = {}
+    for core in cores:
+        llc_sizes[llc_of[core]] = llc_sizes.get(llc_of[core], 0) + 1
+    return [
+        cores[core]
+        for core in sorted(cores, key=lambda c: (-llc_sizes[llc_of[c]], -llc_of[c], -max(cores[c])))
+    ]
+
+
+def fence_size_wanted(critical_request_milli: int, headroom: float) -> int:
+    if critical_request_milli <= 0:
+        return 0
+    return math.ceil(critical_request_milli * (1.0 + headroom) / 1000.0 - 1e-9)
+
+
+def choose_fenced(topology: NodeTopology, wanted: int, config: PlanConfig) -> frozenset[int]:
+    """Whole cores in canonical order until ``wanted`` CPUs, leaving ``min_shared_cpus``."""
+    limit = len(topology.online) - config.min_shared_cpus
+    fenced: list[int] = []
+    for core in canonical_core_order(topology, config.unfenceable_cpus):
+        if len(fenced) >= wanted or len(fenced) + len(core) > limit:
+            break
+        fenced.extend(core)
+    return frozenset(fenced)
+
+
+def _tier_weight(tier: Tier, request_milli: int) -> int:
+    """Grouped tiers scale with their requested cores; other tiers keep their base weight,
+    so Low always outweighs Background whatever the filler pods request."""
+    if TIER_DEFAULTS[tier].kind is not LayerKind.GROUPED:
+        return TIER_DEFAULTS[tier].base_weight
+    cores = max(1.0, request_milli / 1000.0)
+    return max(1, min(MAX_WEIGHT, round(TIER_DEFAULTS[tier].base_weight * cores)))
+
+
+def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | None = None) -> Plan:
+    """The layer plan for a node. Total: any valid topology and pod list gives a plan.
+
+    Terminal pods (Succeeded/Failed) hold no CPU and are left out. A uid seen twice is
+    planned once (the first occurrence), so every member is in exactly one tier.
+    """
+    config = config or PlanConfig()
+    seen: set[str] = set()
+    members: list[Member] = []
+    for pod in pods:
+        if pod.is_terminal or pod.uid in seen:
+            continue
+        seen.add(pod.uid)
+        members.append(Member(pod.uid, pod.namespace, pod.name, pod.tier, pod.cpu_request_milli,
+                              kubelet_cpu_weight(pod.cpu_request_milli)))
+    members.sort(key=lambda m: m.uid)
+
+    request_by_tier = {tier: 0 for tier in Tier}
+    count_by_tier = {tier: 0 for tier in Tier}
+    for member in members:
+        request_by_tier[member.tier] += member.cpu_request_milli
+        count_by_tier[member.tier] += 1
+
+    online = topology.online
+    wanted = fence_size_wanted(request_by_tier[Tier.CRITICAL], config.critical_headroom)
+    fenced = choose_fenced(topology, wanted, config)
+    shared = online - fenced
+
+    tiers: list[TierPlan] = []
+    for tier in Tier:
+        defaults = TIER_DEFAULTS[tier]
+        if tier is Tier.CRITICAL:
+            cpus = fenced if fenced else (shared if count_by_tier[tier] else frozenset())
+        elif defaults.kind is LayerKind.GROUPED:
+            cpus = shared
+        else:
+            cpus = online
+        tiers.append(TierPlan(
+            tier=tier,
+            kind=defaults.kind,
+            cpus=cpus,
+            weight=_tier_weight(tier, request_by_tier[tier]),
+            slice_us=config.slice_for(tier),
+            preempt=defaults.preempt,
+            preemptible=defaults.preemptible,
+            may_borrow_fenced=tier is not Tier.CRITICAL,
+            util_band=defaults.util_band,
+            pods=count_by_tier[tier],
+            request_milli=request_by_tier[tier],
+        ))
+    return Plan(
+        schema=PLAN_SCHEMA_VERSION,
+        online=online,
+        fenced=fenced,
+        shared=shared,
+        tiers=tuple(tiers),
+        members=tuple(members),
+        critical_request_milli=request_by_tier[Tier.CRITICAL],
+        fence_wanted_cpus=wanted,
+        starvation_guard_us=config.starvation_guard_us,
+    )
