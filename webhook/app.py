@@ -1,0 +1,88 @@
+"""The webhook's aiohttp applications: HTTPS ``POST /mutate`` and plain-HTTP metrics/health.
+
+Why this module exists: it is the thin adapter between HTTP and the pure policy. The handler
+decodes (``webhook.review.decode_review``), calls (``webhook.policy.admit``), encodes
+(``webhook.review.encode_response``) — nothing more. Errors are mapped to HTTP status in one
+place, the ``errors`` middleware: ``WebhookError.status`` (400 for ``BadReview``), with a JSON
+``{"message": ...}`` body. ``admit`` is total, so a well-formed review always gets a 200.
+
+Two applications, two ports: ``/mutate`` is reachable by the API server over TLS; ``/metrics``
+and ``/healthz`` are for Prometheus and kubelet probes on a separate plain-HTTP port, so the
+serving certificate never has to cover them and a scrape never competes with admissions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from webhook.metrics import WebhookMetrics
+from webhook.policy import Outcome, PolicyConfig, admit
+from webhook.review import WebhookError, decode_review, encode_response
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""The API server caps an object at ~3 MiB (etcd's request limit); a review wraps one."""
+
+POLICY: web.AppKey[PolicyConfig] = web.AppKey("policy", PolicyConfig)
+METRICS: web.AppKey[WebhookMetrics] = web.AppKey("metrics", WebhookMetrics)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except WebhookError as exc:
+        if exc.status >= 500:
+            log.exception("webhook error")
+        if METRICS in request.app:
+            request.app[METRICS].record_bad_request()
+        return web.Response(status=exc.status, body=orjson.dumps({"message": str(exc)}),
+                            content_type="application/json")
+
+
+async def mutate(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    review = decode_review(await request.read())
+    decision = admit(review, request.app[POLICY])
+    body = encode_response(review.uid, decision.result)
+    metrics = request.app[METRICS]
+    metrics.record(decision)
+    if decision.outcome is Outcome.UNHANDLED:
+        log.warning("pod %s/%s left unchanged: %s", review.namespace, review.uid,
+                    "; ".join(decision.result.warnings))
+    metrics.latency.observe(time.perf_counter() - started)
+    return web.Response(body=body, content_type="application/json")
+
+
+def make_app(policy: PolicyConfig, metrics: WebhookMetrics) -> web.Application:
+    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY_BYTES)
+    app[POLICY] = policy
+    app[METRICS] = metrics
+    app.router.add_post("/mutate", mutate)
+    return app
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+def make_metrics_app(metrics: WebhookMetrics) -> web.Application:
+    app = web.Application()
+    app[METRICS] = metrics
+    app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/healthz", healthz)
+    return app
