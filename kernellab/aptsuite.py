@@ -17,12 +17,14 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +167,28 @@ class PrivateApt:
         (self.root / "sources.list.d" / "lab.sources").write_text(render_sources(mirror))
         self.conf.write_text(render_apt_conf(self.root))
 
+    @property
+    def _memo_file(self) -> Path:
+        return self.root / "query-cache.json"
+
+    def query(self, args: Sequence[str]) -> str:
+        """A read-only apt query, memoised until the next real ``apt-get update``.
+
+        apt rebuilds its cache of four suites' package lists on every call (seconds);
+        the answers only change when the lists do.
+        """
+        key = "\0".join(args)
+        try:
+            memo: dict[str, str] = json.loads(self._memo_file.read_text())
+        except (OSError, ValueError):
+            memo = {}
+        if key not in memo:
+            memo[key] = self.run(args)
+            tmp = self._memo_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(memo))
+            os.replace(tmp, self._memo_file)
+        return memo[key]
+
     def run(self, args: Sequence[str], *, capture: bool = True,
             cwd: Path | None = None) -> str:
         """Run an apt tool with the private configuration; return stdout."""
@@ -181,22 +205,22 @@ class PrivateApt:
     def update(self, *, max_age_s: float = 6 * 3600) -> None:
         """``apt-get update`` unless the lists are younger than ``max_age_s``."""
         stamp = self.root / "state" / "updated.stamp"
-        import time
 
         if stamp.exists() and time.time() - stamp.stat().st_mtime < max_age_s:
             return
         with locked(self.root.parent, "apt"):
             print("kernellab: apt-get update (private configuration)", file=sys.stderr)
             self.run(["apt-get", "update", "-q"], capture=False)
+            self._memo_file.unlink(missing_ok=True)
             stamp.write_text("ok\n")
 
     def search_names(self, pattern: str) -> list[str]:
-        out = self.run(["apt-cache", "search", "--names-only", pattern])
+        out = self.query(["apt-cache", "search", "--names-only", pattern])
         return sorted({line.split(" ", 1)[0] for line in out.splitlines() if line})
 
     def versions(self, package: str) -> list[tuple[str, str]]:
         """(version, suite) pairs apt knows for ``package``."""
-        out = self.run(["apt-cache", "madison", package])
+        out = self.query(["apt-cache", "madison", package])
         res: list[tuple[str, str]] = []
         for line in out.splitlines():
             cols = [c.strip() for c in line.split("|")]
@@ -213,7 +237,7 @@ class PrivateApt:
         is the complete closure of Depends/Pre-Depends (no Recommends), as
         ``(package, version)`` pairs.
         """
-        out = self.run(["apt-get", "-s", "-q", "install", *requests])
+        out = self.query(["apt-get", "-s", "-q", "install", *requests])
         res: list[tuple[str, str]] = []
         for line in out.splitlines():
             m = re.match(r"^Inst (\S+) \((\S+) ", line)

@@ -155,6 +155,8 @@ class _BaseFill(Fill):
         for name, data in _etc_files().items():
             w.add_file(name, data)
         w.add_file("init", INIT_SCRIPT.read_bytes(), 0o755)
+        if not (self.tree / "usr/bin/python3").exists():
+            w.add_symlink("usr/bin/python3", "python3.13")
 
 
 @dataclass
@@ -169,7 +171,7 @@ def base_layer(tree: Path, images: Path) -> Path:
     """The cached base initramfs for guest tree ``tree`` (its name carries its key)."""
     key = cache_key("base", IMAGE_FORMAT_VERSION, tree.name,
                     (tree / ".wheels").read_text() if (tree / ".wheels").exists() else "",
-                    INIT_SCRIPT.read_text())[:16]
+                    INIT_SCRIPT.read_text(), Path(__file__).read_text())[:16]
     final = images / f"base-{key}.cpio.gz"
     if not final.exists():
         _write_gz_cpio(final, _BaseFill(tree))
