@@ -1,0 +1,326 @@
+"""The node agent's control loop: pods -> plan -> enforce -> publish, every scan interval.
+
+Why it exists: this is the one place that sequences the pure decisions (``temper.plan``,
+``temper.annotations.should_publish``, ``apply_due``, ``enforcement_state``) with the adapters
+(pod source, cgroup scanner, ``Enforcer``, ``Publisher``). Everything it knows is kept in one
+``AgentState`` that ``/metrics`` and ``/observe`` read at request time.
+
+One iteration (``Agent.step``):
+  1. snapshot the pod source; re-plan only when its generation moved (decode errors are
+     logged once per message and exposed as skipped pods, reason ``malformed``);
+  2. scan the pod cgroups, read ``cpu.stat`` / ``cpu.pressure``, turn usage into millicores;
+  3. when enforcing and ``apply_due``: ``enforcer.apply(plan, cgroup_ids)``. Pods whose cgroup
+     is not found yet are in the plan but not in ``cgroup_ids`` (reason ``no_cgroup``); they
+     are picked up by a later scan, which changes the ids and so triggers a new apply. The
+     plan handed over is always complete — the enforcer applies all or nothing;
+  4. refresh the enforcer's status, derive the enforcement state, publish annotations.
+
+Modes and the invariants between them:
+- observe-only (``--observe-only``, probe unsupported, or fallen back): ``apply`` is never
+  called. Fallback happens after ``MAX_CONSECUTIVE_FAILURES`` apply failures or unexpected
+  scheduler detaches in a row; its reason (with the kernel's exit reason) is kept and shown.
+- safe mode: ``enter_safe_mode`` calls ``stand_down`` at once (under the same lock as
+  ``apply``, so the two never interleave) and no apply happens until ``leave_safe_mode``,
+  which forces the next step to re-apply (re-attach).
+- ``shutdown`` (SIGTERM) calls ``stand_down("agent stopping")``.
+
+Errors: per-pod trouble is counted, never raised. ``EnforcementError`` from the enforcer is
+caught here and counted. Nothing in ``step`` raises for bad input; a bug would surface in the
+log and ``/healthz`` (the loop records every completed iteration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from nodeagent.cgroups import SKIP_REASONS, CgroupError, PodCgroup, UsageTracker, read_pods, scan_pods
+from nodeagent.enforcement import EnforcementError, Enforcer, EnforcerStatus, Probe
+from nodeagent.podsource import PodSource
+from nodeagent.publish import Publisher, node_load
+from temper.annotations import EnforcementState, EnforcementStatus
+from temper.config import AgentConfig
+from temper.plan import Plan, plan
+from temper.pods import PodInfo
+from temper.topology import NodeTopology
+
+log = logging.getLogger(__name__)
+
+MAX_CONSECUTIVE_FAILURES = 3
+"""Apply failures / unexpected detaches in a row before falling back to observe-only."""
+REVERIFY_S = 60.0
+"""Re-apply an unchanged plan this often (idempotent; re-attaches after an ejection)."""
+HEALTHY_LOOP_FACTOR = 5
+"""/healthz fails when the last completed iteration is older than this many intervals."""
+
+SKIP_MALFORMED_POD = "malformed"
+SKIP_NO_CGROUP = "no_cgroup"
+ALL_SKIP_REASONS = (SKIP_MALFORMED_POD, SKIP_NO_CGROUP, *SKIP_REASONS)
+
+
+def enforcement_state(observe_only: bool, probe: Probe | None, safe_mode: bool, safe_mode_reason: str,
+                      fallback_reason: str) -> tuple[EnforcementState, str]:
+    """Pure: the state shown everywhere, most decisive cause first."""
+    if safe_mode:
+        return EnforcementState.SAFE_MODE, safe_mode_reason or "safe mode requested"
+    if observe_only:
+        return EnforcementState.OBSERVE_ONLY, "observe-only configured"
+    if probe is not None and not probe.supported:
+        return EnforcementState.UNSUPPORTED, probe.reason
+    if fallback_reason:
+        return EnforcementState.OBSERVE_ONLY, fallback_reason
+    return EnforcementState.ENFORCING, ""
+
+
+ApplyKey = tuple[Plan, frozenset[tuple[str, int]]]
+
+
+def apply_due(applied: ApplyKey | None, current: ApplyKey, now: float, last_apply: float,
+              reverify_s: float = REVERIFY_S) -> bool:
+    """Pure: apply when nothing was applied yet, the plan or ids changed, or it is time to re-verify."""
+    return applied is None or applied != current or now - last_apply >= reverify_s
+
+
+@dataclass
+class AgentState:
+    node_name: str
+    topology: NodeTopology
+    observe_only: bool
+    started: float = field(default_factory=time.monotonic)
+    probe: Probe | None = None
+    pods: tuple[PodInfo, ...] = ()
+    pod_errors: tuple[str, ...] = ()
+    pod_source_error: str = ""
+    pods_generation: int = -1
+    plan: Plan | None = None
+    cgroups: dict[str, PodCgroup] = field(default_factory=dict)
+    used_milli: dict[str, int] = field(default_factory=dict)
+    pressure_pct: dict[str, float] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Pods currently skipped, by reason (a gauge: recomputed every scan)."""
+    enforcer_status: EnforcerStatus = field(default_factory=lambda: EnforcerStatus(attached=False))
+    enforcement: EnforcementStatus = field(
+        default_factory=lambda: EnforcementStatus(EnforcementState.OBSERVE_ONLY, "starting"))
+    safe_mode: bool = False
+    safe_mode_reason: str = ""
+    fallback_reason: str = ""
+    applied: ApplyKey | None = None
+    last_apply: float = 0.0
+    consecutive_failures: int = 0
+    plan_applies: int = 0
+    plan_failures: int = 0
+    plans_computed: int = 0
+    api_errors: int = 0
+    scans: int = 0
+    scan_seconds: float = 0.0
+    """Duration of the last iteration."""
+    scan_seconds_total: float = 0.0
+    last_iteration: float = 0.0
+    """``time.monotonic()`` when the last iteration completed (0: none yet)."""
+
+    @property
+    def enforcing(self) -> bool:
+        return self.enforcement.state is EnforcementState.ENFORCING
+
+    @property
+    def ready(self) -> bool:
+        """First plan computed and, when enforcing, applied (else we are in a non-enforcing state)."""
+        if self.plan is None:
+            return False
+        return not self.enforcing or self.applied is not None
+
+    def healthy(self, interval_s: float, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        reference = self.last_iteration or self.started
+        return now - reference < HEALTHY_LOOP_FACTOR * interval_s + 5.0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, state: AgentState, source: PodSource, enforcer: Enforcer,
+                 cgroup_root: str, publisher: Publisher | None = None) -> None:
+        self.config = config
+        self.state = state
+        self.source = source
+        self.enforcer = enforcer
+        self.cgroup_root = cgroup_root
+        self.publisher = publisher
+        self.usage = UsageTracker()
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._logged_errors: set[str] = set()
+
+    # -- safe mode and shutdown ------------------------------------------------------------
+    async def _stand_down(self, reason: str) -> None:
+        async with self._lock:
+            try:
+                await self.enforcer.stand_down(reason)
+            except EnforcementError as exc:
+                log.error("stand_down(%s) failed: %s %s", reason, exc, exc.detail[:500])
+            self.state.applied = None
+
+    async def on_safe_mode(self, requested: bool, reason: str) -> None:
+        """``SafeModePoller`` callback."""
+        if requested:
+            self.state.safe_mode, self.state.safe_mode_reason = True, reason
+            await self._stand_down(f"safe mode: {reason}")
+        else:
+            self.state.safe_mode, self.state.safe_mode_reason = False, ""
+            self.state.applied = None
+        self._refresh_enforcement()
+        self._wake.set()
+
+    async def shutdown(self) -> None:
+        await self._stand_down("agent stopping")
+
+    # -- one iteration ---------------------------------------------------------------------
+    def _refresh_pods(self) -> None:
+        snapshot = self.source.snapshot()
+        state = self.state
+        state.pod_source_error = snapshot.source_error
+        if snapshot.generation == state.pods_generation:
+            return
+        state.pods_generation = snapshot.generation
+        state.pods = snapshot.pods
+        state.pod_errors = snapshot.errors
+        for message in snapshot.errors:
+            if message not in self._logged_errors:
+                log.warning("skipping pod: %s", message)
+        self._logged_errors = set(snapshot.errors)
+        if snapshot.synced:
+            state.plan = plan(state.topology, snapshot.pods, self.config.plan)
+            state.plans_computed += 1
+
+    def _scan(self, planned: Plan, now: float) -> None:
+        state = self.state
+        skipped: Counter[str] = Counter()
+        try:
+            scan = scan_pods(self.cgroup_root)
+            cgroups = scan.pods
+            skipped.update(scan.skipped)
+        except CgroupError as exc:
+            log.warning("%s", exc)
+            cgroups = {}
+        members = {m.uid for m in planned.members}
+        state.cgroups = {uid: cg for uid, cg in cgroups.items() if uid in members}
+        skipped[SKIP_NO_CGROUP] = len(members - state.cgroups.keys())
+        reads = read_pods(self.cgroup_root, state.cgroups)
+        skipped.update(reads.skipped)
+        state.used_milli = self.usage.update(reads.usage_usec, now)
+        state.pressure_pct = reads.pressure_pct
+        skipped[SKIP_MALFORMED_POD] = len(state.pod_errors)
+        state.skipped = skipped
+
+    def _refresh_enforcement(self) -> None:
+        state = self.state
+        kind, reason = enforcement_state(state.observe_only, state.probe, state.safe_mode,
+                                         state.safe_mode_reason, state.fallback_reason)
+        previous = state.enforcement
+        if previous.state is kind and previous.reason == reason and previous.exit == state.enforcer_status.last_exit:
+            return
+        state.enforcement = EnforcementStatus(
+            state=kind, reason=reason, kernel=state.probe.kernel if state.probe else "",
+            since=int(time.time()) if previous.state is not kind else previous.since,
+            exit=state.enforcer_status.last_exit,
+            scheduler=state.enforcer_status.scheduler or "temper",
+        )
+
+    def _fall_back(self, reason: str) -> None:
+        self.state.fallback_reason = reason
+        log.error("falling back to observe-only: %s", reason)
+
+    async def _enforce(self, planned: Plan, now: float) -> None:
+        state = self.state
+        ids = {uid: cg.cgroup_id for uid, cg in state.cgroups.items()}
+        key: ApplyKey = (planned, frozenset(ids.items()))
+        if state.applied is not None and not state.enforcer_status.attached:
+            # The kernel ejected the scheduler (watchdog, BPF error): a failure in a row.
+            state.consecutive_failures += 1
+            state.applied = None
+            log.warning("scheduler detached unexpectedly: %s", state.enforcer_status.last_exit or "no exit reason")
+            if state.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                self._fall_back(f"scheduler detached {state.consecutive_failures} times in a row; last exit: "
+                                f"{state.enforcer_status.last_exit or 'unknown'}")
+                await self._stand_down("falling back to observe-only")
+                return
+        if not apply_due(state.applied, key, now, state.last_apply):
+            return
+        if state.applied == key and state.enforcer_status.attached:
+            state.consecutive_failures = 0  # re-verify of a plan that stayed attached
+        async with self._lock:
+            if state.safe_mode:
+                return
+            try:
+                await self.enforcer.apply(planned, ids)
+            except EnforcementError as exc:
+                state.plan_failures += 1
+                state.consecutive_failures += 1
+                state.last_apply = now
+                log.error("plan apply failed (%d in a row): %s %s", state.consecutive_failures, exc,
+                          exc.detail[:500])
+                if state.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                    self._fall_back(f"apply failed {state.consecutive_failures} times in a row: {exc}"[:400])
+                    try:
+                        await self.enforcer.stand_down("falling back to observe-only")
+                    except EnforcementError as down:
+                        log.error("stand_down after failures failed: %s", down)
+                return
+        state.plan_applies += 1
+        state.applied = key
+        state.last_apply = now
+
+    async def step(self) -> None:
+        started = time.monotonic()
+        state = self.state
+        self._refresh_pods()
+        if state.plan is not None:
+            self._scan(state.plan, started)
+            if state.enforcing:
+                await self._enforce(state.plan, started)
+            try:
+                state.enforcer_status = await self.enforcer.status()
+            except EnforcementError as exc:
+                log.warning("enforcer status failed: %s", exc)
+        self._refresh_enforcement()
+        if self.publisher is not None and state.plan is not None:
+            errors_before = self.publisher.errors
+            load = node_load(state.plan, state.used_milli, state.pressure_pct, int(time.time()))
+            await self.publisher.publish(load, state.enforcement)
+            state.api_errors += self.publisher.errors - errors_before
+        finished = time.monotonic()
+        state.scans += 1
+        state.scan_seconds = finished - started
+        state.scan_seconds_total += state.scan_seconds
+        state.last_iteration = finished
+
+    async def start(self) -> None:
+        """Probe the enforcer once (before the first step)."""
+        try:
+            self.state.probe = await self.enforcer.probe()
+        except EnforcementError as exc:
+            self.state.probe = Probe(False, f"probe failed: {exc}")
+        if not self.state.observe_only and self.state.probe and not self.state.probe.supported:
+            log.warning("enforcement unsupported on this node: %s", self.state.probe.reason)
+        self._refresh_enforcement()
+
+    async def run(self) -> None:
+        await self.start()
+        while True:
+            await self.step()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.scan_interval_s)
+
+
+def usage_by_tier(state: AgentState) -> Mapping[int, int]:
+    """Used millicores per tier value (for metrics and /observe)."""
+    result: dict[int, int] = {}
+    if state.plan is None:
+        return result
+    for member in state.plan.members:
+        result[member.tier.value] = result.get(member.tier.value, 0) + state.used_milli.get(member.uid, 0)
+    return result

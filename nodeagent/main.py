@@ -1,0 +1,167 @@
+"""``temper agent``: parse flags, assemble the agent from its parts, serve until SIGTERM.
+
+Why it exists: wiring only — every decision lives in the modules it assembles.
+
+Two ways to run:
+- cluster: pods from the API (in-cluster service account, or ``--kubeconfig``), annotations
+  published on the Node, safe mode polled on the Node and on ``--configmap NAMESPACE/NAME``;
+- standalone / kernel lab: ``--pods-file`` — no API server at all. On that path nothing
+  imports ``temper.kube`` or the ``kubernetes`` package's API modules (the lab guest has only
+  aiohttp, prometheus_client, cbor2 and PyYAML), no annotations are published and safe mode is
+  not polled.
+
+The enforcer: ``ObserveOnly`` when ``--observe-only`` (flag or config) or when the kernel
+probe says unsupported; otherwise ``nodeagent.bpf_enforcer.BpfEnforcer`` (imported lazily; if
+it cannot be imported or constructed, ``ObserveOnly("enforcer unavailable: ...")``).
+
+Exit codes: 0 after SIGTERM/SIGINT (the scheduler stood down first), 2 for bad flags or
+configuration (``ConfigError``, an unreadable topology), with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from nodeagent.agent import Agent, AgentState
+from nodeagent.enforcement import Enforcer, ObserveOnly, Probe
+from nodeagent.podsource import FilePodSource, PodSource
+from nodeagent.server import create_app
+from nodeagent.sysfs import SysfsError, probe_kernel, read_topology
+from temper.config import AgentConfig, ConfigError, load_agent_config
+
+if TYPE_CHECKING:
+    from temper.kube.client import ApiClient
+
+log = logging.getLogger("nodeagent")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="temper agent", description="Run the Temper node agent.")
+    parser.add_argument("--config", help="agent config file (YAML/JSON, the ConfigMap's content)")
+    parser.add_argument("--node-name", default=os.environ.get("NODE_NAME", ""),
+                        help="this node's name (default: $NODE_NAME)")
+    parser.add_argument("--pods-file", help="read pods from this kubectl JSON file instead of the API")
+    parser.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster, then ~/.kube/config)")
+    parser.add_argument("--observe-only", action="store_true", help="never enforce; observe and publish only")
+    parser.add_argument("--listen", help="HOST:PORT for /metrics, /observe, /healthz, /readyz "
+                                         "(default from config: 0.0.0.0:9470; port 0 picks one)")
+    parser.add_argument("--configmap", help="NAMESPACE/NAME of the agent ConfigMap (fleet safe mode)")
+    parser.add_argument("--sysfs-root", default="/", help="root under which sys/ and proc/ are read")
+    parser.add_argument("--cgroup-root", help="cgroup v2 mount (default from config: /sys/fs/cgroup)")
+    parser.add_argument("--bpftool", default="bpftool", help="bpftool binary (name on PATH or path)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser.parse_args(argv)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"listen address must be HOST:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port_text)
+
+
+def choose_enforcer(config: AgentConfig, observe_only: bool, probe: Probe, bpftool: str) -> Enforcer:
+    if observe_only:
+        return ObserveOnly("observe-only configured")
+    if not probe.supported:
+        return ObserveOnly(probe.reason)
+    try:
+        from nodeagent.bpf_enforcer import (  # type: ignore[import-not-found,unused-ignore]  # written concurrently
+            BpfEnforcer,
+        )
+
+        enforcer: Enforcer = BpfEnforcer(config.bpf_object, config.pin_dir, bpftool)
+    except Exception as exc:  # ImportError, or any constructor failure: observe, never crash
+        return ObserveOnly(f"enforcer unavailable: {type(exc).__name__}: {exc}"[:300])
+    return enforcer
+
+
+async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        for address in runner.addresses:
+            log.info("listening on http://%s:%s", address[0], address[1])
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # cancels the loop, then stand_down("agent stopping")
+
+
+async def run(args: argparse.Namespace, config: AgentConfig) -> int:
+    host, port = parse_listen(args.listen or config.listen)
+    topology = read_topology(args.sysfs_root)
+    observe_only = args.observe_only or config.observe_only
+    probe = Probe(False, "observe-only configured") if observe_only else probe_kernel(args.sysfs_root, args.bpftool)
+    enforcer = choose_enforcer(config, observe_only, probe, args.bpftool)
+    state = AgentState(node_name=args.node_name, topology=topology, observe_only=observe_only)
+    cgroup_root = args.cgroup_root or config.cgroup_root
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    client: ApiClient | None = None
+    source: PodSource
+    if args.pods_file:
+        file_source = FilePodSource(args.pods_file, args.node_name, poll_s=min(1.0, config.scan_interval_s))
+        file_source.refresh()
+        source = file_source
+        background.append(file_source.run)
+        agent = Agent(config, state, source, enforcer, cgroup_root)
+    else:
+        agent, client = await _api_agent(args, config, state, enforcer, cgroup_root, background)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await serve(create_app(agent, background), host, port, stop)
+    finally:
+        if client is not None:
+            await client.close()
+    log.info("stopped")
+    return 0
+
+
+async def _api_agent(args: argparse.Namespace, config: AgentConfig, state: AgentState, enforcer: Enforcer,
+                     cgroup_root: str, background: list[Callable[[], Coroutine[Any, Any, None]]]) -> tuple[Agent, ApiClient]:
+    from nodeagent.podsource import ApiPodSource
+    from nodeagent.publish import Publisher
+    from nodeagent.safemode import SafeModePoller, parse_configmap_ref
+    from temper.kube.client import ApiClient, auto_config
+
+    if not args.node_name:
+        raise ConfigError("--node-name (or $NODE_NAME) is required unless --pods-file is given")
+    configmap = parse_configmap_ref(args.configmap) if args.configmap else None
+    client = ApiClient(auto_config(args.kubeconfig))
+    await client.__aenter__()
+
+    def count_error(exc: Exception) -> None:
+        state.api_errors += 1
+        log.warning("API call failed: %s: %s", type(exc).__name__, exc)
+
+    source = ApiPodSource(client, args.node_name, count_error)
+    agent = Agent(config, state, source, enforcer, cgroup_root, Publisher(client, args.node_name, config.publish))
+    poller = SafeModePoller(client, args.node_name, configmap, config.safe_mode_poll_s, agent.on_safe_mode,
+                            on_error=count_error)
+    background.extend([source.run, poller.run])
+    return agent, client
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_agent_config(args.config)
+        return asyncio.run(run(args, config))
+    except (ConfigError, SysfsError, ValueError) as exc:
+        sys.stderr.write(f"temper agent: {exc}\n")
+        return 2

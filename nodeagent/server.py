@@ -1,0 +1,232 @@
+"""The agent's HTTP face: /metrics, /observe, /healthz, /readyz.
+
+Why it exists: operators and Prometheus see the agent only through these four endpoints; the
+DaemonSet's probes use the last two.
+
+Design:
+- ``create_app(agent)`` is the real app factory (tests use it with ``aiohttp_client``). The
+  agent lives in ``web.AppKey`` slots; its lifetime (the control loop, the pod source, the
+  safe-mode poller, and ``stand_down`` on exit) is one ``cleanup_ctx`` generator, so stopping
+  the runner — SIGTERM in ``nodeagent.main`` — always stands the scheduler down.
+- ``/metrics``: a custom ``Collector`` reads ``AgentState`` at scrape time (no gauges to keep
+  in step). Names are ``temper_agent_*`` in base units: CPU in cores (``_cpus``), time in
+  ``_seconds``, counters end in ``_total``. Label values are bounded and pre-initialised:
+  ``tier`` is one of the five tiers, ``state`` one of the four enforcement states, ``reason``
+  one of ``nodeagent.agent.ALL_SKIP_REASONS``; scheduler counters come from the enforcer's
+  fixed stats enum.
+- ``/observe``: ``observe_document(state)`` (pure) as JSON, or CBOR when the client sends
+  ``Accept: application/cbor``.
+- ``/healthz``: 200 while the loop completes iterations (``AgentState.healthy``);
+  ``/readyz``: 200 once the first plan is computed and, when enforcing, applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from nodeagent.agent import ALL_SKIP_REASONS, Agent, AgentState
+from temper.annotations import EnforcementState
+from temper.cpuset import format_cpulist
+from temper.render import plan_to_dict
+from temper.tiers import Tier
+
+AGENT_KEY = web.AppKey("agent", Agent)
+BACKGROUND_KEY = web.AppKey("background", list[Callable[[], Coroutine[Any, Any, None]]])
+"""Extra coroutines that live as long as the app (pod source, safe-mode poller)."""
+CBOR = "application/cbor"
+log = logging.getLogger(__name__)
+
+
+class AgentCollector(Collector):
+    """Exports ``AgentState`` at scrape time."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def collect(self) -> Iterable[Metric]:
+        state = self.agent.state
+        prefix = "temper_agent"
+        pods = GaugeMetricFamily(f"{prefix}_pods", "Pods planned on this node, per tier.", labels=["tier"])
+        requested = GaugeMetricFamily(f"{prefix}_requested_cpus", "CPU requested per tier, in cores.",
+                                      labels=["tier"])
+        used = GaugeMetricFamily(f"{prefix}_used_cpus", "CPU used per tier over the last scan, in cores.",
+                                 labels=["tier"])
+        used_by_tier = dict.fromkeys(Tier, 0)
+        if state.plan is not None:
+            for member in state.plan.members:
+                used_by_tier[member.tier] += state.used_milli.get(member.uid, 0)
+        for tier in Tier:
+            tier_plan = state.plan.tier(tier) if state.plan is not None else None
+            pods.add_metric([tier.label], tier_plan.pods if tier_plan else 0)
+            requested.add_metric([tier.label], (tier_plan.request_milli if tier_plan else 0) / 1000.0)
+            used.add_metric([tier.label], used_by_tier[tier] / 1000.0)
+        yield from (pods, requested, used)
+        yield GaugeMetricFamily(f"{prefix}_online_cpus", "Online CPUs on this node.",
+                                value=len(state.topology.online))
+        yield GaugeMetricFamily(f"{prefix}_fenced_cpus", "CPUs fenced for the Critical tier.",
+                                value=len(state.plan.fenced) if state.plan else 0)
+        yield CounterMetricFamily(f"{prefix}_plan_applies", "Plans applied by the enforcer.",
+                                  value=state.plan_applies)
+        yield CounterMetricFamily(f"{prefix}_plan_apply_failures", "Plan applies the enforcer refused.",
+                                  value=state.plan_failures)
+        yield CounterMetricFamily(f"{prefix}_plans_computed", "Layer plans computed.", value=state.plans_computed)
+        yield CounterMetricFamily(f"{prefix}_api_errors", "Failed Kubernetes API calls.", value=state.api_errors)
+        skipped = GaugeMetricFamily(f"{prefix}_skipped_pods", "Pods currently skipped, by reason.",
+                                    labels=["reason"])
+        for reason in ALL_SKIP_REASONS:
+            skipped.add_metric([reason], state.skipped.get(reason, 0))
+        yield skipped
+        enforcement = GaugeMetricFamily(f"{prefix}_enforcement_state",
+                                        "1 for the current enforcement state, 0 for the others.",
+                                        labels=["state"])
+        for kind in EnforcementState:
+            enforcement.add_metric([kind.value], 1.0 if state.enforcement.state is kind else 0.0)
+        yield enforcement
+        yield GaugeMetricFamily(f"{prefix}_scheduler_attached", "1 while the BPF scheduler is attached.",
+                                value=1.0 if state.enforcer_status.attached else 0.0)
+        yield CounterMetricFamily(f"{prefix}_scheduler_attaches", "Times the scheduler was attached.",
+                                  value=state.enforcer_status.attach_count)
+        names = sorted({name for counters in state.enforcer_status.counters.values() for name in counters})
+        scheduler = CounterMetricFamily(f"{prefix}_scheduler_events",
+                                        "Scheduler event counters per tier, from the BPF stats map.",
+                                        labels=["tier", "counter"])
+        for tier in Tier:
+            counters = state.enforcer_status.counters.get(tier, {})
+            for name in names:
+                scheduler.add_metric([tier.label, name], counters.get(name, 0))
+        yield scheduler
+        yield GaugeMetricFamily(f"{prefix}_scan_duration_seconds", "Duration of the last loop iteration.",
+                                value=state.scan_seconds)
+        yield CounterMetricFamily(f"{prefix}_scan_seconds", "Time spent in loop iterations.",
+                                  value=state.scan_seconds_total)
+        yield CounterMetricFamily(f"{prefix}_scans", "Loop iterations completed.", value=state.scans)
+
+
+def observe_document(state: AgentState) -> dict[str, Any]:
+    """Pure: the /observe snapshot."""
+    tiers: dict[str, dict[str, Any]] = {}
+    for tier in Tier:
+        tier_plan = state.plan.tier(tier) if state.plan is not None else None
+        tiers[tier.label] = {
+            "pods": tier_plan.pods if tier_plan else 0,
+            "request_m": tier_plan.request_milli if tier_plan else 0,
+            "used_m": 0,
+            "pressure_pct": 0.0,
+        }
+    pods: list[dict[str, Any]] = []
+    planned = {m.uid for m in state.plan.members} if state.plan is not None else set()
+    for pod in state.pods:
+        used = state.used_milli.get(pod.uid)
+        pressure = state.pressure_pct.get(pod.uid)
+        cgroup = state.cgroups.get(pod.uid)
+        if pod.uid in planned:
+            entry = tiers[pod.tier.label]
+            entry["used_m"] += used or 0
+            entry["pressure_pct"] = max(entry["pressure_pct"], pressure or 0.0)
+        pods.append({
+            "uid": pod.uid, "namespace": pod.namespace, "name": pod.name, "tier": pod.tier.label,
+            "qos": pod.qos.value, "phase": pod.phase, "request_m": pod.cpu_request_milli,
+            "limit_m": pod.cpu_limit_milli, "used_m": used, "pressure_pct": pressure,
+            "planned": pod.uid in planned,
+            "cgroup": {"path": cgroup.path, "id": cgroup.cgroup_id} if cgroup else None,
+        })
+    status = state.enforcer_status
+    return {
+        "node": state.node_name,
+        "online": format_cpulist(state.topology.online),
+        "tiers": tiers,
+        "pods": pods,
+        "skipped": {reason: state.skipped.get(reason, 0) for reason in ALL_SKIP_REASONS},
+        "pod_errors": list(state.pod_errors),
+        "pod_source_error": state.pod_source_error,
+        "plan": plan_to_dict(state.plan) if state.plan is not None else None,
+        "enforcement": {
+            "state": state.enforcement.state.value, "reason": state.enforcement.reason,
+            "kernel": state.enforcement.kernel, "since": state.enforcement.since,
+            "exit": state.enforcement.exit,
+        },
+        "enforcer": {
+            "attached": status.attached, "scheduler": status.scheduler, "last_exit": status.last_exit,
+            "attach_count": status.attach_count,
+            "counters": {tier.label: dict(counters) for tier, counters in status.counters.items()},
+        },
+        "ready": state.ready,
+    }
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AgentCollector(request.app[AGENT_KEY]))
+    body = generate_latest(registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def observe(request: web.Request) -> web.Response:
+    document = observe_document(request.app[AGENT_KEY].state)
+    if CBOR in request.headers.get("Accept", ""):
+        import cbor2
+
+        return web.Response(body=cbor2.dumps(document), content_type=CBOR)
+    return web.Response(text=json.dumps(document), content_type="application/json")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    agent = request.app[AGENT_KEY]
+    if agent.state.healthy(agent.config.scan_interval_s):
+        return web.Response(text="ok\n")
+    return web.Response(status=503, text="control loop wedged\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[AGENT_KEY].state
+    if state.ready:
+        return web.Response(text="ready\n")
+    why = "no plan yet" if state.plan is None else "plan not applied yet"
+    return web.Response(status=503, text=f"{why}\n")
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        # /healthz turns 503 once the loop stops completing iterations; kubelet restarts us.
+        log.error("%s crashed", task.get_name(), exc_info=task.exception())
+
+
+async def _agent_lifetime(app: web.Application) -> AsyncIterator[None]:
+    agent = app[AGENT_KEY]
+    tasks = [asyncio.create_task(agent.run(), name="agent-loop")]
+    tasks += [asyncio.create_task(factory(), name="agent-background") for factory in app[BACKGROUND_KEY]]
+    for task in tasks:
+        task.add_done_callback(_log_crash)
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await agent.shutdown()
+
+
+def create_app(agent: Agent, background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+               run_loop: bool = True) -> web.Application:
+    """The agent's web app; with ``run_loop`` its lifetime runs the agent (and ``background``)."""
+    app = web.Application()
+    app[AGENT_KEY] = agent
+    app[BACKGROUND_KEY] = list(background or [])
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/observe", observe)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    if run_loop:
+        app.cleanup_ctx.append(_agent_lifetime)
+    return app
