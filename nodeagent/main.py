@@ -26,15 +26,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from nodeagent.agent import Agent, AgentState
 from nodeagent.enforcement import Enforcer, ObserveOnly, Probe
 from nodeagent.podsource import FilePodSource, PodSource
-from nodeagent.server import create_app
+from nodeagent.server import Background, create_app
 from nodeagent.sysfs import SysfsError, probe_kernel, read_topology
 from temper.config import AgentConfig, ConfigError, load_agent_config
 
@@ -106,7 +105,7 @@ async def run(args: argparse.Namespace, config: AgentConfig) -> int:
     enforcer = choose_enforcer(config, observe_only, probe, args.bpftool)
     state = AgentState(node_name=args.node_name, topology=topology, observe_only=observe_only)
     cgroup_root = args.cgroup_root or config.cgroup_root
-    background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    background: list[Background] = []
     client: ApiClient | None = None
     source: PodSource
     if args.pods_file:
@@ -131,7 +130,7 @@ async def run(args: argparse.Namespace, config: AgentConfig) -> int:
 
 
 async def _api_agent(args: argparse.Namespace, config: AgentConfig, state: AgentState, enforcer: Enforcer,
-                     cgroup_root: str, background: list[Callable[[], Coroutine[Any, Any, None]]]) -> tuple[Agent, ApiClient]:
+                     cgroup_root: str, background: list[Background]) -> tuple[Agent, ApiClient]:
     from nodeagent.podsource import ApiPodSource
     from nodeagent.publish import Publisher
     from nodeagent.safemode import SafeModePoller, parse_configmap_ref

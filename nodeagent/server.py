@@ -42,8 +42,9 @@ from temper.render import plan_to_dict
 from temper.tiers import Tier
 
 AGENT_KEY = web.AppKey("agent", Agent)
-BACKGROUND_KEY = web.AppKey("background", list[Callable[[], Coroutine[Any, Any, None]]])
-"""Extra coroutines that live as long as the app (pod source, safe-mode poller)."""
+Background = Callable[[], Coroutine[Any, Any, None]]
+"""A coroutine function that runs as long as the app (pod source, safe-mode poller)."""
+BACKGROUND_KEY = web.AppKey("background", list[Background])
 CBOR = "application/cbor"
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ async def _agent_lifetime(app: web.Application) -> AsyncIterator[None]:
     await agent.shutdown()
 
 
-def create_app(agent: Agent, background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+def create_app(agent: Agent, background: list[Background] | None = None,
                run_loop: bool = True) -> web.Application:
     """The agent's web app; with ``run_loop`` its lifetime runs the agent (and ``background``)."""
     app = web.Application()
