@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.cmd == "shell":
             return vm.shell(args.kernel, cpus=args.cpus, mem=args.mem)
-    except Exception as exc:  # noqa: BLE001 - CLI boundary: report, exit 2
+    except Exception as exc:
         print(f"temper lab: {exc}", file=sys.stderr)
         return 2
     rc = 0
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             res = vm.run_scenario(kernel, args.scenario, cpus=args.cpus,  # type: ignore[arg-type]
                                   mem=args.mem, timeout=args.timeout, workloads=args.workloads)
-        except Exception as exc:  # noqa: BLE001 - CLI boundary
+        except Exception as exc:
             print(f"temper lab: {kernel}: {exc}", file=sys.stderr)
             return 2
         if args.json:
@@ -87,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.scenario} on {kernel}: {status} (exit {res.exit_status}, "
                   f"boot {res.boot_s}s, wall {res.wall_s:.1f}s, log {res.console_log})")
             for rec in res.records:
-                mark = {True: "ok  ", False: "FAIL"}.get(rec.get("ok"), "    ")
+                ok = rec.get("ok")
+                mark = "    " if ok is None else ("ok  " if ok else "FAIL")
                 rest = {k: v for k, v in rec.items() if k not in ("name", "ok")}
                 print(f"  {mark} {rec['name']}: {json.dumps(rest)}")
         if not res.ok:

@@ -111,7 +111,7 @@ class CpioWriter:
         self._header("TRAILER!!!", 0, 0)
 
 
-def _write_gz_cpio(final: Path, fill: "Fill") -> Path:
+def _write_gz_cpio(final: Path, fill: Fill) -> Path:
     with atomic_path(final) as tmp, tmp.open("wb") as raw, \
             gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
         w = CpioWriter(gz)

@@ -129,10 +129,42 @@ def prepare_scenario(scenario: str, lab: fetch.Lab, kernel: fetch.Kernel,
     return result
 
 
+def _boot(argv: list[str], run_dir: Path, results: Path, lab: fetch.Lab, timeout: float,
+          boot_timeout: float) -> tuple[bool, float, bool]:
+    """Run QEMU once; return (timed_out, wall seconds, reached /init).
+
+    A guest that has not reached ``/init`` after ``boot_timeout`` is killed so the caller
+    can retry: rare early-boot hangs under TCG should not cost a whole scenario timeout.
+    """
+    results.write_bytes(b"")
+    with locked(lab.root, "qemu"):
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=(run_dir / "qemu.stderr").open("w"))
+        booted = False
+        timed_out = False
+        try:
+            while proc.poll() is None:
+                elapsed = time.monotonic() - t0
+                if not booted:
+                    booted = b"TEMPER-BOOTED" in results.read_bytes()
+                if elapsed > timeout or (not booted and elapsed > boot_timeout):
+                    timed_out = True
+                    break
+                time.sleep(0.05)
+            booted = booted or b"TEMPER-BOOTED" in results.read_bytes()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        return timed_out, time.monotonic() - t0, booted
+
+
 def run_scenario(kernel: KernelName, scenario: str, payload: image.Payload | None = None, *,
                  cpus: int = 2, mem: str = "1G", timeout: float = 120,
                  args: dict[str, Any] | None = None, workloads: bool = False,
-                 lab: fetch.Lab | None = None) -> ScenarioResult:
+                 lab: fetch.Lab | None = None, boot_timeout: float = 90,
+                 boot_attempts: int = 2) -> ScenarioResult:
     """Boot ``kernel``, run ``scenario`` (module name under ``kernellab.scenarios`` or a
     guest path ending in ``.py`` delivered by ``payload``), return what it reported."""
     lab = lab or fetch.fetch_all([kernel])
@@ -153,19 +185,13 @@ def run_scenario(kernel: KernelName, scenario: str, payload: image.Payload | Non
                      mode="run")
     (run_dir / "qemu.argv").write_text(json.dumps(argv))
     timed_out = False
-    with locked(lab.root, "qemu"):
-        t0 = time.monotonic()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=(run_dir / "qemu.stderr").open("w"))
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        wall = time.monotonic() - t0
+    wall = 0.0
+    for attempt in range(1, boot_attempts + 1):
+        timed_out, wall, booted = _boot(argv, run_dir, results, lab, timeout, boot_timeout)
+        if booted:
+            break
+        (run_dir / f"no-boot-{attempt}.log").write_bytes(
+            console.read_bytes() if console.exists() else b"")
     parsed = parse_lines(results.read_text(errors="replace") if results.exists() else "")
     res = ScenarioResult(kernel=kernel, scenario=scenario, exit_status=parsed.exit_status,
                          timed_out=timed_out, boot_s=parsed.booted_uptime_s, wall_s=wall,
@@ -193,4 +219,4 @@ def env_cpus(default: int = 2) -> int:
     return int(os.environ.get("TEMPER_LAB_CPUS", default))
 
 
-__all__: Sequence[str] = ("ScenarioResult", "run_scenario", "shell", "LabError")
+__all__: Sequence[str] = ("LabError", "ScenarioResult", "run_scenario", "shell")

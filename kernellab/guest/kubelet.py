@@ -65,7 +65,7 @@ def _resources(container: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return dict(res.get("requests") or {}), dict(res.get("limits") or {})
 
 
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+_SUFFIX: dict[str, int | Decimal] = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
            "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3,
            "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 
@@ -249,7 +249,7 @@ def apply(plans: list[PodPlan], root: Path, *, start: bool = True) -> list[PodPl
                     with open(procs, "w") as f:
                         f.write(str(os.getpid()))
 
-                child = subprocess.Popen(c.command, preexec_fn=enter,  # noqa: PLW1509
+                child = subprocess.Popen(c.command, preexec_fn=enter,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
                 c.pids.append(child.pid)
     return plans

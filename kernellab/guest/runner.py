@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
     try:
         mod = _load(spec["scenario"])
         rc = int(mod.guest_main(ctx) or 0)
-    except Exception as exc:  # noqa: BLE001 - reported to the host, then fail
+    except Exception as exc:
         ctx.emit("error", ok=False, error=repr(exc), traceback=traceback.format_exc())
         rc = 2
     if rc == 0 and ctx.failed:

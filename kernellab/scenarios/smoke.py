@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from kernellab.guest.runner import Context
 
 
-def prepare(lab: "fetch.Lab", kernel: "fetch.Kernel", work: Path) -> "image.Payload":
+def prepare(lab: fetch.Lab, kernel: fetch.Kernel, work: Path) -> image.Payload:
     from kernellab import bpfbuild, image
 
     obj = bpfbuild.compile_bpf(bpfbuild.FIXTURES / "labfifo.bpf.c", work / "labfifo.bpf.o",
@@ -29,7 +29,7 @@ def prepare(lab: "fetch.Lab", kernel: "fetch.Kernel", work: Path) -> "image.Payl
     return image.Payload(files={"/lab/inputs/labfifo.bpf.o": obj})
 
 
-def guest_main(ctx: "Context") -> int:
+def guest_main(ctx: Context) -> int:
     ctx.emit("kernel", release=platform.release(), cpus=os.cpu_count())
     ctx.check("scx_state_file", _scx.state() == "disabled", state=_scx.state())
     btf = Path("/sys/kernel/btf/vmlinux")

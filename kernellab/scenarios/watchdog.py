@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 SCHED_EXT = 7
 
 
-def prepare(lab: "fetch.Lab", kernel: "fetch.Kernel", work: Path) -> "image.Payload":
+def prepare(lab: fetch.Lab, kernel: fetch.Kernel, work: Path) -> image.Payload:
     from kernellab import bpfbuild, image
 
     obj = bpfbuild.compile_bpf(bpfbuild.FIXTURES / "labstall.bpf.c",
@@ -37,7 +37,7 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def guest_main(ctx: "Context") -> int:
+def guest_main(ctx: Context) -> int:
     pin = Path("/sys/fs/bpf/labstall")
     reg = _scx.register(ctx.inputs / "labstall.bpf.o", pin)
     waited = ctx.wait_for(lambda: _scx.state() == "enabled", 10)

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from kernellab.aptsuite import (AptError, host_mirror, mirror_from_deb822, mirror_from_one_line,
-                                render_apt_conf, render_sources)
+from kernellab.aptsuite import (
+    AptError,
+    host_mirror,
+    mirror_from_deb822,
+    mirror_from_one_line,
+    render_apt_conf,
+    render_sources,
+)
 
 DEB822 = """Types: deb
 # a comment
