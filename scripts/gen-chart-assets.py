@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Generate the chart files that mirror Python definitions, so they cannot drift.
+
+Why this script exists: the five PriorityClasses are defined once, in
+``temper.tiers.PRIORITY_CLASSES``, and the Grafana dashboard must show the metrics the
+components really export. Both chart files are written from Python here; ``--check`` (run by
+``tests/chart``) fails when a committed file differs from what this script would write.
+
+    python3 scripts/gen-chart-assets.py          # rewrite the files
+    python3 scripts/gen-chart-assets.py --check  # exit 1 if they are stale
+
+Outputs:
+- ``charts/infera/templates/priorityclasses.yaml`` from ``PRIORITY_CLASSES``;
+- ``charts/infera/dashboards/temper.json`` from ``METRICS`` below, the list of metric
+  families the agent (``nodeagent/server.py``), the extender (``extender/metrics.py``) and the
+  webhook (``webhook/metrics.py``) register; ``tests/chart/test_dashboard.py`` greps those files
+  and fails when this list and the code disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from temper.tiers import PRIORITY_CLASSES  # noqa: E402  (after the path set-up above)
+
+CHART = ROOT / "charts" / "infera"
+PRIORITY_CLASSES_FILE = CHART / "templates" / "priorityclasses.yaml"
+DASHBOARD_FILE = CHART / "dashboards" / "temper.json"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric family as registered in code (counters without the ``_total`` suffix)."""
+
+    name: str
+    kind: str  # counter | gauge | histogram
+    title: str
+    by: tuple[str, ...] = ()
+    unit: str = "short"
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    # node agent (nodeagent/server.py, AgentCollector)
+    MetricSpec("temper_agent_enforcement_state", "gauge", "Nodes per enforcement state", ("state",)),
+    MetricSpec("temper_agent_scheduler_attached", "gauge", "Nodes with the BPF scheduler attached"),
+    MetricSpec("temper_agent_scheduler_attaches", "counter", "Scheduler attaches per second"),
+    MetricSpec("temper_agent_pods", "gauge", "Pods per tier", ("tier",)),
+    MetricSpec("temper_agent_requested_cpus", "gauge", "CPU requested per tier (cores)", ("tier",)),
+    MetricSpec("temper_agent_used_cpus", "gauge", "CPU used per tier (cores)", ("tier",)),
+    MetricSpec("temper_agent_online_cpus", "gauge", "Online CPUs"),
+    MetricSpec("temper_agent_fenced_cpus", "gauge", "CPUs fenced for Critical"),
+    MetricSpec("temper_agent_plans_computed", "counter", "Layer plans computed per second"),
+    MetricSpec("temper_agent_plan_applies", "counter", "Plans applied per second"),
+    MetricSpec("temper_agent_plan_apply_failures", "counter", "Plan applies refused per second"),
+    MetricSpec("temper_agent_skipped_pods", "gauge", "Pods skipped, by reason", ("reason",)),
+    MetricSpec("temper_agent_scheduler_events", "counter", "Scheduler events per second", ("tier", "counter")),
+    MetricSpec("temper_agent_api_errors", "counter", "Agent API errors per second"),
+    MetricSpec("temper_agent_scan_duration_seconds", "gauge", "Slowest loop iteration (s)", unit="s"),
+    MetricSpec("temper_agent_scan_seconds", "counter", "Agent loop time (s per s, all nodes)", unit="s"),
+    MetricSpec("temper_agent_scans", "counter", "Loop iterations per second"),
+    # scheduler extender (extender/metrics.py)
+    MetricSpec("temper_extender_requests", "counter", "Extender requests per second", ("verb", "outcome")),
+    MetricSpec("temper_extender_request_duration_seconds", "histogram", "Extender p99 latency", ("verb",),
+               unit="s"),
+    MetricSpec("temper_extender_neutral_scores", "counter", "Neutral scores per second", ("reason",)),
+    MetricSpec("temper_extender_node_cache_nodes", "gauge", "Nodes in the extender cache"),
+    MetricSpec("temper_extender_node_watch_errors", "counter", "Node watch errors per second"),
+    # overcommit webhook (webhook/metrics.py)
+    MetricSpec("temper_webhook_admissions", "counter", "Admissions per second", ("outcome", "tier")),
+    MetricSpec("temper_webhook_decisions", "counter", "Decisions per second, by reason", ("reason",)),
+    MetricSpec("temper_webhook_mutations", "counter", "Pods scaled per second", ("tier",)),
+    MetricSpec("temper_webhook_cpu_request_removed_cores", "counter", "CPU request removed (cores per s)",
+               ("tier",)),
+    MetricSpec("temper_webhook_admission_duration_seconds", "histogram", "Webhook p99 latency", unit="s"),
+)
+"""Every metric family the components register, and how the dashboard shows it."""
+
+COMPONENTS = (("agent", "Node agent (L0)"), ("extender", "Scheduler extender (L1)"),
+              ("webhook", "Overcommit webhook (L1)"))
+_MAX_GAUGES = {"temper_agent_scan_duration_seconds"}
+"""Gauges where the fleet's worst value matters, not the sum."""
+
+
+def render_priority_classes() -> str:
+    lines = [
+        "{{- /* GENERATED by scripts/gen-chart-assets.py from temper.tiers.PRIORITY_CLASSES: do not edit.",
+        "Kept on uninstall by default (priorityClasses.keepOnUninstall): pods that name a missing",
+        "PriorityClass are rejected at admission, so deleting them would block every rollout of a",
+        "workload that uses one. */ -}}",
+        "{{- if .Values.priorityClasses.create }}",
+    ]
+    for index, spec in enumerate(PRIORITY_CLASSES):
+        if index:
+            lines.append("---")
+        lines += [
+            "apiVersion: scheduling.k8s.io/v1",
+            "kind: PriorityClass",
+            "metadata:",
+            f"  name: {spec.name}",
+            "  labels:",
+            "    {{- include \"infera.labels\" . | nindent 4 }}",
+            f"    infera.io/tier: {spec.tier.label}",
+            "  {{- if .Values.priorityClasses.keepOnUninstall }}",
+            "  annotations:",
+            "    helm.sh/resource-policy: keep",
+            "  {{- end }}",
+            f"value: {spec.value}",
+            "globalDefault: false",
+            f"preemptionPolicy: {spec.preemption_policy}",
+            f"description: {json.dumps(spec.description)}",
+        ]
+    lines.append("{{- end }}")
+    return "\n".join(lines) + "\n"
+
+
+def expression(metric: MetricSpec) -> str:
+    by = ", ".join(metric.by)
+    if metric.kind == "histogram":
+        le_by = ", ".join(("le", *metric.by))
+        return f"histogram_quantile(0.99, sum by ({le_by}) (rate({metric.name}_bucket[$__rate_interval])))"
+    grouping = f"sum by ({by}) " if by else "sum "
+    if metric.kind == "counter":
+        return f"{grouping}(rate({metric.name}_total[$__rate_interval]))"
+    if metric.name in _MAX_GAUGES:
+        return f"max({metric.name})"
+    return f"{grouping}({metric.name})"
+
+
+def legend(metric: MetricSpec) -> str:
+    return " ".join("{{" + label + "}}" for label in metric.by) or metric.name.split("_", 2)[2]
+
+
+def render_dashboard() -> str:
+    panels: list[dict[str, object]] = []
+    next_id = 1
+    y = 0
+    for component, heading in COMPONENTS:
+        panels.append({"id": next_id, "type": "row", "title": heading, "collapsed": False,
+                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+        next_id += 1
+        y += 1
+        members = [m for m in METRICS if m.name.startswith(f"temper_{component}_")]
+        for index, metric in enumerate(members):
+            panels.append({
+                "id": next_id,
+                "type": "timeseries",
+                "title": metric.title,
+                "description": f"{metric.name} ({metric.kind})",
+                "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                "gridPos": {"h": 8, "w": 8, "x": (index % 3) * 8, "y": y + (index // 3) * 8},
+                "fieldConfig": {"defaults": {"unit": metric.unit}, "overrides": []},
+                "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+                "targets": [{"refId": "A", "expr": expression(metric), "legendFormat": legend(metric),
+                             "datasource": {"type": "prometheus", "uid": "${datasource}"}}],
+            })
+            next_id += 1
+        y += ((len(members) + 2) // 3) * 8
+    dashboard = {
+        "uid": "temper-overview",
+        "title": "Temper",
+        "description": "Generated by scripts/gen-chart-assets.py from the metrics Temper's components export.",
+        "tags": ["temper", "sched_ext"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus",
+                                 "label": "Data source", "current": {}, "hide": 0}]},
+        "panels": panels,
+    }
+    return json.dumps(dashboard, indent=2) + "\n"
+
+
+def outputs() -> dict[Path, str]:
+    return {PRIORITY_CLASSES_FILE: render_priority_classes(), DASHBOARD_FILE: render_dashboard()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a generated file is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in outputs().items():
+        current = path.read_text() if path.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(path.relative_to(ROOT))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print("stale generated files (run scripts/gen-chart-assets.py): " + ", ".join(map(str, stale)),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
