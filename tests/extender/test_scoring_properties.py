@@ -39,14 +39,14 @@ annotation_text = st.one_of(st.text(max_size=40), st.just('{"v":1}'), st.just("{
 annotation_maps = st.dictionaries(st.sampled_from([TIER_LOAD_KEY, ENFORCEMENT_KEY, SAFE_MODE_KEY]), annotation_text)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=1000)
 @given(node_loads, statuses, st.booleans(), demands, st.floats(NOW - 1000, NOW + 1000))
 def test_scores_are_always_within_0_and_10(load: NodeLoad, status: EnforcementStatus, safe: bool,
                                            demand: PodDemand, now: float) -> None:
     assert 0 <= score(demand, facts_of(load, status, safe), now).value <= 10
 
 
-@settings(max_examples=2000)
+@settings(max_examples=1000)
 @given(annotation_maps, demands)
 def test_scoring_is_total_over_any_annotation_strings(annotations: dict[str, str], demand: PodDemand) -> None:
     assessment = assess(annotations)
@@ -54,7 +54,7 @@ def test_scoring_is_total_over_any_annotation_strings(annotations: dict[str, str
     assert 0 <= score(demand, assessment, NOW).value <= 10
 
 
-@settings(max_examples=2000)
+@settings(max_examples=1000)
 @given(node_loads, statuses, st.integers(0, 10**7), st.integers(0, 10**7))
 def test_more_free_protected_capacity_never_lowers_a_critical_pods_score(
         load: NodeLoad, status: EnforcementStatus, extra: int, request: int) -> None:
