@@ -84,7 +84,7 @@ async def _until(predicate: object, timeout: float = 5.0) -> float:
 async def test_the_node_annotation_stands_down_within_5s_and_removal_resumes(
         tmp_path: Path, api: tuple[FakeApiState, ApiClient]) -> None:
     state, _ = api
-    enforcer, poller, agent_task, poll_task = await _running_agent(tmp_path, api)
+    enforcer, _poller, agent_task, poll_task = await _running_agent(tmp_path, api)
     try:
         await _until(lambda: enforcer.attached)
         state.nodes["node-a"]["metadata"]["annotations"][SAFE_MODE_KEY] = "true"
