@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * temper.h - the contract between Temper's sched_ext scheduler and the node agent.
+ *
+ * Everything user space reads or writes in the scheduler's maps is defined here, once.
+ * temper/bpfmaps.py mirrors these layouts byte for byte; tests/bpf/test_map_layout.py parses
+ * this file and fails if the mirror drifts. Rules for changing it: append, never reorder;
+ * bump TEMPER_ABI_VERSION on any change; fixed-width types only; explicit padding.
+ *
+ * Maps (pinned by the agent under /sys/fs/bpf/temper/maps/):
+ *   temper_cgroups  HASH   u64 cgroup id -> struct temper_cgroup_entry   pod cgroups only;
+ *                          tasks in descendant cgroups inherit; unknown cgroups are Normal.
+ *   temper_tiers    ARRAY  u32 tier      -> struct temper_tier_config
+ *   temper_cpus     ARRAY  u32 cpu       -> u32 enum temper_cpu_role
+ *   temper_global   ARRAY  u32 0         -> struct temper_global_config  (written LAST by
+ *                          the agent: a new generation makes the scheduler re-read the rest)
+ *   temper_stats    PERCPU_ARRAY u32 tier * TEMPER_NR_STATS + stat -> u64
+ *   temper_exitinfo ARRAY  u32 0         -> struct temper_exit_record    (written by ops.exit)
+ */
+#ifndef __TEMPER_H
+#define __TEMPER_H
+
+#define TEMPER_ABI_VERSION 1
+#define TEMPER_MAX_CPUS 512
+#define TEMPER_MAX_CGROUPS 65536
+#define TEMPER_REASON_LEN 128
+#define TEMPER_MSG_LEN 256
+
+enum temper_tier {
+	TEMPER_TIER_CRITICAL = 0,
+	TEMPER_TIER_HIGH = 1,
+	TEMPER_TIER_NORMAL = 2,
+	TEMPER_TIER_LOW = 3,
+	TEMPER_TIER_BACKGROUND = 4,
+	TEMPER_NR_TIERS = 5,
+};
+
+enum temper_tier_flags {
+	TEMPER_TF_PREEMPT = 1,		/* its wake-up kicks preemptible tasks off a CPU */
+	TEMPER_TF_PREEMPTIBLE = 2,	/* kicked when a protected task wakes */
+	TEMPER_TF_BORROW_FENCED = 4,	/* may run on an idle fenced CPU */
+};
+
+enum temper_cpu_role {
+	TEMPER_CPU_SHARED = 0,
+	TEMPER_CPU_FENCED = 1,
+};
+
+enum temper_stat {
+	TEMPER_STAT_ENQUEUE = 0,	/* tasks queued in the tier's dispatch queue */
+	TEMPER_STAT_DIRECT = 1,		/* woken straight onto an idle CPU */
+	TEMPER_STAT_PREEMPT_KICK = 2,	/* CPUs this tier's wake-ups preempted */
+	TEMPER_STAT_BORROW = 3,		/* times this tier started running on a fenced CPU */
+	TEMPER_STAT_STARVATION_GUARD = 4,	/* dispatches forced by the starvation guard */
+	TEMPER_STAT_FALLBACK = 5,	/* tasks whose affinity excluded their tier's CPUs */
+	TEMPER_NR_STATS = 6,
+};
+
+struct temper_cgroup_entry {
+	__u32 tier;			/* enum temper_tier */
+	__u32 weight;			/* kubelet cpu.weight of the pod, 1..10000 */
+};
+
+struct temper_tier_config {
+	__u64 slice_ns;
+	__u32 weight;			/* 1..10000 */
+	__u32 flags;			/* enum temper_tier_flags */
+};
+
+struct temper_global_config {
+	__u64 generation;		/* 0: not configured yet (everything Normal, all CPUs shared) */
+	__u64 starvation_guard_ns;
+	__u32 nr_fenced;
+	__u32 abi_version;		/* TEMPER_ABI_VERSION of the agent that wrote it */
+};
+
+struct temper_exit_record {
+	__s64 kind;			/* enum scx_exit_kind: 64 UNREG, 1024 ERROR, 1026 ERROR_STALL ... */
+	__s64 exit_code;
+	__u64 timestamp_ns;		/* bpf_ktime_get_ns() at exit; 0 = never exited */
+	char reason[TEMPER_REASON_LEN];
+	char msg[TEMPER_MSG_LEN];
+};
+
+#endif /* __TEMPER_H */
