@@ -1,0 +1,81 @@
+"""Fixtures for the chart tests: the real Helm v3 binary, and the chart rendered per value set.
+
+Rendering is cached per (value set, Kubernetes version) for the session: ``helm template`` is
+fast, but the assertions in several files look at the same outputs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.chart.helmbin import helm_path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "infera"
+RELEASE = "infera"
+NAMESPACE = "infera"
+KUBE_VERSIONS = ("1.30.0", "1.37.0")
+"""The oldest version the chart supports (ValidatingAdmissionPolicy GA) and the newest the
+validator knows."""
+
+VALUE_SETS: dict[str, tuple[str, ...]] = {
+    "defaults": (),
+    "scheduler": ("scheduler.enabled=true",),
+    "overcommit": ("overcommit.enabled=true",),
+    "everything": ("scheduler.enabled=true", "overcommit.enabled=true",
+                   "metrics.serviceMonitor.enabled=true", "metrics.dashboard.enabled=true"),
+    "scheduler-filtering": ("scheduler.enabled=true", "scheduler.complement=false", "scheduler.filter=true"),
+}
+"""Named ``--set`` lists; the first four are the issue's matrix, the last a positive control."""
+
+Doc = dict[str, Any]
+
+
+def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(helm_path()), *args], capture_output=True, text=True, check=False)
+
+
+@cache
+def render_text(value_set: str, kube_version: str = KUBE_VERSIONS[-1], extra: tuple[str, ...] = ()) -> str:
+    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", kube_version]
+    for item in (*VALUE_SETS[value_set], *extra):
+        args += ["--set", item]
+    result = run_helm(*args)
+    assert result.returncode == 0, f"helm template ({value_set}) failed:\n{result.stderr}"
+    return result.stdout
+
+
+def render(value_set: str, kube_version: str = KUBE_VERSIONS[-1], extra: tuple[str, ...] = ()) -> list[Doc]:
+    return [doc for doc in yaml.safe_load_all(render_text(value_set, kube_version, extra)) if doc]
+
+
+def find(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
+    matches = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
+    return matches[0]
+
+
+def kinds(docs: list[Doc]) -> list[tuple[str, str]]:
+    return sorted((d["kind"], d["metadata"]["name"]) for d in docs)
+
+
+def embedded_yaml(configmap: Mapping[str, Any], key: str = "config.yaml") -> Any:
+    return yaml.safe_load(configmap["data"][key])
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The pinned Helm v3; a missing tool is a failure, never a skip."""
+    return helm_path()
+
+
+@pytest.fixture(scope="session")
+def rendered() -> Callable[..., list[Doc]]:
+    return render
