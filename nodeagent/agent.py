@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from nodeagent.cgroups import SKIP_REASONS, CgroupError, PodCgroup, UsageTracker, read_pods, scan_pods
+from nodeagent.cgroups import SKIP_REASONS, SKIP_VANISHED, CgroupError, PodCgroup, UsageTracker, read_pods, scan_pods
 from nodeagent.enforcement import EnforcementError, Enforcer, EnforcerStatus, Probe
 from nodeagent.podsource import PodSource
 from nodeagent.publish import Publisher, node_load
@@ -55,6 +55,14 @@ MAX_CONSECUTIVE_FAILURES = 3
 """Apply failures / unexpected detaches in a row before falling back to observe-only."""
 REVERIFY_S = 60.0
 """Re-apply an unchanged plan this often (idempotent; re-attaches after an ejection)."""
+RESCAN_EVERY = 15
+"""Full cgroup rescan at least every this many scans (30 s at the default 2 s interval); also
+whenever the pod set changed, a planned pod has no cgroup yet, or a pod's files vanished. A
+pod cgroup's id cannot change while its directory exists, so between rescans only the
+``cpu.stat`` files are read."""
+PRESSURE_EVERY = 5
+"""Read per-pod ``cpu.pressure`` every this many scans: ``some avg10`` is a 10 s average, so
+sampling it every 10 s (default interval) loses nothing and halves the files read per scan."""
 HEALTHY_LOOP_FACTOR = 5
 """/healthz fails when the last completed iteration is older than this many intervals."""
 
@@ -153,6 +161,8 @@ class Agent:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._logged_errors: set[str] = set()
+        self._scanned_generation = -1
+        self._scan_skipped: Counter[str] = Counter()
 
     # -- safe mode and shutdown ------------------------------------------------------------
     async def _stand_down(self, reason: str) -> None:
@@ -197,21 +207,30 @@ class Agent:
 
     def _scan(self, planned: Plan, now: float) -> None:
         state = self.state
-        skipped: Counter[str] = Counter()
-        try:
-            scan = scan_pods(self.cgroup_root)
-            cgroups = scan.pods
-            skipped.update(scan.skipped)
-        except CgroupError as exc:
-            log.warning("%s", exc)
-            cgroups = {}
         members = {m.uid for m in planned.members}
-        state.cgroups = {uid: cg for uid, cg in cgroups.items() if uid in members}
-        skipped[SKIP_NO_CGROUP] = len(members - state.cgroups.keys())
-        reads = read_pods(self.cgroup_root, state.cgroups)
-        skipped.update(reads.skipped)
+        rescan = bool(self._scanned_generation != state.pods_generation or state.scans % RESCAN_EVERY == 0
+                  or self._scan_skipped[SKIP_NO_CGROUP] or self._scan_skipped[SKIP_VANISHED])
+        if rescan:
+            skipped: Counter[str] = Counter()
+            try:
+                scan = scan_pods(self.cgroup_root)
+                cgroups = scan.pods
+                skipped.update(scan.skipped)
+            except CgroupError as exc:
+                log.warning("%s", exc)
+                cgroups = {}
+            state.cgroups = {uid: cg for uid, cg in cgroups.items() if uid in members}
+            skipped[SKIP_NO_CGROUP] = len(members - state.cgroups.keys())
+            self._scan_skipped = skipped
+            self._scanned_generation = state.pods_generation
+        with_pressure = rescan or state.scans % PRESSURE_EVERY == 0
+        reads = read_pods(self.cgroup_root, state.cgroups, pressure=with_pressure)
         state.used_milli = self.usage.update(reads.usage_usec, now)
-        state.pressure_pct = reads.pressure_pct
+        if with_pressure:
+            state.pressure_pct = reads.pressure_pct
+        skipped = self._scan_skipped.copy()
+        skipped.update(reads.skipped)
+        self._scan_skipped[SKIP_VANISHED] += reads.skipped[SKIP_VANISHED]
         skipped[SKIP_MALFORMED_POD] = len(state.pod_errors)
         state.skipped = skipped
 

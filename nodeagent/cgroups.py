@@ -74,7 +74,7 @@ def _skip_reason(exc: OSError) -> str:
     return SKIP_MALFORMED
 
 
-def _list_dirs(directory: Path, scan: CgroupScan) -> list[str]:
+def _list_dirs(directory: str, scan: CgroupScan) -> list[str]:
     # Names only: interface files (cpu.stat, ...) never match a pod or QoS directory name.
     try:
         return os.listdir(directory)
@@ -85,12 +85,12 @@ def _list_dirs(directory: Path, scan: CgroupScan) -> list[str]:
         return []
 
 
-def _add_pod(root: Path, relative: str, driver: CgroupDriver, scan: CgroupScan) -> None:
+def _add_pod(root: str, relative: str, driver: CgroupDriver, scan: CgroupScan) -> None:
     uid = uid_from_cgroup_dirname(relative.rsplit("/", 1)[-1])
     if uid is None:
         return
     try:
-        inode = os.stat(root / relative).st_ino
+        inode = os.stat(f"{root}/{relative}").st_ino
     except OSError as exc:
         scan.skipped[_skip_reason(exc)] += 1
         return
@@ -102,8 +102,8 @@ def _add_pod(root: Path, relative: str, driver: CgroupDriver, scan: CgroupScan) 
 
 def scan_pods(root: str | Path) -> CgroupScan:
     """Map pod uid -> its cgroup for every kubelet pod cgroup under ``root``."""
-    base = Path(root)
-    if not base.is_dir():
+    base = os.fspath(root)
+    if not os.path.isdir(base):
         raise CgroupError(f"cgroup root {base} is not a directory")
     scan = CgroupScan()
     layouts = (
@@ -111,19 +111,19 @@ def scan_pods(root: str | Path) -> CgroupScan:
         (CgroupDriver.CGROUPFS, _CGROUPFS_TOP, _CGROUPFS_QOS),
     )
     for driver, top, qos_dirs in layouts:
-        if not (base / top).is_dir():
+        if not os.path.isdir(f"{base}/{top}"):
             continue
         scan.drivers.add(driver)
-        for name in _list_dirs(base / top, scan):
+        for name in _list_dirs(f"{base}/{top}", scan):
             if name in qos_dirs:
-                for pod_dir in _list_dirs(base / top / name, scan):
+                for pod_dir in _list_dirs(f"{base}/{top}/{name}", scan):
                     _add_pod(base, f"{top}/{name}/{pod_dir}", driver, scan)
             else:
                 _add_pod(base, f"{top}/{name}", driver, scan)
     return scan
 
 
-def _read_small(path: Path) -> str:
+def _read_small(path: str | Path) -> str:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         data = os.read(fd, _MAX_FILE_BYTES)
@@ -185,15 +185,18 @@ class UsageRead:
 
 
 def read_pods(root: str | Path, cgroups: Mapping[str, PodCgroup], pressure: bool = True) -> UsageRead:
-    """``usage_usec`` (and ``some avg10``) of each pod; per-pod failures are counted, not raised."""
-    base = Path(root)
+    """``usage_usec`` (and ``some avg10``) of each pod; per-pod failures are counted, not raised.
+
+    Hot path (every scan, every pod): plain string paths and one ``os.read`` per file.
+    """
+    base = os.fspath(root)
     result = UsageRead()
     for uid, cgroup in cgroups.items():
-        directory = base / cgroup.path
+        directory = f"{base}/{cgroup.path}/"
         try:
-            result.usage_usec[uid] = parse_usage_usec(_read_small(directory / "cpu.stat"))
+            result.usage_usec[uid] = parse_usage_usec(_read_small(directory + "cpu.stat"))
             if pressure:
-                result.pressure_pct[uid] = parse_pressure_avg10(_read_small(directory / "cpu.pressure"))
+                result.pressure_pct[uid] = parse_pressure_avg10(_read_small(directory + "cpu.pressure"))
         except OSError as exc:
             result.skipped[_skip_reason(exc)] += 1
         except CgroupReadError:
