@@ -73,7 +73,7 @@ EXCLUDED_PACKAGES: frozenset[str] = frozenset({
     "libcap-ng0", "readline-common",
 })
 
-WHEELS: tuple[str, ...] = ("aiohttp", "prometheus_client", "cbor2", "PyYAML")
+WHEELS: tuple[str, ...] = ("aiohttp", "prometheus_client", "cbor2", "PyYAML", "kubernetes")
 GUEST_PYTHON = "3.13"
 # bpftool with its library closure; libbpf-dev only for its BPF-side headers (no deps).
 HOST_TOOL_PACKAGES: tuple[str, ...] = ("bpftool/sid",)
@@ -361,7 +361,7 @@ class GuestTrees:
 def fetch_guest(root: Path, apt: PrivateApt) -> GuestTrees:
     base, base_pkgs = fetch_tree(root, apt, "base", BASE_PACKAGES)
     marker = base / ".wheels"
-    if not marker.exists():
+    if not marker.exists() or marker.read_text() != "\n".join(WHEELS) + "\n":
         fetch_wheels(root, GuestTrees(base, base).site_packages)
         check_libraries(base, BASE_BINARIES, [base])
         marker.write_text("\n".join(WHEELS) + "\n")

@@ -35,6 +35,8 @@ REQUIRED: tuple[str, ...] = (
     "PRINTK", "TTY", "SERIAL_8250", "SERIAL_8250_CONSOLE", "VIRTIO_CONSOLE",
     "DEVTMPFS", "DEVTMPFS_MOUNT", "PROC_FS", "PROC_SYSCTL", "SYSFS", "TMPFS", "SHMEM",
     "MAGIC_SYSRQ",
+    # SeaBIOS's MP table lists one CPU only: -smp N needs ACPI's MADT to see N CPUs
+    "ACPI",
     # what glibc, Python, bpftool, stress-ng and memcached call
     "MULTIUSER", "FUTEX", "EPOLL", "SIGNALFD", "TIMERFD", "EVENTFD", "AIO",
     "FILE_LOCKING", "POSIX_TIMERS", "INOTIFY_USER", "SYSVIPC", "FHANDLE",
