@@ -1,0 +1,63 @@
+"""A plan encodes into the map entries the scheduler expects (temper.bpfmaps)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from temper import bpfmaps
+from temper.plan import plan
+from temper.pods import PodInfo, QosClass
+from temper.tiers import Tier
+from temper.topology import NodeTopology
+
+
+def pod(uid: str, tier: Tier, milli: int) -> PodInfo:
+    return PodInfo(uid, "ns", uid, tier, milli, None, QosClass.BURSTABLE)
+
+
+def test_a_small_plan_encodes_exactly() -> None:
+    result = plan(NodeTopology.uniform(4), [pod("a", Tier.CRITICAL, 800), pod("b", Tier.BACKGROUND, 100)])
+    contents = bpfmaps.encode_plan(result, {"a": 1001, "b": 1002}, generation=7)
+    assert contents.cpus == {bpfmaps.U32.pack(c): bpfmaps.U32.pack(1 if c == 3 else 0) for c in range(4)}
+    assert contents.cgroups == {
+        bpfmaps.U64.pack(1001): bpfmaps.CGROUP_ENTRY.pack(0, result.members[0].weight),
+        bpfmaps.U64.pack(1002): bpfmaps.CGROUP_ENTRY.pack(4, result.members[1].weight),
+    }
+    slice_ns, weight, flags = bpfmaps.TIER_CONFIG.unpack(contents.tiers[bpfmaps.U32.pack(Tier.BACKGROUND)])
+    assert slice_ns == result.tier(Tier.BACKGROUND).slice_us * 1000 and weight == 1
+    assert flags == bpfmaps.TierFlag.PREEMPTIBLE | bpfmaps.TierFlag.BORROW_FENCED
+    _, critical_flags = bpfmaps.TIER_CONFIG.unpack(contents.tiers[bpfmaps.U32.pack(0)])[1:]
+    assert critical_flags == bpfmaps.TierFlag.PREEMPT
+    generation, guard_ns, nr_fenced, abi = bpfmaps.GLOBAL_CONFIG.unpack(contents.global_config[1])
+    assert (generation, guard_ns, nr_fenced, abi) == (7, 200_000_000, 1, bpfmaps.ABI_VERSION)
+
+
+def test_pods_without_a_cgroup_yet_are_left_out() -> None:
+    result = plan(NodeTopology.uniform(2), [pod("a", Tier.HIGH, 100)])
+    assert bpfmaps.encode_plan(result, {}, generation=1).cgroups == {}
+
+
+def test_generation_zero_and_bad_cgroup_ids_are_refused() -> None:
+    result = plan(NodeTopology.uniform(2), [pod("a", Tier.HIGH, 100)])
+    with pytest.raises(ValueError, match="generation"):
+        bpfmaps.encode_plan(result, {}, generation=0)
+    with pytest.raises(ValueError, match="cgroup id"):
+        bpfmaps.encode_plan(result, {"a": 0}, generation=1)
+
+
+def test_exit_record_decodes_and_describes() -> None:
+    raw = bpfmaps.EXIT_RECORD.pack(1026, 0, 5, b"runnable task stall", b"watchdog failed to check in")
+    record = bpfmaps.decode_exit_record(raw)
+    assert record.describe() == "ERROR_STALL: runnable task stall: watchdog failed to check in"
+    assert bpfmaps.decode_exit_record(bytes(bpfmaps.EXIT_RECORD.size)).describe() == ""
+    with pytest.raises(ValueError):
+        bpfmaps.decode_exit_record(b"short")
+
+
+@given(st.dictionaries(st.integers(0, 40), st.integers(0, 2**40)))
+def test_stats_decode_is_total(values: dict[int, int]) -> None:
+    decoded = bpfmaps.decode_stats(values)
+    assert set(decoded) == set(Tier)
+    assert all(len(counters) == bpfmaps.NR_STATS for counters in decoded.values())
