@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import sys
 
+import aiohttp
 import orjson
 
 from temper.kube.client import ApiClient, ApiConfig, ApiError, auto_config
@@ -62,7 +63,7 @@ async def run(argv: list[str], api: ApiConfig | None = None) -> int:
                 _report(rows, args.json)
                 return EXIT_OK
             return await _restore(client, pods, args.dry_run)
-    except (ApiError, OSError, ValueError) as exc:  # aiohttp's ClientError is an OSError subclass
+    except (ApiError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         sys.stderr.write(f"temper overcommit: {exc}\n")
         return EXIT_ERROR
 
