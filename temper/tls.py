@@ -68,8 +68,10 @@ def server_ssl_context(cert_file: str, key_file: str, client_ca_file: str | None
 def _load_pair(context: ssl.SSLContext, cert_file: str, key_file: str) -> None:
     try:
         context.load_cert_chain(cert_file, key_file)
-    except FileNotFoundError as exc:
-        raise TlsConfigError(f"cannot read {exc.filename}: no such file") from None
+    except FileNotFoundError:
+        # ssl's FileNotFoundError does not say which of the two files is missing.
+        missing = [f for f in (cert_file, key_file) if not Path(f).exists()] or [cert_file]
+        raise TlsConfigError(f"cannot read {', '.join(missing)}: no such file") from None
     except (OSError, ssl.SSLError) as exc:
         # ssl errors describe the failure ("key values mismatch", "PEM lib"), never the key.
         raise TlsConfigError(f"cannot load certificate {cert_file} with key {key_file}: {exc}") from None
