@@ -33,6 +33,8 @@ from tempfile import TemporaryDirectory
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import contextlib
+
 from temper.pods import QosClass  # noqa: E402
 from tests.core.factories import container, pod  # noqa: E402
 from tests.nodeagent.trees import write_pod_cgroup, write_sysfs, write_usage  # noqa: E402
@@ -58,10 +60,8 @@ asyncio.run(main())
 def cpu_ns(pid: int) -> int:
     total = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
+        with contextlib.suppress(OSError, ValueError):
             total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            pass
     return total
 
 

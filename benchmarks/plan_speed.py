@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from temper.plan import plan  # noqa: E402
-from temper.pods import decode_pod  # noqa: E402
-from temper.topology import NodeTopology  # noqa: E402
-from tests.core.factories import container, pod  # noqa: E402
+from temper.plan import plan
+from temper.pods import decode_pod
+from temper.topology import NodeTopology
+from tests.core.factories import container, pod
 
 TIERS = ("critical", "high", "normal", "low", "background")
 
