@@ -18,6 +18,7 @@ sampled after a warm-up. Run: ``python benchmarks/agent_overhead.py [--seconds 6
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -32,8 +33,6 @@ from tempfile import TemporaryDirectory
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-import contextlib
 
 from temper.pods import QosClass  # noqa: E402
 from tests.core.factories import container, pod  # noqa: E402
