@@ -134,8 +134,11 @@ async def prioritize(request: web.Request) -> web.Response:
     state = request.app[STATE]
     args = await _read_args(request)
     demand = _demand(args)
-    answer = _table_for(state, args).prioritize(
-        args.names, demand, state.settings.clock(), state.settings.stale_after_s)
+    now, stale = state.settings.clock(), state.settings.stale_after_s
+    if args.nodes is not None:
+        answer = NodeTable.of(args.nodes, state.memo).prioritize_once(args.names, demand, now, stale)
+    else:
+        answer = state.table.prioritize(args.names, demand, now, stale)
     for reason, count in answer.neutral.items():
         state.metrics.neutral.labels(reason.value).inc(count)
     return web.Response(body=answer.body, content_type=JSON)

@@ -26,6 +26,7 @@ names score neutral); no method raises on any table content.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -109,12 +110,30 @@ class FilterAnswer:
     unresolvable: dict[str, str]
 
 
+ViewKey = tuple[Tier, int]
+"""(tier, CPU request): the request only matters for Critical; other tiers use 0."""
+MAX_CRITICAL_VIEWS = 16
+"""Critical views are cached per distinct request (replicas of one Deployment share it)."""
+
+
 class NodeTable:
-    """name -> Row. Implements ``temper.kube.nodecache.NodeSink`` for the watch."""
+    """name -> Row, plus per-tier *views* name -> finished fragment. A ``NodeSink`` for the watch.
+
+    Views are valid for an interval of ``now`` (computed when they are swept: no node changes
+    freshness inside it), so a request is ``list(map(view.get, names))`` — C-level, no Python
+    per node — and a sweep (O(nodes)) happens only when some node crosses its staleness edge.
+    ``upsert``/``delete`` update every live view in place (O(views)).
+    """
 
     def __init__(self, memo: AssessmentMemo | None = None) -> None:
         self._rows: dict[str, Row] = {}
         self._memo = memo or AssessmentMemo()
+        self._views: dict[ViewKey, dict[str, bytes]] = {}
+        self._neutral: dict[str, NeutralReason] = {}
+        self._now: float | None = None
+        self._stale_after_s = 0.0
+        self._lo = math.inf
+        self._hi = -math.inf
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -126,26 +145,102 @@ class NodeTable:
     def of(cls, nodes: Iterable[NodeMeta], memo: AssessmentMemo | None = None) -> NodeTable:
         table = cls(memo)
         for node in nodes:
-            table.upsert(node)
+            table._rows[node.name] = make_row(node.name, table._memo(node.annotations))
         return table
 
     # NodeSink
     def replace(self, nodes: list[NodeMeta]) -> None:
-        fresh = NodeTable.of(nodes, self._memo)
-        self._rows = fresh._rows
+        self._rows = NodeTable.of(nodes, self._memo)._rows
+        self._invalidate()
 
     def upsert(self, node: NodeMeta) -> None:
-        self._rows[node.name] = make_row(node.name, self._memo(node.annotations))
+        row = self._rows[node.name] = make_row(node.name, self._memo(node.annotations))
+        if self._now is not None:
+            self._apply(node.name, row)
 
     def delete(self, name: str) -> None:
         self._rows.pop(name, None)
+        self._neutral.pop(name, None)
+        for view in self._views.values():
+            view.pop(name, None)
 
     def assessment(self, name: str) -> Assessment:
         row = self._rows.get(name)
         return NeutralReason.UNKNOWN_NODE if row is None else row.assessment
 
+    # Views
+    def _invalidate(self) -> None:
+        self._now, self._lo, self._hi = None, math.inf, -math.inf
+        self._views.clear()
+        self._neutral.clear()
+
+    def _fragment(self, name: str, row: Row, key: ViewKey) -> bytes:
+        facts = row.assessment
+        if name in self._neutral or type(facts) is not NodeFacts:
+            return row.neutral
+        if key[0] is Tier.CRITICAL:
+            return row.prefix + SCORE_SUFFIX[facts.score(PodDemand(*key))]
+        return row.fragments[key[0]]
+
+    def _apply(self, name: str, row: Row) -> None:
+        """Bring one row into the views as of the sweep time, narrowing the validity interval."""
+        assert self._now is not None
+        facts, now, window = row.assessment, self._now, self._stale_after_s
+        if type(facts) is not NodeFacts:
+            self._neutral[name] = facts  # type: ignore[assignment]  # narrowed by the type() check
+        elif now < facts.timestamp - window:
+            self._neutral[name] = NeutralReason.STALE
+            self._hi = min(self._hi, math.nextafter(facts.timestamp - window, -math.inf))
+        elif now > facts.timestamp + window:
+            self._neutral[name] = NeutralReason.STALE
+            self._lo = max(self._lo, math.nextafter(facts.timestamp + window, math.inf))
+        else:
+            self._neutral.pop(name, None)
+            self._lo = max(self._lo, facts.timestamp - window)
+            self._hi = min(self._hi, facts.timestamp + window)
+        for key, view in self._views.items():
+            view[name] = self._fragment(name, row, key)
+
+    def _sweep(self, now: float, stale_after_s: float) -> None:
+        self._invalidate()
+        self._now, self._stale_after_s, self._lo, self._hi = now, stale_after_s, -math.inf, math.inf
+        self._views.update({(t, 0): {} for t in Tier if t is not Tier.CRITICAL})
+        for name, row in self._rows.items():
+            self._apply(name, row)
+
+    def _view(self, demand: PodDemand, now: float, stale_after_s: float) -> dict[str, bytes]:
+        if self._now is None or stale_after_s != self._stale_after_s or not self._lo <= now <= self._hi:
+            self._sweep(now, stale_after_s)
+        critical = demand.tier is Tier.CRITICAL
+        key: ViewKey = (demand.tier, demand.cpu_request_milli if critical else 0)
+        view = self._views.get(key)
+        if view is None:
+            cached = [k for k in self._views if k[0] is Tier.CRITICAL]
+            if len(cached) >= MAX_CRITICAL_VIEWS:
+                del self._views[cached[0]]
+            view = self._views[key] = {name: self._fragment(name, row, key) for name, row in self._rows.items()}
+        return view
+
     def prioritize(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
-        """The HostPriorityList for ``names``, encoded (see module docstring)."""
+        """The HostPriorityList for ``names``, encoded, from the views (see the class docstring).
+
+        Neutral counts: unknown names per occurrence, known neutral nodes per distinct name."""
+        view = self._view(demand, now, stale_after_s)
+        parts: list[bytes | None] = list(map(view.get, names))
+        neutral: Counter[NeutralReason] = Counter()
+        if None in parts:
+            for i, part in enumerate(parts):
+                if part is None:
+                    parts[i] = host_prefix(names[i]) + NEUTRAL_SUFFIX
+                    neutral[NeutralReason.UNKNOWN_NODE] += 1
+        if self._neutral:
+            for name in self._neutral.keys() & names:
+                neutral[self._neutral[name]] += 1
+        return Answer(b"[" + b",".join(parts) + b"]", neutral)  # type: ignore[arg-type]  # Nones replaced above
+
+    def prioritize_once(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
+        """One pass without views: for throw-away tables (full-Node mode), where building
+        views would cost more than it saves. Same answer as ``prioritize``."""
         rows = self._rows
         neutral: Counter[NeutralReason] = Counter()
         parts: list[bytes] = []

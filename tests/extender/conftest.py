@@ -21,7 +21,8 @@ ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]
 
 @pytest.fixture
 def make_client(aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]]) -> ClientFactory:
-    async def build(nodes: dict[str, dict[str, str]] | None = None, **settings: object) -> TestClient[web.Request, web.Application]:
+    async def build(nodes: dict[str, dict[str, str]] | None = None,
+                    **settings: object) -> TestClient[web.Request, web.Application]:
         table = NodeTable.of(NodeMeta(name, ann) for name, ann in (nodes or {}).items())
         config = Settings(clock=lambda: NOW, **settings)  # type: ignore[arg-type]  # test-only kwargs
         return await aiohttp_client(make_app(config, table))

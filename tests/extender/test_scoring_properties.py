@@ -76,5 +76,24 @@ def test_fast_path_gives_every_node_exactly_the_reference_score(
     reference = [{"Host": n, "Score": score(demand, table.assessment(n), now, 120).value} for n in names]
     assert orjson.loads(answer.body) == reference
     assert answer.body == orjson.dumps(reference)
-    neutral = [score(demand, table.assessment(n), now, 120).neutral for n in names]
-    assert sum(answer.neutral.values()) == sum(r is not None for r in neutral)
+    assert table.prioritize_once(names, demand, now, 120).body == answer.body
+    unknown = [n for n in names if n not in table]
+    known_neutral = {n for n in names if n in table and score(demand, table.assessment(n), now, 120).neutral}
+    assert sum(answer.neutral.values()) == len(unknown) + len(known_neutral)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(node_names, annotation_maps, max_size=8),
+       st.lists(st.tuples(demands, st.floats(NOW - 300, NOW + 300), st.sampled_from([60, 120]),
+                          st.one_of(st.none(), st.tuples(node_names, annotation_maps))), max_size=12))
+def test_views_stay_exact_across_time_and_watch_updates(
+        nodes: dict[str, dict[str, str]],
+        steps: list[tuple[PodDemand, float, int, tuple[str, dict[str, str]] | None]]) -> None:
+    table = NodeTable.of(NodeMeta(name, ann) for name, ann in nodes.items())
+    names = [*sorted(nodes), "ghost"]
+    for demand, now, stale, update in steps:
+        if update is not None:
+            table.upsert(NodeMeta(*update))
+            names = sorted(set(names) | {update[0]})
+        reference = [{"Host": n, "Score": score(demand, table.assessment(n), now, stale).value} for n in names]
+        assert table.prioritize(names, demand, now, stale).body == orjson.dumps(reference)
