@@ -146,7 +146,7 @@ def main() -> int:
             ("agent, 0 pods", [*agent, "--pods-file", str(empty)]),
             (f"agent, {args.pods} pods", [*agent, "--pods-file", str(pods_file)]),
         ]
-        results = []
+        results: list[tuple[str, float, int]] = []
         for name, command in arms:
             if "agent" in name:
                 command = [*command]
