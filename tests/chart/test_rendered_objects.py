@@ -265,3 +265,10 @@ def test_non_agent_pods_run_as_non_root_with_a_read_only_root(helm: Path) -> Non
             assert context["allowPrivilegeEscalation"] is False
             assert context["readOnlyRootFilesystem"] is True
             assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+@pytest.mark.parametrize("typo", ["scheduler.enable=true", "overcommit.timeoutSeconds=60",
+                                  "agent.config.agent.scanIntervalSecond=1", "scheduler.weight=0"])
+def test_values_schema_rejects_typos_and_out_of_range_values(helm: Path, typo: str) -> None:
+    with pytest.raises(AssertionError, match="schema"):
+        render_text("defaults", extra=(typo,))
