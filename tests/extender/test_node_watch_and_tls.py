@@ -1,0 +1,113 @@
+"""The node cache follows a Nodes list+watch, readiness waits for it, and HTTPS is TLS 1.2+.
+
+No kube-apiserver exists here: the API server is faked over real HTTP by an aiohttp app that
+answers ``GET /api/v1/nodes`` (LIST) and ``?watch=1`` (a JSON-lines event stream) as the API
+server does; the extender reaches it through ``temper.kube`` unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ssl
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from certs.pki import cert_pem, generate_ca, issue_serving_cert, key_pem
+from extender.app import Settings, make_app
+from temper.annotations import EnforcementState
+from temper.kube.client import ApiConfig
+from temper.tls import server_ssl_context
+from tests.extender.factories import NOW, args_names, critical_pod, load_annotations, node
+
+
+def fake_api(events: asyncio.Queue[dict[str, Any] | None]) -> web.Application:
+    async def nodes(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") != "1":
+            return web.json_response({"kind": "NodeList", "metadata": {"resourceVersion": "10"},
+                                      "items": [node("a", load_annotations(state=EnforcementState.OBSERVE_ONLY))]})
+        response = web.StreamResponse()
+        await response.prepare(request)
+        while (event := await events.get()) is not None:
+            await response.write(orjson.dumps(event) + b"\n")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/nodes", nodes)
+    return app
+
+
+async def wait_for(predicate: Any, timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def test_scores_follow_the_node_watch_and_readiness_waits_for_the_first_list(aiohttp_client: Any) -> None:
+    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    async with TestServer(fake_api(events)) as api:
+        settings = Settings(clock=lambda: NOW, kube=ApiConfig(base_url=str(api.make_url("")).rstrip("/")))
+        client = await aiohttp_client(make_app(settings))
+
+        async def ready() -> bool:
+            return (await client.get("/readyz")).status == 200
+
+        async def score_of_a() -> int:
+            reply = await (await client.post("/prioritize", json=args_names(critical_pod(), ["a"]))).json()
+            return int(reply[0]["Score"])
+
+        await wait_for(ready)
+        assert await score_of_a() == 0  # observe-only from the LIST
+        updated = node("a", load_annotations())
+        updated["metadata"]["resourceVersion"] = "11"
+        await events.put({"type": "MODIFIED", "object": updated})
+        await wait_for(lambda: _equals(score_of_a, 8))
+        await events.put({"type": "DELETED", "object": updated})
+        await wait_for(lambda: _equals(score_of_a, 5))  # unknown now: neutral
+        await events.put(None)
+
+
+async def _equals(probe: Any, expected: int) -> bool:
+    return bool(await probe() == expected)
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    ca_key, ca = generate_ca("temper-test-ca", now=dt.datetime.now(dt.UTC))
+    key, cert = issue_serving_cert(ca_key, ca, ["localhost"])
+    paths = tmp_path / "ca.crt", tmp_path / "tls.crt", tmp_path / "tls.key"
+    paths[0].write_bytes(cert_pem(ca))
+    paths[1].write_bytes(cert_pem(cert))
+    paths[2].write_bytes(key_pem(key))
+    return paths
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")  # the point is to offer TLS 1.1
+async def test_https_serves_prioritize_and_refuses_tls_1_1(tls_files: tuple[Path, Path, Path]) -> None:
+    ca, cert, key = tls_files
+    app = make_app(Settings(clock=lambda: NOW))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(str(cert), str(key)))
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        good = ssl.create_default_context(cafile=str(ca))
+        async with aiohttp.ClientSession() as session, session.post(
+                f"https://localhost:{port}/prioritize", json=args_names(critical_pod(), ["x"]), ssl=good) as response:
+            assert await response.json() == [{"Host": "x", "Score": 5}]
+        old = ssl.create_default_context(cafile=str(ca))
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+        with pytest.raises((aiohttp.ClientError, ssl.SSLError)):
+            async with aiohttp.ClientSession() as session, session.get(
+                    f"https://localhost:{port}/healthz", ssl=old) as response:
+                await response.read()
+    finally:
+        await runner.cleanup()
