@@ -43,7 +43,7 @@ from temper.tiers import Tier
 NOW = int(time.time())
 
 
-def annotations(i: int) -> dict[str, str]:
+def node_annotations(i: int) -> dict[str, str]:
     load = NodeLoad(timestamp=NOW, cpus=8 + i % 56, fenced=frozenset(range(i % 4)),
                     free_protected_milli=(i * 37) % 4000,
                     tiers={t: TierLoad((i * 13 + t) % 6000, (i * 7 + t) % 5000, (i % 17) / 2) for t in Tier})
@@ -55,7 +55,7 @@ def node_object(i: int) -> dict[str, object]:
     name = f"node-{i:05d}"
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "uid": f"uid-{i}", "labels": {"kubernetes.io/hostname": name},
-                         "annotations": annotations(i)},
+                         "annotations": node_annotations(i)},
             "status": {"capacity": {"cpu": "8", "memory": "32Gi"}, "allocatable": {"cpu": "7910m"},
                        "conditions": [{"type": "Ready", "status": "True"}],
                        "images": [{"names": [f"registry.example/img-{k}:v{k}"], "sizeBytes": 1000 * k}
@@ -90,7 +90,7 @@ def serve(kind: str, nodes: int, port: int) -> None:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/prioritize", constant)
     else:
-        table = NodeTable.of(NodeMeta(f"node-{i:05d}", annotations(i)) for i in range(nodes)) if kind == "names" \
+        table = NodeTable.of(NodeMeta(f"node-{i:05d}", node_annotations(i)) for i in range(nodes)) if kind == "names" \
             else NodeTable()
         app = make_app(Settings(), table)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=lambda *_: None)

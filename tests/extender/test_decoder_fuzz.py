@@ -32,8 +32,9 @@ json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1)
 json_values = st.recursive(json_leaf, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=4)
 names = st.one_of(st.sampled_from(["n1", "n2", "ghost"]), st.text(max_size=5), st.just("x" * 254), json_values)
-annotations = st.dictionaries(st.sampled_from([TIER_LOAD_KEY, ENFORCEMENT_KEY, "other"]),
-                              st.one_of(st.text(max_size=50), st.just(load_annotations()[TIER_LOAD_KEY]), json_values))
+annotation_values = st.dictionaries(
+    st.sampled_from([TIER_LOAD_KEY, ENFORCEMENT_KEY, "other"]),
+    st.one_of(st.text(max_size=50), st.just(load_annotations()[TIER_LOAD_KEY]), json_values))
 pods = st.one_of(st.just(critical_pod()), json_values, st.builds(
     lambda spec: {"metadata": {"name": "p"}, "spec": spec},
     st.one_of(json_values, st.fixed_dictionaries({"containers": st.lists(st.fixed_dictionaries(
@@ -43,7 +44,7 @@ pods = st.one_of(st.just(critical_pod()), json_values, st.builds(
 
 def _node_items() -> st.SearchStrategy[Any]:
     mutated = st.builds(lambda name, ann: {"kind": "Node", "metadata": {"name": name, "annotations": ann}}, names,
-                        st.one_of(annotations, json_values))
+                        st.one_of(annotation_values, json_values))
     return st.one_of(json_values, st.lists(st.one_of(mutated, json_values), max_size=4))
 
 

@@ -56,7 +56,7 @@ async def test_scores_follow_the_node_watch_and_readiness_waits_for_the_first_li
         client = await aiohttp_client(make_app(settings))
 
         async def ready() -> bool:
-            return (await client.get("/readyz")).status == 200
+            return bool((await client.get("/readyz")).status == 200)
 
         async def score_of_a() -> int:
             reply = await (await client.post("/prioritize", json=args_names(critical_pod(), ["a"]))).json()
