@@ -44,6 +44,10 @@ REQUIRED: tuple[str, ...] = (
     "NET", "UNIX", "INET",
     # BPF and BTF
     "BPF", "BPF_SYSCALL", "BPF_JIT", "DEBUG_INFO", "DEBUG_INFO_BTF", "KALLSYMS", "DEBUG_FS",
+    # tracing as every distribution kernel has it: without BPF_EVENTS libbpf's feature probe
+    # (a tracepoint program) fails and it rewrites bpf_probe_read_kernel_str() to the legacy
+    # helper, which struct_ops programs may not call
+    "PERF_EVENTS", "FTRACE", "KPROBES", "KPROBE_EVENTS", "BPF_EVENTS",
     # sched_ext and the cgroup controllers kubelet uses
     "SCHED_CLASS_EXT", "EXT_GROUP_SCHED",
     "CGROUPS", "CGROUP_SCHED", "FAIR_GROUP_SCHED", "CFS_BANDWIDTH", "CPUSETS",

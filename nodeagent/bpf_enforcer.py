@@ -148,11 +148,13 @@ class BpfEnforcer:
 
     async def stand_down(self, reason: str) -> None:
         async with self._lock:
-            if self._link_fd is None:
+            leftovers = self._unpin_links()
+            if self._link_fd is None and not leftovers:
                 return
             log.info("detaching scheduler: %s", reason)
-            os.close(self._link_fd)
-            self._link_fd = None
+            if self._link_fd is not None:
+                os.close(self._link_fd)
+                self._link_fd = None
             if not await self._wait_state("disabled", DETACH_TIMEOUT_S):
                 log.error("scheduler still %s %.0fs after detach", self.kernel_state(), DETACH_TIMEOUT_S)
             self._last_exit = await self._read_exit_record() or self._last_exit
@@ -211,23 +213,24 @@ class BpfEnforcer:
         self._clean_pins()
         self.link_dir.mkdir(parents=True, exist_ok=True)
         self.maps_dir.mkdir(parents=True, exist_ok=True)
-        for attempt in range(3):
-            try:
-                await self.tool.register_struct_ops(self.bpf_object, self.link_dir)
-                break
-            except BpftoolError as exc:
-                # A previous instance may still be tearing down (EBUSY): retry briefly.
-                if "busy" not in str(exc).lower() or attempt == 2:
-                    raise EnforcementError(f"loading the scheduler failed: {exc}", exc.detail) from None
-                await asyncio.sleep(0.5)
-        pins = sorted(self.link_dir.iterdir())
-        if not pins:
-            raise EnforcementError("bpftool registered the scheduler but pinned no link")
         try:
+            for attempt in range(3):
+                try:
+                    await self.tool.register_struct_ops(self.bpf_object, self.link_dir)
+                    break
+                except BpftoolError as exc:
+                    # A previous instance may still be tearing down (EBUSY): retry briefly.
+                    if "busy" not in str(exc).lower() or attempt == 2:
+                        raise EnforcementError(f"loading the scheduler failed: {exc}", exc.detail) from None
+                    await asyncio.sleep(0.5)
+            pins = sorted(self.link_dir.iterdir())
+            if not pins:
+                raise EnforcementError("bpftool registered the scheduler but pinned no link")
             self._link_fd = open_pinned(str(pins[0]))
         finally:
-            for pin in pins:
-                pin.unlink(missing_ok=True)
+            # Whatever happened (success, failure, cancellation by SIGTERM mid-attach), no pinned
+            # link may survive: only our descriptor may keep the scheduler attached.
+            self._unpin_links()
         if not await self._wait_state("enabled", ATTACH_TIMEOUT_S) or self.active_ops() != SCHEDULER_NAME:
             await self.stand_down("scheduler did not reach 'enabled'")
             raise EnforcementError(f"scheduler did not become active (state {self.kernel_state()})")
@@ -238,6 +241,15 @@ class BpfEnforcer:
         self._attach_count += 1
         log.info("scheduler attached (enable_seq %d)", self.enable_seq())
 
+    def _unpin_links(self) -> int:
+        """Remove pinned links (each would keep a scheduler attached); returns how many."""
+        removed = 0
+        if self.link_dir.is_dir():
+            for pin in self.link_dir.iterdir():
+                pin.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def _clean_pins(self) -> None:
         for directory in (self.link_dir, self.maps_dir):
             if directory.exists():
@@ -247,12 +259,11 @@ class BpfEnforcer:
         """Pin the scheduler's maps: every map of its struct_ops programs, newest id per name."""
         programs = [p for p in await self.tool.programs()
                     if p.get("type") == "struct_ops" and str(p.get("name", "")).startswith(PROGRAM_PREFIX)]
-        map_ids = sorted({int(m) for p in programs for m in p.get("map_ids", [])}, reverse=True)
+        ours = {int(m) for p in programs for m in p.get("map_ids", [])}
+        names = {int(m["id"]): str(m.get("name", "")) for m in await self.tool.maps() if "id" in m}
         wanted = {name.value for name in bpfmaps.MapName}
-        for map_id in map_ids:
-            if not wanted:
-                break
-            name = str((await self.tool.map_info(map_id)).get("name", ""))
+        for map_id in sorted(ours, reverse=True):
+            name = names.get(map_id, "")
             if name in wanted:
                 await self.tool.pin_map(map_id, self.maps_dir / name)
                 wanted.discard(name)

@@ -69,9 +69,12 @@ class Bpftool:
         try:
             out, err = await asyncio.wait_for(process.communicate(stdin), self.timeout_s)
         except TimeoutError:
-            process.kill()
-            await process.wait()
+            await _reap(process)
             raise BpftoolError(f"bpftool {' '.join(args[:3])} timed out after {self.timeout_s:.0f}s") from None
+        except asyncio.CancelledError:
+            # Never leave bpftool running on its own (it could still attach or pin something).
+            await asyncio.shield(_reap(process))
+            raise
         stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
         if process.returncode != 0:
             message = _json_error(stdout) or stderr.strip().splitlines()[-1:] or ["unknown error"]
@@ -98,6 +101,10 @@ class Bpftool:
     async def programs(self) -> list[dict[str, Any]]:
         result = await self.run_json("prog", "show")
         return [p for p in result if isinstance(p, dict)] if isinstance(result, list) else []
+
+    async def maps(self) -> list[dict[str, Any]]:
+        result = await self.run_json("map", "show")
+        return [m for m in result if isinstance(m, dict)] if isinstance(result, list) else []
 
     async def map_info(self, map_id: int) -> dict[str, Any]:
         result = await self.run_json("map", "show", "id", str(map_id))
@@ -134,6 +141,12 @@ class Bpftool:
         if lines:
             await self._run(["batch", "file", "-"], stdin=("\n".join(lines) + "\n").encode())
         return len(lines)
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+    await process.wait()
 
 
 def _json_error(stdout: str) -> str | None:

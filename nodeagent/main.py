@@ -6,9 +6,11 @@ Two ways to run:
 - cluster: pods from the API (in-cluster service account, or ``--kubeconfig``), annotations
   published on the Node, safe mode polled on the Node and on ``--configmap NAMESPACE/NAME``;
 - standalone / kernel lab: ``--pods-file`` — no API server at all. On that path nothing
-  imports ``temper.kube`` or the ``kubernetes`` package's API modules (the lab guest has only
-  aiohttp, prometheus_client, cbor2 and PyYAML), no annotations are published and safe mode is
-  not polled.
+  imports ``temper.kube`` or the ``kubernetes`` package's API modules, no annotations are
+  published and safe mode is not polled;
+- hybrid: ``--pods-file`` with ``--kubeconfig``: pods from the file, annotations published and
+  safe mode polled through the API server (standalone nodes managed by hand; the kernel lab
+  uses it against a small in-guest API server).
 
 The enforcer: ``ObserveOnly`` when ``--observe-only`` (flag or config) or when the kernel
 probe says unsupported; otherwise ``nodeagent.bpf_enforcer.BpfEnforcer`` (imported lazily; if
@@ -26,6 +28,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -38,6 +41,7 @@ from nodeagent.sysfs import SysfsError, probe_kernel, read_topology
 from temper.config import AgentConfig, ConfigError, load_agent_config
 
 if TYPE_CHECKING:
+    from nodeagent.publish import Publisher
     from temper.kube.client import ApiClient
 
 log = logging.getLogger("nodeagent")
@@ -107,15 +111,19 @@ async def run(args: argparse.Namespace, config: AgentConfig) -> int:
     cgroup_root = args.cgroup_root or config.cgroup_root
     background: list[Background] = []
     client: ApiClient | None = None
-    source: PodSource
+    publisher = None
     if args.pods_file:
         file_source = FilePodSource(args.pods_file, args.node_name, poll_s=min(1.0, config.scan_interval_s))
         file_source.refresh()
-        source = file_source
+        source: PodSource = file_source
         background.append(file_source.run)
-        agent = Agent(config, state, source, enforcer, cgroup_root)
-    else:
-        agent, client = await _api_agent(args, config, state, enforcer, cgroup_root, background)
+    if not args.pods_file or args.kubeconfig:
+        client, api_source, publisher = await _api_parts(args, config, state, background)
+        if not args.pods_file:
+            source = api_source
+    agent = Agent(config, state, source, enforcer, cgroup_root, publisher)
+    if client is not None:
+        _start_safe_mode_poller(args, config, state, client, agent, background)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -129,29 +137,38 @@ async def run(args: argparse.Namespace, config: AgentConfig) -> int:
     return 0
 
 
-async def _api_agent(args: argparse.Namespace, config: AgentConfig, state: AgentState, enforcer: Enforcer,
-                     cgroup_root: str, background: list[Background]) -> tuple[Agent, ApiClient]:
+async def _api_parts(args: argparse.Namespace, config: AgentConfig, state: AgentState,
+                     background: list[Background]) -> tuple[ApiClient, PodSource, Publisher]:
+    """The API client, the API pod source and the node annotation publisher."""
     from nodeagent.podsource import ApiPodSource
     from nodeagent.publish import Publisher
-    from nodeagent.safemode import SafeModePoller, parse_configmap_ref
     from temper.kube.client import ApiClient, auto_config
 
     if not args.node_name:
-        raise ConfigError("--node-name (or $NODE_NAME) is required unless --pods-file is given")
-    configmap = parse_configmap_ref(args.configmap) if args.configmap else None
+        raise ConfigError("--node-name (or $NODE_NAME) is required with an API server")
     client = ApiClient(auto_config(args.kubeconfig))
     await client.__aenter__()
+    source = ApiPodSource(client, args.node_name, _error_counter(state))
+    if not args.pods_file:
+        background.append(source.run)
+    return client, source, Publisher(client, args.node_name, config.publish)
 
+
+def _error_counter(state: AgentState) -> Callable[[Exception], None]:
     def count_error(exc: Exception) -> None:
         state.api_errors += 1
         log.warning("API call failed: %s: %s", type(exc).__name__, exc)
+    return count_error
 
-    source = ApiPodSource(client, args.node_name, count_error)
-    agent = Agent(config, state, source, enforcer, cgroup_root, Publisher(client, args.node_name, config.publish))
+
+def _start_safe_mode_poller(args: argparse.Namespace, config: AgentConfig, state: AgentState, client: ApiClient,
+                            agent: Agent, background: list[Background]) -> None:
+    from nodeagent.safemode import SafeModePoller, parse_configmap_ref
+
+    configmap = parse_configmap_ref(args.configmap) if args.configmap else None
     poller = SafeModePoller(client, args.node_name, configmap, config.safe_mode_poll_s, agent.on_safe_mode,
-                            on_error=count_error)
-    background.extend([source.run, poller.run])
-    return agent, client
+                            on_error=_error_counter(state))
+    background.append(poller.run)
 
 
 def main(argv: list[str]) -> int:

@@ -58,8 +58,8 @@ asyncio.run(main())
 async def apply_pods(items: list[dict[str, Any]]) -> Any:
     from nodeagent.bpf_enforcer import BpfEnforcer
     from temper.cgroupnames import pod_cgroup_path
-    from temper.pods import decode_pod_list
     from temper.plan import plan
+    from temper.pods import decode_pod_list
     from temper.topology import NodeTopology
 
     decoded = decode_pod_list({"items": items})
@@ -84,11 +84,11 @@ def pod_pids(plans: list[Any]) -> list[int]:
     return [pid for p in plans for c in p.containers for pid in c.pids]
 
 
-def guest_main(ctx: "Context") -> int:
+def guest_main(ctx: Context) -> int:
     return asyncio.run(_main(ctx))
 
 
-async def _main(ctx: "Context") -> int:
+async def _main(ctx: Context) -> int:
     plans = kubelet.apply(kubelet.plan({"items": [*FIRST, LATE]}), CGROUP_ROOT)
     pids = pod_pids(plans)
     ctx.emit("pods", pids=pids, cgroups=[p.cgroup for p in plans])
@@ -109,8 +109,8 @@ async def _main(ctx: "Context") -> int:
     # A new pod arrives: the same enforcer applies the new plan by map updates only.
     from nodeagent.bpf_enforcer import BpfEnforcer  # noqa: F401  (import check for the guest)
     from temper.cgroupnames import pod_cgroup_path
-    from temper.pods import decode_pod_list
     from temper.plan import plan
+    from temper.pods import decode_pod_list
     from temper.topology import NodeTopology
     decoded = decode_pod_list({"items": [*FIRST, LATE]})
     ids = {p.uid: (CGROUP_ROOT / pod_cgroup_path(p.uid, p.qos)).stat().st_ino for p in decoded.pods}

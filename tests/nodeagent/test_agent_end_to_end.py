@@ -96,8 +96,6 @@ def test_the_pods_file_path_imports_neither_the_api_client_nor_the_enforcer() ->
     assert _imported_by_agent_main(("temper.kube", "nodeagent.bpf_enforcer")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="temper.quantity (shared core) imports kubernetes.utils at module "
-                                       "level, which pulls kubernetes.client; reported to the core owner")
 def test_the_pods_file_path_does_not_import_the_kubernetes_package() -> None:
     assert _imported_by_agent_main(("kubernetes",)) == []
 

@@ -1,0 +1,196 @@
+"""Agent lifecycle: the real ``temper agent`` enforcing on a real sched_ext kernel.
+
+Pods are laid out by the kubelet emulator (systemd driver), so the agent's cgroup discovery is
+the production path. The agent runs in hybrid mode: pods from ``--pods-file``, annotations and
+safe mode through a minimal in-guest API server (``kernellab.guest.fakeapi``). Proves, in order:
+attach (state ``enabled``, ``root/ops`` = temper) and the ``enforcing`` annotation; pod tasks on
+the ext class; Critical runs only on fenced CPUs while batch saturates the rest (and batch
+progresses); a new pod is picked up by a live map update (``enable_seq`` unchanged); /metrics
+and /observe answer; SIGKILL -> ``disabled`` with every task still running; restart ->
+re-attached; safe mode on the Node -> detached within 5 s and ``safe-mode`` reported, removal ->
+re-attached; SIGTERM -> detached, exit 0; a broken scheduler variant is ejected by the kernel
+watchdog and the node keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kernellab.guest import kubelet
+from kernellab.guest.fakeapi import FakeApi
+from kernellab.scenarios import _pods, _scx
+
+if TYPE_CHECKING:
+    from kernellab.guest.runner import Context
+
+RUN = Path("/run/temper-lab")
+LISTEN = "127.0.0.1:9470"
+SAFE_MODE = "infera.io/safe-mode-requested"
+ENFORCEMENT = "infera.io/enforcement"
+CGROUPS_MAP = "/sys/fs/bpf/temper/maps/temper_cgroups"
+
+
+def enable_seq() -> int:
+    return int(Path("/sys/kernel/sched_ext/enable_seq").read_text())
+
+
+def http_json(path: str) -> Any:
+    with urllib.request.urlopen(f"http://{LISTEN}{path}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def enforcement_state(api: FakeApi) -> str:
+    raw = api.annotations().get(ENFORCEMENT)
+    return str(json.loads(raw).get("state", "")) if raw else ""
+
+
+def cgroup_ids_in_map() -> set[int]:
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", CGROUPS_MAP],
+                         capture_output=True, text=True, check=False).stdout
+    entries = json.loads(out) if out.strip() else []
+    return {int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little") for e in entries}
+
+
+class AgentProcess:
+    def __init__(self, api: FakeApi, config: Path, pods: Path, kubeconfig: Path) -> None:
+        self.argv = [sys.executable, "-m", "temper.cli", "agent", "--pods-file", str(pods),
+                     "--kubeconfig", str(kubeconfig), "--node-name", "lab", "--configmap", "temper/agent",
+                     "--listen", LISTEN, "--config", str(config)]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = RUN / "agent.log"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=log)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+def guest_main(ctx: Context) -> int:
+    RUN.mkdir(parents=True, exist_ok=True)
+    api = FakeApi("lab", ("temper", "agent"))
+    api.start()
+    kubeconfig = api.kubeconfig(RUN / "kubeconfig")
+    config = RUN / "config.yaml"
+    config.write_text(json.dumps({"agent": {
+        "bpfObject": "/lab/bpf/build/temper.bpf.o", "pinDir": "/sys/fs/bpf/temper",
+        "scanIntervalSeconds": 0.5, "safeModePollSeconds": 0.5, "publish": {"maxAgeSeconds": 5}}}))
+    critical = _pods.pod(1, "critical", "critical", "500m", _pods.BUSY)
+    fillers = [_pods.pod(100 + i, f"filler-{i}", "background", "100m", _pods.BUSY) for i in range(2)]
+    late = _pods.pod(200, "late", "normal", "200m", _pods.SLEEP)
+    laid = kubelet.apply(kubelet.plan(_pods.pod_list([critical, *fillers, late])), _pods.CGROUP_ROOT)
+    crit_pids, filler_pids = _pods.pids_of(laid[0]), [p for x in laid[1:3] for p in _pods.pids_of(x)]
+    all_pids = [p for x in laid for p in _pods.pids_of(x)]
+    pods_file = RUN / "pods.json"
+    pods_file.write_text(json.dumps(_pods.pod_list([critical, *fillers])))
+
+    agent = AgentProcess(api, config, pods_file, kubeconfig)
+    seq_before = enable_seq()
+    t0 = time.monotonic()
+    agent.start()
+    waited = ctx.wait_for(lambda: _scx.root_ops() == "temper", 180, 0.05)
+    if not ctx.check("agent_attaches", waited is not None, state=_scx.state(), ops=_scx.root_ops(),
+                     seconds=round(time.monotonic() - t0, 2), log=agent.tail() if waited is None else ""):
+        return 1
+    ctx.check("annotation_enforcing", ctx.wait_for(lambda: enforcement_state(api) == "enforcing", 30) is not None,
+              annotations=api.annotations())
+    ctx.check("pod_tasks_on_ext", all(_scx_on_ext(p) for p in all_pids), pids=all_pids)
+
+    observe = http_json("/observe")
+    fenced = _cpulist(observe.get("plan", {}).get("fenced", ""))
+    samples = []
+    ticks0 = _pods.cpu_ticks(filler_pids)
+    for _ in range(100):
+        samples.append(_pods.last_cpu(crit_pids[0]))
+        time.sleep(0.02)
+    ticks1 = _pods.cpu_ticks(filler_pids)
+    ctx.check("critical_only_on_fenced_cpus", bool(fenced) and set(samples) <= fenced,
+              fenced=sorted(fenced), seen=sorted(set(samples)), samples=len(samples))
+    ctx.check("batch_progresses_beside_critical", ticks1 > ticks0, filler_ticks=ticks1 - ticks0)
+
+    late_id = (_pods.CGROUP_ROOT / laid[3].cgroup).stat().st_ino
+    pods_file.write_text(json.dumps(_pods.pod_list([critical, *fillers, late])))
+    seen = ctx.wait_for(lambda: late_id in cgroup_ids_in_map(), 60, 0.2)
+    ctx.check("new_pod_by_live_map_update", seen is not None and enable_seq() == seq_before + 1,
+              seconds=seen, enable_seq=[seq_before, enable_seq()])
+    metrics = urllib.request.urlopen(f"http://{LISTEN}/metrics", timeout=10).read().decode()
+    ctx.check("metrics_served", "temper_agent_" in metrics and "temper_agent_scheduler_events" in metrics,
+              lines=len(metrics.splitlines()))
+
+    assert agent.proc is not None
+    os.kill(agent.proc.pid, signal.SIGKILL)
+    t_kill = time.monotonic()
+    gone = ctx.wait_for(lambda: _scx.state() == "disabled", 10, 0.005)
+    agent.proc.wait()
+    alive = [p for p in all_pids if Path(f"/proc/{p}").exists()]
+    ctx.check("sigkill_reverts_to_fair_class", gone is not None and alive == all_pids,
+              seconds=None if gone is None else round(time.monotonic() - t_kill, 3),
+              alive=len(alive), total=len(all_pids), on_ext=any(_scx_on_ext(p) for p in all_pids))
+
+    t0 = time.monotonic()
+    agent.start()
+    back = ctx.wait_for(lambda: _scx.root_ops() == "temper", 180, 0.05)
+    ctx.check("restart_reattaches", back is not None, seconds=round(time.monotonic() - t0, 2))
+
+    api.set_node_annotation(SAFE_MODE, "true")
+    t0 = time.monotonic()
+    down = ctx.wait_for(lambda: _scx.state() == "disabled", 15, 0.02)
+    ctx.check("safe_mode_detaches_within_5s", down is not None and down <= 5.0,
+              seconds=None if down is None else round(down, 2))
+    ctx.check("safe_mode_reported", ctx.wait_for(lambda: enforcement_state(api) == "safe-mode", 15) is not None,
+              annotation=api.annotations().get(ENFORCEMENT))
+    api.set_node_annotation(SAFE_MODE, None)
+    resumed = ctx.wait_for(lambda: _scx.root_ops() == "temper", 60, 0.05)
+    ctx.check("safe_mode_removed_resumes", resumed is not None, seconds=resumed)
+
+    agent.proc.send_signal(signal.SIGTERM)
+    try:
+        code = agent.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        agent.proc.kill()
+        code = -9
+    detached = ctx.wait_for(lambda: _scx.state() == "disabled", 5)
+    ctx.check("sigterm_detaches_and_exits_0", code == 0 and detached is not None, code=code,
+              state=_scx.state(), log=agent.tail()[-1200:])
+
+    broken = Path("/sys/fs/bpf/temper_broken")
+    reg = _scx.register(Path("/lab/bpf/build/temper_broken.bpf.o"), broken)
+    t0 = time.monotonic()
+    ejected = ctx.wait_for(lambda: _scx.state() == "disabled" and bool(_scx.dmesg_lines("temper_broken")), 20)
+    ticks0 = _pods.cpu_ticks(filler_pids)
+    time.sleep(1.0)
+    ticks1 = _pods.cpu_ticks(filler_pids)
+    ctx.check("broken_scheduler_ejected_by_watchdog", reg.returncode == 0 and ejected is not None and ticks1 > ticks0,
+              seconds=None if ejected is None else round(time.monotonic() - t0, 2),
+              dmesg=_scx.dmesg_lines("temper_broken")[-3:], filler_ticks_after=ticks1 - ticks0,
+              stderr=reg.stderr[-500:])
+    if broken.exists():
+        _scx.unpin(broken)
+    _pods.signal_all(all_pids, signal.SIGKILL)
+    return 0
+
+
+def _scx_on_ext(pid: int) -> bool:
+    try:
+        text = Path(f"/proc/{pid}/sched").read_text()
+    except OSError:
+        return False
+    return any(ln.strip().startswith("ext.enabled") and ln.split(":")[-1].strip() == "1"
+               for ln in text.splitlines())
+
+
+def _cpulist(text: str) -> set[int]:
+    cpus: set[int] = set()
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
