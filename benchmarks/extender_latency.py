@@ -11,6 +11,11 @@ runs in its own subprocess (one event loop = one core); this process is a closed
 with one request in flight over a keep-alive loopback connection. Each cell is bounded by a
 request count and a time budget. The pod is Critical (the per-request arithmetic path; other
 tiers use precomputed fragments and are faster). Run: ``python benchmarks/extender_latency.py``.
+
+Two NodeNames shapes: the same list on every call (a quiet cluster where kube-scheduler
+scores all nodes in one order: the extender's answer cache hits), and "NodeNames, varied":
+64 different rotations of the list, cycled, so no call repeats a recent list (what
+kube-scheduler's parallel filtering usually produces: every call decodes and scores).
 """
 
 from __future__ import annotations
@@ -67,10 +72,21 @@ POD = {"metadata": {"name": "api", "namespace": "default", "uid": "u"},
                 "containers": [{"name": "app", "resources": {"requests": {"cpu": "500m"}}}]}}
 
 
-def request_body(nodes: int, full: bool) -> bytes:
+VARIED_BODIES = 64
+"""More distinct lists than the extender caches answers for (``MAX_CACHED_ANSWERS``)."""
+
+
+def request_body(nodes: int, full: bool, rotate: int = 0) -> bytes:
     if full:
         return orjson.dumps({"Pod": POD, "Nodes": {"items": [node_object(i) for i in range(nodes)]}, "NodeNames": None})
-    return orjson.dumps({"Pod": POD, "Nodes": None, "NodeNames": [f"node-{i:05d}" for i in range(nodes)]})
+    names = [f"node-{i:05d}" for i in range(nodes)]
+    return orjson.dumps({"Pod": POD, "Nodes": None, "NodeNames": names[rotate:] + names[:rotate]})
+
+
+def request_bodies(kind: str, nodes: int) -> list[bytes]:
+    if kind == "varied":
+        return [request_body(nodes, False, k * 7 + 1) for k in range(VARIED_BODIES)]
+    return [request_body(nodes, kind == "full")]
 
 
 def serve(kind: str, nodes: int, port: int) -> None:
@@ -90,8 +106,8 @@ def serve(kind: str, nodes: int, port: int) -> None:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/prioritize", constant)
     else:
-        table = NodeTable.of(NodeMeta(f"node-{i:05d}", node_annotations(i)) for i in range(nodes)) if kind == "names" \
-            else NodeTable()
+        table = NodeTable.of(NodeMeta(f"node-{i:05d}", node_annotations(i)) for i in range(nodes)) \
+            if kind in ("names", "varied") else NodeTable()
         app = make_app(Settings(), table)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=lambda *_: None)
 
@@ -102,11 +118,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def measure(port: int, body: bytes, count: int, budget_s: float) -> list[float]:
+async def measure(port: int, bodies: list[bytes], count: int, budget_s: float) -> list[float]:
     import aiohttp
 
     url = f"http://127.0.0.1:{port}/prioritize"
     headers = {"Content-Type": "application/json"}
+    body = bodies[0]
     async with aiohttp.ClientSession() as session:
         for _ in range(60):  # wait for the server, then warm up
             try:
@@ -116,12 +133,13 @@ async def measure(port: int, body: bytes, count: int, budget_s: float) -> list[f
                         break
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.2)
-        for _ in range(max(3, count // 10)):
-            async with session.post(url, data=body, headers=headers) as response:
+        for i in range(max(3, count // 10)):
+            async with session.post(url, data=bodies[i % len(bodies)], headers=headers) as response:
                 await response.read()
         samples: list[float] = []
         deadline = time.perf_counter() + budget_s
         while len(samples) < count and time.perf_counter() < deadline:
+            body = bodies[len(samples) % len(bodies)]
             started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
@@ -130,11 +148,12 @@ async def measure(port: int, body: bytes, count: int, budget_s: float) -> list[f
     return samples
 
 
-def run_cell(kind: str, nodes: int, full: bool, count: int, budget_s: float) -> list[float]:
+def run_cell(server_kind: str, kind: str, nodes: int, count: int, budget_s: float) -> list[float]:
+    """``server_kind``: "floor" or ``kind``; the bodies are always those of ``kind``."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(nodes), str(port)])
+    server = subprocess.Popen([sys.executable, __file__, "--serve", server_kind, str(nodes), str(port)])
     try:
-        return asyncio.run(measure(port, request_body(nodes, full), count, budget_s))
+        return asyncio.run(measure(port, request_bodies(kind, nodes), count, budget_s))
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -154,16 +173,17 @@ def main() -> int:
     if args.serve:
         serve(args.serve[0], int(args.serve[1]), int(args.serve[2]))
         return 0
-    cells = [("names", n, False, args.requests) for n in (100, 1000, 5000)] + [("full", 5000, True, 60)]
+    cells = [("names", n, args.requests) for n in (100, 1000, 5000)] + [("varied", 5000, args.requests),
+                                                                       ("full", 5000, 60)]
     rows = []
-    for kind, nodes, full, count in cells:
-        floor = run_cell("floor", nodes, full, count, args.budget)
-        real = run_cell(kind, nodes, full, count, args.budget)
+    for kind, nodes, count in cells:
+        floor = run_cell("floor", kind, nodes, count, args.budget)
+        real = run_cell(kind, kind, nodes, count, args.budget)
         rows.append((kind, nodes, floor, real))
     print(f"{'mode':<10}{'nodes':>6}{'n':>6}  {'floor p50':>9} {'floor p99':>9}  {'p50':>7} {'p99':>7}"
           f"  {'p99-floor':>9}  {'calls/s':>8} {'floor calls/s':>13}")
     for kind, nodes, floor, real in rows:
-        mode = "NodeNames" if kind == "names" else "full Nodes"
+        mode = {"names": "NodeNames", "varied": "NN varied", "full": "full Nodes"}[kind]
         print(f"{mode:<10}{nodes:>6}{len(real):>6}  {pct(floor, .5):>9.3f} {pct(floor, .99):>9.3f}  "
               f"{pct(real, .5):>7.3f} {pct(real, .99):>7.3f}  {pct(real, .99) - pct(floor, .99):>+9.3f}  "
               f"{1 / statistics.mean(real):>8.0f} {1 / statistics.mean(floor):>13.0f}")

@@ -34,7 +34,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from extender.metrics import ExtenderMetrics
 from extender.scoring import DEFAULT_STALE_AFTER_S, PodDemand, demand_of_pod
 from extender.table import AssessmentMemo, NodeTable
-from extender.wire import BadRequest, DecodedArgs, ExtenderError, ExtenderFilterResult, PayloadTooLarge, decode_args
+from extender.wire import (
+    BadRequest,
+    DecodedArgs,
+    ExtenderError,
+    ExtenderFilterResult,
+    NamesMemo,
+    PayloadTooLarge,
+    decode_args,
+)
 from extender.wire import encode as encode_json
 from temper.kube.client import ApiClient, ApiConfig
 from temper.kube.nodecache import NodeWatch
@@ -64,6 +72,7 @@ class State:
     settings: Settings
     table: NodeTable = field(default_factory=NodeTable)
     memo: AssessmentMemo = field(default_factory=AssessmentMemo)
+    names: NamesMemo = field(default_factory=NamesMemo)
     watch: NodeWatch | None = None
     metrics: ExtenderMetrics = field(init=False)
 
@@ -103,8 +112,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("extender %s failed", verb)
         outcome = "error"
         response = web.Response(status=500, text="internal error (logged)\n")
-    state.metrics.requests.labels(verb, outcome).inc()
-    state.metrics.latency.labels(verb).observe(time.perf_counter() - started)
+    state.metrics.outcome[verb, outcome].inc()
+    state.metrics.duration[verb].observe(time.perf_counter() - started)
     return response
 
 
@@ -114,7 +123,7 @@ async def _read_args(request: web.Request) -> DecodedArgs:
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[STATE].settings.max_body_bytes
         raise PayloadTooLarge(f"request body exceeds {limit} bytes") from None
-    return decode_args(body)
+    return decode_args(body, request.app[STATE].names)
 
 
 def _demand(args: DecodedArgs) -> PodDemand:
@@ -138,9 +147,9 @@ async def prioritize(request: web.Request) -> web.Response:
     if args.nodes is not None:
         answer = NodeTable.of(args.nodes, state.memo).prioritize_once(args.names, demand, now, stale)
     else:
-        answer = state.table.prioritize(args.names, demand, now, stale)
+        answer = state.table.prioritize(args.names, demand, now, stale, args.names_key)
     for reason, count in answer.neutral.items():
-        state.metrics.neutral.labels(reason.value).inc(count)
+        state.metrics.neutral_by_reason[reason].inc(count)
     return web.Response(body=answer.body, content_type=JSON)
 
 

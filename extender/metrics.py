@@ -40,9 +40,7 @@ class ExtenderMetrics:
         self.cache_nodes.set_function(cache_size)
         self.watch_errors = Counter("temper_extender_node_watch_errors", "Node list/watch failures",
                                     registry=self.registry)
-        for verb in VERBS:
-            self.latency.labels(verb)
-            for outcome in OUTCOMES:
-                self.requests.labels(verb, outcome)
-        for reason in NeutralReason:
-            self.neutral.labels(reason.value)
+        # The children, resolved once: ``labels()`` takes a lock and builds a tuple per call.
+        self.duration = {verb: self.latency.labels(verb) for verb in VERBS}
+        self.outcome = {(verb, outcome): self.requests.labels(verb, outcome) for verb in VERBS for outcome in OUTCOMES}
+        self.neutral_by_reason = {reason: self.neutral.labels(reason.value) for reason in NeutralReason}

@@ -16,6 +16,13 @@ Critical pod adds the few arithmetic operations of ``NodeFacts.score``. The repl
 ``b"[" + b",".join(fragments) + b"]"`` — byte-identical to ``orjson.dumps`` of the
 ``HostPriorityList`` the reference ``extender.scoring.score`` gives (property-tested).
 
+Answer cache: when the caller passes a ``key`` that identifies the name list (the raw
+``NodeNames`` bytes, ``extender.wire``), the finished ``Answer`` is kept per (view, key), so
+a node list kube-scheduler repeats costs one dict lookup. An entry is dropped as soon as it
+could differ: a sweep or ``replace``/``delete`` drops all; an ``upsert`` drops only the
+views whose fragment for that node changed (a republish with the same score changes
+nothing), and all when the node's neutral reason changed (the counts are part of the answer).
+
 Full-Node mode (``nodeCacheCapable: false``) builds a throw-away table from the request's
 Nodes; decoding annotation strings is memoised in ``AssessmentMemo`` (bounded), because the
 same strings arrive in every request until the agent republishes.
@@ -114,6 +121,8 @@ ViewKey = tuple[Tier, int]
 """(tier, CPU request): the request only matters for Critical; other tiers use 0."""
 MAX_CRITICAL_VIEWS = 16
 """Critical views are cached per distinct request (replicas of one Deployment share it)."""
+MAX_CACHED_ANSWERS = 32
+"""Cached answers over all views; at 5,000 nodes one is ~150 KiB of body plus its ~65 KiB key."""
 
 
 class NodeTable:
@@ -130,6 +139,7 @@ class NodeTable:
         self._memo = memo or AssessmentMemo()
         self._views: dict[ViewKey, dict[str, bytes]] = {}
         self._neutral: dict[str, NeutralReason] = {}
+        self._answers: dict[tuple[ViewKey, bytes], Answer] = {}
         self._now: float | None = None
         self._stale_after_s = 0.0
         self._lo = math.inf
@@ -161,6 +171,7 @@ class NodeTable:
     def delete(self, name: str) -> None:
         self._rows.pop(name, None)
         self._neutral.pop(name, None)
+        self._answers.clear()
         for view in self._views.values():
             view.pop(name, None)
 
@@ -173,6 +184,11 @@ class NodeTable:
         self._now, self._lo, self._hi = None, math.inf, -math.inf
         self._views.clear()
         self._neutral.clear()
+        self._answers.clear()
+
+    def _forget_answers(self, key: ViewKey) -> None:
+        for cached in [k for k in self._answers if k[0] == key]:
+            del self._answers[cached]
 
     def _fragment(self, name: str, row: Row, key: ViewKey) -> bytes:
         facts = row.assessment
@@ -186,6 +202,7 @@ class NodeTable:
         """Bring one row into the views as of the sweep time, narrowing the validity interval."""
         assert self._now is not None
         facts, now, window = row.assessment, self._now, self._stale_after_s
+        was_neutral = self._neutral.get(name)
         if type(facts) is not NodeFacts:
             self._neutral[name] = facts  # type: ignore[assignment]  # narrowed by the type() check
         elif now < facts.timestamp - window:
@@ -198,8 +215,13 @@ class NodeTable:
             self._neutral.pop(name, None)
             self._lo = max(self._lo, facts.timestamp - window)
             self._hi = min(self._hi, facts.timestamp + window)
+        if self._answers and self._neutral.get(name) is not was_neutral:
+            self._answers.clear()
         for key, view in self._views.items():
-            view[name] = self._fragment(name, row, key)
+            fragment = self._fragment(name, row, key)
+            if self._answers and view.get(name) != fragment:
+                self._forget_answers(key)
+            view[name] = fragment
 
     def _sweep(self, now: float, stale_after_s: float) -> None:
         self._invalidate()
@@ -211,21 +233,40 @@ class NodeTable:
     def _view(self, demand: PodDemand, now: float, stale_after_s: float) -> dict[str, bytes]:
         if self._now is None or stale_after_s != self._stale_after_s or not self._lo <= now <= self._hi:
             self._sweep(now, stale_after_s)
-        critical = demand.tier is Tier.CRITICAL
-        key: ViewKey = (demand.tier, demand.cpu_request_milli if critical else 0)
+        key = self._view_key(demand)
         view = self._views.get(key)
         if view is None:
             cached = [k for k in self._views if k[0] is Tier.CRITICAL]
             if len(cached) >= MAX_CRITICAL_VIEWS:
                 del self._views[cached[0]]
+                self._forget_answers(cached[0])
             view = self._views[key] = {name: self._fragment(name, row, key) for name, row in self._rows.items()}
         return view
 
-    def prioritize(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
+    def _view_key(self, demand: PodDemand) -> ViewKey:
+        critical = demand.tier is Tier.CRITICAL
+        return (demand.tier, demand.cpu_request_milli if critical else 0)
+
+    def prioritize(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float,
+                   key: bytes | None = None) -> Answer:
         """The HostPriorityList for ``names``, encoded, from the views (see the class docstring).
 
+        ``key``: bytes that identify ``names`` exactly (equal keys, equal lists), to answer a
+        repeated list from the answer cache. The returned ``Answer`` may be shared: read-only.
         Neutral counts: unknown names per occurrence, known neutral nodes per distinct name."""
         view = self._view(demand, now, stale_after_s)
+        if key is not None:
+            cache_key = (self._view_key(demand), key)
+            cached = self._answers.get(cache_key)
+            if cached is None:
+                cached = self._answer(view, names)
+                if len(self._answers) >= MAX_CACHED_ANSWERS:
+                    del self._answers[next(iter(self._answers))]
+                self._answers[cache_key] = cached
+            return cached
+        return self._answer(view, names)
+
+    def _answer(self, view: dict[str, bytes], names: list[str]) -> Answer:
         parts: list[bytes | None] = list(map(view.get, names))
         neutral: Counter[NeutralReason] = Counter()
         if None in parts:
