@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: setup install check lint types layers test test-fast bpf clean
+.PHONY: setup install check lint types layers test test-fast bpf demo lab-fetch clean
 
 setup:            ## system packages (apt) + Python package with dev extras
 	bash scripts/setup.sh
@@ -22,8 +22,17 @@ layers:
 
 check: lint types layers
 
-test: setup
-	$(PYTHON) -m pytest -q
+bpf:              ## the sched_ext scheduler objects (bpf/build/)
+	bash scripts/build-bpf.sh
+
+lab-fetch:        ## kernels, QEMU and the guest image (cached; builds Linux 6.12 once)
+	$(PYTHON) -m kernellab.cli fetch --kernel all
+
+test: setup lab-fetch bpf    ## the whole suite, kernel lab tier included (CI runs this)
+	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+demo: setup bpf   ## main job: fair class vs Temper latency table in the kernel lab
+	$(PYTHON) -m temper.cli lab demo
 
 test-fast:        ## everything but the kernel lab tier
 	$(PYTHON) -m pytest -q -m "not lab"

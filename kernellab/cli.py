@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from kernellab import fetch, vm
 
@@ -43,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("vmlinux-h", help="print the path of vmlinux.h for a kernel")
     v.add_argument("--kernel", choices=["7.2", "6.12"], default="7.2")
     sub.add_parser("cflags", help="print the clang command and BPF flags per kernel")
+    d = sub.add_parser("demo", help="fair class vs Temper: Critical wake-up latency under a batch ladder")
+    d.add_argument("--kernel", choices=["7.2", "6.12"], default="7.2")
+    d.add_argument("--seconds", type=float, default=2.0, help="probe time per arm")
+    d.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p
 
 
@@ -69,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.cmd == "shell":
             return vm.shell(args.kernel, cpus=args.cpus, mem=args.mem)
+        if args.cmd == "demo":
+            return _demo(args.kernel, args.seconds, args.json)
     except Exception as exc:
         print(f"temper lab: {exc}", file=sys.stderr)
         return 2
@@ -94,6 +101,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not res.ok:
             rc = 1
     return rc
+
+
+def _demo(kernel: vm.KernelName, seconds: float, json_path: str | None) -> int:
+    from kernellab.ladder import run_ladder
+
+    print(f"temper lab demo: booting Linux {kernel} under QEMU; a Critical pod's wake-up latency "
+          f"under 0..8 Background CPU hogs, fair class then Temper, {seconds:g}s each ...", flush=True)
+    ladder = run_ladder(kernel, seconds=seconds)
+    print(ladder.table())
+    if json_path:
+        Path(json_path).write_text(json.dumps(ladder.to_json(), indent=1))
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,38 +18,22 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kernellab.guest import kubelet
-from kernellab.guest.fakeapi import FakeApi
 from kernellab.scenarios import _pods, _scx
+from kernellab.scenarios._agent import ENFORCEMENT, SAFE_MODE, GuestAgent
 
 if TYPE_CHECKING:
     from kernellab.guest.runner import Context
 
-RUN = Path("/run/temper-lab")
-LISTEN = "127.0.0.1:9470"
-SAFE_MODE = "infera.io/safe-mode-requested"
-ENFORCEMENT = "infera.io/enforcement"
 CGROUPS_MAP = "/sys/fs/bpf/temper/maps/temper_cgroups"
 
 
 def enable_seq() -> int:
     return int(Path("/sys/kernel/sched_ext/enable_seq").read_text())
-
-
-def http_json(path: str) -> Any:
-    with urllib.request.urlopen(f"http://{LISTEN}{path}", timeout=10) as response:
-        return json.loads(response.read())
-
-
-def enforcement_state(api: FakeApi) -> str:
-    raw = api.annotations().get(ENFORCEMENT)
-    return str(json.loads(raw).get("state", "")) if raw else ""
 
 
 def cgroup_ids_in_map() -> set[int]:
@@ -59,41 +43,15 @@ def cgroup_ids_in_map() -> set[int]:
     return {int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little") for e in entries}
 
 
-class AgentProcess:
-    def __init__(self, api: FakeApi, config: Path, pods: Path, kubeconfig: Path) -> None:
-        self.argv = [sys.executable, "-m", "temper.cli", "agent", "--pods-file", str(pods),
-                     "--kubeconfig", str(kubeconfig), "--node-name", "lab", "--configmap", "temper/agent",
-                     "--listen", LISTEN, "--config", str(config)]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = RUN / "agent.log"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=log)
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
-
 def guest_main(ctx: Context) -> int:
-    RUN.mkdir(parents=True, exist_ok=True)
-    api = FakeApi("lab", ("temper", "agent"))
-    api.start()
-    kubeconfig = api.kubeconfig(RUN / "kubeconfig")
-    config = RUN / "config.yaml"
-    config.write_text(json.dumps({"agent": {
-        "bpfObject": "/lab/bpf/build/temper.bpf.o", "pinDir": "/sys/fs/bpf/temper",
-        "scanIntervalSeconds": 0.5, "safeModePollSeconds": 0.5, "publish": {"maxAgeSeconds": 5}}}))
     critical = _pods.pod(1, "critical", "critical", "500m", _pods.BUSY)
     fillers = [_pods.pod(100 + i, f"filler-{i}", "background", "100m", _pods.BUSY) for i in range(2)]
     late = _pods.pod(200, "late", "normal", "200m", _pods.SLEEP)
     laid = kubelet.apply(kubelet.plan(_pods.pod_list([critical, *fillers, late])), _pods.CGROUP_ROOT)
     crit_pids, filler_pids = _pods.pids_of(laid[0]), [p for x in laid[1:3] for p in _pods.pids_of(x)]
     all_pids = [p for x in laid for p in _pods.pids_of(x)]
-    pods_file = RUN / "pods.json"
-    pods_file.write_text(json.dumps(_pods.pod_list([critical, *fillers])))
-
-    agent = AgentProcess(api, config, pods_file, kubeconfig)
+    agent = GuestAgent(_pods.pod_list([critical, *fillers]))
+    api = agent.api
     seq_before = enable_seq()
     t0 = time.monotonic()
     agent.start()
@@ -101,11 +59,11 @@ def guest_main(ctx: Context) -> int:
     if not ctx.check("agent_attaches", waited is not None, state=_scx.state(), ops=_scx.root_ops(),
                      seconds=round(time.monotonic() - t0, 2), log=agent.tail() if waited is None else ""):
         return 1
-    ctx.check("annotation_enforcing", ctx.wait_for(lambda: enforcement_state(api) == "enforcing", 30) is not None,
+    ctx.check("annotation_enforcing", ctx.wait_for(lambda: agent.enforcement_state() == "enforcing", 30) is not None,
               annotations=api.annotations())
     ctx.check("pod_tasks_on_ext", all(_scx_on_ext(p) for p in all_pids), pids=all_pids)
 
-    observe = http_json("/observe")
+    observe = json.loads(agent.get("/observe"))
     fenced = _cpulist(observe.get("plan", {}).get("fenced", ""))
     samples = []
     ticks0 = _pods.cpu_ticks(filler_pids)
@@ -118,11 +76,11 @@ def guest_main(ctx: Context) -> int:
     ctx.check("batch_progresses_beside_critical", ticks1 > ticks0, filler_ticks=ticks1 - ticks0)
 
     late_id = (_pods.CGROUP_ROOT / laid[3].cgroup).stat().st_ino
-    pods_file.write_text(json.dumps(_pods.pod_list([critical, *fillers, late])))
+    agent.write_pods(_pods.pod_list([critical, *fillers, late]))
     seen = ctx.wait_for(lambda: late_id in cgroup_ids_in_map(), 60, 0.2)
     ctx.check("new_pod_by_live_map_update", seen is not None and enable_seq() == seq_before + 1,
               seconds=seen, enable_seq=[seq_before, enable_seq()])
-    metrics = urllib.request.urlopen(f"http://{LISTEN}/metrics", timeout=10).read().decode()
+    metrics = agent.get("/metrics").decode()
     ctx.check("metrics_served", "temper_agent_" in metrics and "temper_agent_scheduler_events" in metrics,
               lines=len(metrics.splitlines()))
 
@@ -146,7 +104,7 @@ def guest_main(ctx: Context) -> int:
     down = ctx.wait_for(lambda: _scx.state() == "disabled", 15, 0.02)
     ctx.check("safe_mode_detaches_within_5s", down is not None and down <= 5.0,
               seconds=None if down is None else round(down, 2))
-    ctx.check("safe_mode_reported", ctx.wait_for(lambda: enforcement_state(api) == "safe-mode", 15) is not None,
+    ctx.check("safe_mode_reported", ctx.wait_for(lambda: agent.enforcement_state() == "safe-mode", 15) is not None,
               annotation=api.annotations().get(ENFORCEMENT))
     api.set_node_annotation(SAFE_MODE, None)
     resumed = ctx.wait_for(lambda: _scx.root_ops() == "temper", 60, 0.05)

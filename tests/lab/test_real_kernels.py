@@ -30,7 +30,6 @@ def test_smoke_attach_and_detach(lab: fetch.Lab, kernel: vm.KernelName) -> None:
     assert res.record("attach")["state"] == "enabled"
     assert res.record("root_ops")["ops"].startswith("labfifo")
     assert res.record("detach")["state"] == "disabled"
-    assert res.wall_s < 60
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
