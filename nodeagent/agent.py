@@ -8,7 +8,8 @@ Why it exists: this is the one place that sequences the pure decisions (``temper
 One iteration (``Agent.step``):
   1. snapshot the pod source; re-plan only when its generation moved (decode errors are
      logged once per message and exposed as skipped pods, reason ``malformed``);
-  2. scan the pod cgroups, read ``cpu.stat`` / ``cpu.pressure``, turn usage into millicores;
+  2. scan the pod cgroups, read ``cpu.stat`` / ``cpu.pressure``, turn usage into millicores
+     (between rescans only the files are read, through descriptors kept open: ``UsageReader``);
   3. when enforcing and ``apply_due``: ``enforcer.apply(plan, cgroup_ids)``. Pods whose cgroup
      is not found yet are in the plan but not in ``cgroup_ids`` (reason ``no_cgroup``); they
      are picked up by a later scan, which changes the ids and so triggers a new apply. The
@@ -39,7 +40,15 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from nodeagent.cgroups import SKIP_REASONS, SKIP_VANISHED, CgroupError, PodCgroup, UsageTracker, read_pods, scan_pods
+from nodeagent.cgroups import (
+    SKIP_REASONS,
+    SKIP_VANISHED,
+    CgroupError,
+    PodCgroup,
+    UsageReader,
+    UsageTracker,
+    scan_pods,
+)
 from nodeagent.enforcement import EnforcementError, Enforcer, EnforcerStatus, Probe
 from nodeagent.podsource import PodSource
 from nodeagent.publish import Publisher, node_load
@@ -158,11 +167,13 @@ class Agent:
         self.cgroup_root = cgroup_root
         self.publisher = publisher
         self.usage = UsageTracker()
+        self.reader = UsageReader(cgroup_root)
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._logged_errors: set[str] = set()
         self._scanned_generation = -1
         self._scan_skipped: Counter[str] = Counter()
+        self._read_skipped = False
 
     # -- safe mode and shutdown ------------------------------------------------------------
     async def _stand_down(self, reason: str) -> None:
@@ -186,6 +197,7 @@ class Agent:
 
     async def shutdown(self) -> None:
         await self._stand_down("agent stopping")
+        self.reader.close()
 
     # -- one iteration ---------------------------------------------------------------------
     def _refresh_pods(self) -> None:
@@ -207,10 +219,10 @@ class Agent:
 
     def _scan(self, planned: Plan, now: float) -> None:
         state = self.state
-        members = {m.uid for m in planned.members}
         rescan = bool(self._scanned_generation != state.pods_generation or state.scans % RESCAN_EVERY == 0
                   or self._scan_skipped[SKIP_NO_CGROUP] or self._scan_skipped[SKIP_VANISHED])
         if rescan:
+            members = {m.uid for m in planned.members}
             skipped: Counter[str] = Counter()
             try:
                 scan = scan_pods(self.cgroup_root)
@@ -223,16 +235,19 @@ class Agent:
             skipped[SKIP_NO_CGROUP] = len(members - state.cgroups.keys())
             self._scan_skipped = skipped
             self._scanned_generation = state.pods_generation
+            self.reader.retain(state.cgroups)
         with_pressure = rescan or state.scans % PRESSURE_EVERY == 0
-        reads = read_pods(self.cgroup_root, state.cgroups, pressure=with_pressure)
+        reads = self.reader.read(state.cgroups, pressure=with_pressure)
         state.used_milli = self.usage.update(reads.usage_usec, now)
         if with_pressure:
             state.pressure_pct = reads.pressure_pct
-        skipped = self._scan_skipped.copy()
-        skipped.update(reads.skipped)
-        self._scan_skipped[SKIP_VANISHED] += reads.skipped[SKIP_VANISHED]
-        skipped[SKIP_MALFORMED_POD] = len(state.pod_errors)
-        state.skipped = skipped
+        if rescan or reads.skipped or self._read_skipped:  # else the gauge is as it was
+            skipped = self._scan_skipped.copy()
+            skipped.update(reads.skipped)
+            self._scan_skipped[SKIP_VANISHED] += reads.skipped[SKIP_VANISHED]
+            skipped[SKIP_MALFORMED_POD] = len(state.pod_errors)
+            state.skipped = skipped
+        self._read_skipped = bool(reads.skipped)
 
     def _refresh_enforcement(self) -> None:
         state = self.state

@@ -11,7 +11,15 @@ Design:
   (path relative to the cgroup root, cgroup id). On cgroup v2 the cgroup id BPF sees
   (``bpf_get_current_cgroup_id``, ``cgrp->kn->id``) is the directory's inode number, so the
   id is ``os.stat(dir).st_ino``.
-- ``read_usage_usec`` / ``read_pressure_avg10`` read ``cpu.stat`` and ``cpu.pressure``.
+- ``read_usage_usec`` / ``read_pressure_avg10`` read ``cpu.stat`` and ``cpu.pressure``;
+  ``read_pods`` reads them for a set of pods, opening each file.
+- ``UsageReader`` is the control loop's steady-state reader: it keeps each pod's files open
+  and reads them with ``os.pread`` from offset 0 every scan (one syscall per file instead of three;
+  kernfs regenerates the contents on every read from 0), parsing the bytes directly. A
+  descriptor is closed when its pod's cgroup leaves the set (``retain``, after every rescan,
+  also when the cgroup was recreated under the same path with a new id) or a read fails — a
+  removed cgroup's files fail with ``ENODEV``, counted as vanished, which makes the agent
+  rescan.
 - ``UsageTracker`` turns cumulative ``usage_usec`` samples into millicores over the interval
   (pure arithmetic, fed by the reads above).
 
@@ -24,6 +32,7 @@ only when the cgroup root itself is unusable (not a directory).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -67,8 +76,8 @@ class CgroupScan:
 
 
 def _skip_reason(exc: OSError) -> str:
-    if isinstance(exc, FileNotFoundError | NotADirectoryError):
-        return SKIP_VANISHED
+    if isinstance(exc, FileNotFoundError | NotADirectoryError) or exc.errno == errno.ENODEV:
+        return SKIP_VANISHED  # ENODEV: a file of a removed cgroup, still open
     if isinstance(exc, PermissionError):
         return SKIP_PERMISSION
     return SKIP_MALFORMED
@@ -151,6 +160,30 @@ def parse_usage_usec(text: str) -> int:
     raise CgroupReadError("cpu.stat has no valid usage_usec line")
 
 
+_USAGE_KEY = b"usage_usec "
+
+
+def parse_usage_usec_bytes(data: bytes) -> int:
+    """``parse_usage_usec`` on the raw file (the hot path: no decode, no line split).
+
+    ``usage_usec`` is the first line of every kernel's ``cpu.stat``; another position is
+    found too, but only at the start of a line."""
+    if data.startswith(_USAGE_KEY):
+        start = len(_USAGE_KEY)
+    else:
+        start = data.find(b"\n" + _USAGE_KEY) + 1 + len(_USAGE_KEY)
+        if start == len(_USAGE_KEY):
+            raise CgroupReadError("cpu.stat has no valid usage_usec line")
+    end = data.find(b"\n", start)
+    try:
+        usec = int(data[start:] if end < 0 else data[start:end])
+    except ValueError:
+        raise CgroupReadError("cpu.stat has no valid usage_usec line") from None
+    if usec < 0:
+        raise CgroupReadError("cpu.stat has no valid usage_usec line")
+    return usec
+
+
 def parse_pressure_avg10(text: str) -> float:
     """``some avg10`` (percent) from a PSI file (``cpu.pressure`` or ``/proc/pressure/cpu``)."""
     for line in text.splitlines():
@@ -204,6 +237,56 @@ def read_pods(root: str | Path, cgroups: Mapping[str, PodCgroup], pressure: bool
     return result
 
 
+class UsageReader:
+    """``read_pods`` with each pod's files kept open between scans (see the module docstring).
+
+    Not thread-safe; call ``close`` when done (the agent holds one for its lifetime)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self._base = os.fspath(root)
+        self._fds: dict[tuple[str, int, str], int] = {}
+        """(cgroup path, cgroup id, file name) -> open descriptor."""
+
+    def __len__(self) -> int:
+        return len(self._fds)
+
+    def _pread(self, cgroup: PodCgroup, name: str) -> bytes:
+        key = (cgroup.path, cgroup.cgroup_id, name)
+        fd = self._fds.get(key)
+        if fd is None:
+            fd = self._fds[key] = os.open(f"{self._base}/{cgroup.path}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return os.pread(fd, _MAX_FILE_BYTES, 0)
+        except OSError:
+            del self._fds[key]
+            os.close(fd)
+            raise
+
+    def read(self, cgroups: Mapping[str, PodCgroup], pressure: bool = True) -> UsageRead:
+        """As ``read_pods``; a failed read closes that file (reopened on the next read)."""
+        result = UsageRead()
+        usage, pressures, pread = result.usage_usec, result.pressure_pct, self._pread
+        for uid, cgroup in cgroups.items():
+            try:
+                usage[uid] = parse_usage_usec_bytes(pread(cgroup, "cpu.stat"))
+                if pressure:
+                    pressures[uid] = parse_pressure_avg10(pread(cgroup, "cpu.pressure").decode("ascii", "replace"))
+            except OSError as exc:
+                result.skipped[_skip_reason(exc)] += 1
+            except CgroupReadError:
+                result.skipped[SKIP_MALFORMED] += 1
+        return result
+
+    def retain(self, cgroups: Mapping[str, PodCgroup]) -> None:
+        """Close the files of every cgroup not in ``cgroups`` (gone, or recreated with a new id)."""
+        live = {(cg.path, cg.cgroup_id) for cg in cgroups.values()}
+        for key in [k for k in self._fds if (k[0], k[1]) not in live]:
+            os.close(self._fds.pop(key))
+
+    def close(self) -> None:
+        self.retain({})
+
+
 class UsageTracker:
     """Millicores used per pod between two samples of cumulative ``usage_usec``.
 
@@ -214,22 +297,21 @@ class UsageTracker:
     """
 
     def __init__(self) -> None:
-        self._last: dict[str, tuple[int, float]] = {}
+        self._last: dict[str, int] = {}
+        """The previous sample of each pod, all taken at ``_then`` (pods missing from a sample
+        are dropped, so they restart without a rate)."""
+        self._then = 0.0
 
     def update(self, samples: Mapping[str, int], now: float) -> dict[str, int]:
         rates: dict[str, int] = {}
-        current: dict[str, tuple[int, float]] = {}
-        for uid, usec in samples.items():
-            current[uid] = (usec, now)
-            previous = self._last.get(uid)
-            if previous is None:
-                continue
-            old_usec, then = previous
-            elapsed = now - then
-            if usec < old_usec or elapsed <= 0:
-                continue
-            rates[uid] = round((usec - old_usec) / elapsed / 1000.0)
-        self._last = current
+        last, elapsed = self._last, now - self._then
+        if elapsed > 0:
+            for uid, usec in samples.items():
+                old = last.get(uid)
+                if old is not None and usec >= old:
+                    rates[uid] = round((usec - old) / elapsed / 1000.0)
+        self._last = dict(samples)
+        self._then = now
         return rates
 
     def forget(self, uids: Iterable[str]) -> None:

@@ -179,3 +179,12 @@ async def test_a_500_on_list_is_reported_and_retried_until_it_succeeds(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def test_a_snapshot_sees_a_changed_file_without_a_background_poll(tmp_path: Path) -> None:
+    path = tmp_path / "pods.json"
+    _write(path, [pod("a")])
+    source = FilePodSource(path, poll_s=0.0)
+    assert [p.name for p in source.snapshot().pods] == ["a"]
+    _write(path, [pod("a"), pod("b")], bump=1)
+    assert sorted(p.name for p in source.snapshot().pods) == ["a", "b"]
