@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kernellab import vm  # noqa: E402
+from kernellab import vm
 
 
 def main() -> int:

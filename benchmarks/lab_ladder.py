@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kernellab.ladder import Ladder, run_ladder  # noqa: E402
+from kernellab.ladder import Ladder, run_ladder
 
 
 def verdict(ladder: Ladder) -> list[str]:

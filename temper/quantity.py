@@ -13,12 +13,11 @@ print (``250m``, ``2``), which is what the webhook writes back into pods.
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal, InvalidOperation
-
 import importlib.util
+import math
 import sys
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 MAX_CPU_MILLI = 10**12
