@@ -53,6 +53,8 @@ PROGRAM_PREFIX = "temper_"
 MAX_EJECTIONS = 3
 EJECTION_WINDOW_S = 600.0
 ATTACH_TIMEOUT_S = 10.0
+COUNTERS_MAX_AGE_S = 10.0
+"""Counters are refreshed (one bpftool run) at most this often; status() is called every scan."""
 DETACH_TIMEOUT_S = 5.0
 
 
@@ -72,6 +74,8 @@ class BpfEnforcer:
         self._ejections: list[float] = []
         self._last_exit = ""
         self._attach_count = 0
+        self._counters: dict[Tier, dict[str, int]] = {}
+        self._counters_at = -COUNTERS_MAX_AGE_S
         self._lock = asyncio.Lock()
 
     # ---- sysfs ----
@@ -161,15 +165,16 @@ class BpfEnforcer:
 
     async def status(self) -> EnforcerStatus:
         self._notice_ejection()
-        counters: Mapping[Tier, Mapping[str, int]] = {}
-        if self._link_fd is not None:
+        now = time.monotonic()
+        if self._link_fd is not None and now - self._counters_at >= COUNTERS_MAX_AGE_S:
+            self._counters_at = now
             try:
-                counters = await self._read_stats()
+                self._counters = await self._read_stats()
             except BpftoolError as exc:
                 log.warning("reading scheduler counters failed: %s", exc)
         return EnforcerStatus(
             attached=self._link_fd is not None, scheduler=self.active_ops(), last_exit=self._last_exit,
-            attach_count=self._attach_count, counters=counters,
+            attach_count=self._attach_count, counters=dict(self._counters),
         )
 
     # ---- internals ----
@@ -238,6 +243,7 @@ class BpfEnforcer:
         self._generation = 0
         self._written_cgroups = {}
         self._written_static = {}
+        self._counters, self._counters_at = {}, -COUNTERS_MAX_AGE_S
         self._attach_count += 1
         log.info("scheduler attached (enable_seq %d)", self.enable_seq())
 
