@@ -7,8 +7,12 @@ keep-alive connections, as the API server does.
 
 Target: p99 <= 1.5x the floor and <= 3 ms at 200 requests/s.
 
-Run: ``python benchmarks/webhook_latency.py [--rate 200] [--count 1000] [--seconds 10]``
-Bounded: each phase stops at ``--count`` requests or ``--seconds``, whichever is first.
+The two servers run side by side and the phases alternate between them in ``--rounds``
+rounds (floor, webhook, floor, webhook, ...), so that a burst of load from other jobs on a
+shared host lands on both rather than on whichever was measured second.
+
+Run: ``python benchmarks/webhook_latency.py [--rate 200] [--count 1000] [--seconds 10] [--rounds 5]``
+Bounded: each mode stops at ``--count`` requests or ``--seconds`` per server, whichever is first.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import ssl
 import statistics
 import sys
@@ -128,29 +133,44 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8, help="saturation: parallel keep-alive clients")
+    parser.add_argument("--rounds", type=int, default=5, help="alternations floor/webhook per mode")
     args = parser.parse_args()
     body = _review()
     rows = []
+    kinds = ("floor", "webhook")
     with tempfile.TemporaryDirectory() as directory:
         ca_key, ca_cert = generate_ca()
         key, cert = issue_serving_cert(ca_key, ca_cert, service_dns_names("temper-webhook", "temper-system"))
         write_bundle(Path(directory), Bundle(ca_key, ca_cert, key, cert),
                      tls_secret_manifest("s", "temper-system", cert, key, ca_cert))
-        for kind in ("floor", "webhook"):
-            queue: multiprocessing.Queue[int] = multiprocessing.Queue()
-            process = multiprocessing.Process(target=_serve, args=(kind, directory, queue), daemon=True)
-            process.start()
-            try:
-                port = queue.get(timeout=20)
-                for mode, rate in (("fixed", args.rate), ("saturation", None)):
-                    lat, rps = asyncio.run(_phase(port, f"{directory}/ca.crt", body, rate, args.count, args.seconds,
-                                                  args.concurrency))
-                    rows.append((kind, mode, len(lat), _pct(lat, 0.5), _pct(lat, 0.99), rps))
-            finally:
+        processes, ports = [], {}
+        try:
+            for kind in kinds:
+                queue: multiprocessing.Queue[int] = multiprocessing.Queue()
+                process = multiprocessing.Process(target=_serve, args=(kind, directory, queue), daemon=True)
+                process.start()
+                processes.append(process)
+                ports[kind] = queue.get(timeout=20)
+            for mode, rate in (("fixed", args.rate), ("saturation", None)):
+                latencies: dict[str, list[float]] = {kind: [] for kind in kinds}
+                elapsed = dict.fromkeys(kinds, 0.0)
+                for _ in range(args.rounds):
+                    for kind in kinds:
+                        lat, rps = asyncio.run(_phase(ports[kind], f"{directory}/ca.crt", body, rate,
+                                                      args.count // args.rounds, args.seconds / args.rounds,
+                                                      args.concurrency))
+                        latencies[kind] += lat
+                        elapsed[kind] += len(lat) / rps
+                for kind in kinds:
+                    lat = latencies[kind]
+                    rows.append((kind, mode, len(lat), _pct(lat, 0.5), _pct(lat, 0.99), len(lat) / elapsed[kind]))
+        finally:
+            for process in processes:
                 process.terminate()
                 process.join()
     print(f"POST /mutate over TLS on loopback, 3-container pod (fixed rate {args.rate:g}/s; saturation "
-          f"{args.concurrency} keep-alive clients)")
+          f"{args.concurrency} keep-alive clients; {args.rounds} alternating rounds; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     print(f"{'server':<8} {'mode':<11} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     for kind, mode, n, p50, p99, rps in rows:
         print(f"{kind:<8} {mode:<11} {n:>6} {p50:>8.3f} {p99:>8.3f} {rps:>8.0f}")
