@@ -21,18 +21,20 @@
  * queue CPU time follows the pods' requests. A waking task's vtime is clamped to at most
  * one slice behind the queue's clock, so sleeping banks no credit.
  *
- * WAKE-UP (select_cpu, then enqueue if no CPU was idle)
- *   Critical:    an idle fenced CPU (prev first). Else queue, and kick a fenced CPU that is
- *                running a borrower (any non-Critical task) with SCX_KICK_PREEMPT: it
- *                re-enters dispatch and takes the Critical task at once.
- *   High/Normal: an idle shared CPU, else an idle fenced CPU (borrow). Else queue, and
- *                kick a shared CPU running Low/Background.
- *   Low/Bg:      an idle CPU anywhere, shared first. Else queue; a Low wake-up may kick a
- *                CPU running Background. Batch never preempts anything else.
+ * WAKE-UP (select_cpu)
+ *   Critical:    an idle fenced CPU (prev first). Else a fenced CPU running a borrower (any
+ *                non-Critical task): the task goes straight into that CPU's local queue with
+ *                SCX_ENQ_PREEMPT, which ends the borrower's slice and reschedules at once.
+ *   High/Normal: an idle shared CPU, else an idle fenced CPU (borrow), else a shared CPU
+ *                running Low/Background, preempted the same way.
+ *   Low/Bg:      an idle CPU anywhere, shared first; a Low wake-up may preempt Background.
+ *                Batch never preempts anything else.
+ *   Otherwise the task is queued (enqueue) and, if it is protected, a preemptible CPU is
+ *   kicked with SCX_KICK_PREEMPT (the same path serves tasks re-queued without a wake-up).
  * Worked example, 4 CPUs, fence {3}: a memcached (Critical) thread wakes while a stress-ng
- * (Background) worker borrows CPU 3. No fenced CPU is idle, so the thread is queued on
- * DSQ_CRITICAL and CPU 3 is kicked; CPU 3 dispatches, DSQ_CRITICAL is first in its order,
- * the thread runs. The worker goes back to DSQ_BACKGROUND and continues wherever a CPU
+ * (Background) worker borrows CPU 3. No fenced CPU is idle; CPU 3 runs a borrower, so the
+ * thread is inserted into CPU 3's local queue with SCX_ENQ_PREEMPT and runs as soon as the
+ * wake-up returns. The worker goes back to DSQ_BACKGROUND and continues wherever a CPU
  * idles.
  *
  * STARVATION GUARD
@@ -458,41 +460,57 @@ static __always_inline bool may_preempt(u32 waker, u32 victim, bool on_fenced)
 	       (waker == TEMPER_TIER_LOW && victim == TEMPER_TIER_BACKGROUND);
 }
 
-/* After queueing a task of @tier: wake an idle CPU for it, or preempt a lower tier. */
-static void kick_for(struct task_struct *p, u32 tier)
+/*
+ * A CPU where a task of @tier may preempt what runs now (see may_preempt), trying @prefer
+ * first, or -1. Claims it (busy = 0) so concurrent wake-ups spread over victims.
+ */
+static s32 find_victim(struct task_struct *p, u32 tier, s32 prefer)
 {
 	struct bpf_iter_num it;
 	struct cpu_ctx *c;
-	s32 cpu = pick_idle_for_tier(tier, scx_bpf_task_cpu(p));
+	s32 victim = -1;
 	int i;
 
-	if (cpu >= 0) {
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		return;
-	}
-	temper_iter_begin(it, i, 0, nr_cpu_ids) {
-		u32 key = i;
+	temper_iter_begin(it, i, -1, (int)nr_cpu_ids) {
+		s32 cpu = i < 0 ? prefer : i;
+		u32 key = cpu;
 		bool fenced;
 
+		if (cpu < 0 || (i >= 0 && cpu == prefer))
+			continue;
 		c = bpf_map_lookup_elem(&cpu_ctxs, &key);
 		if (!c || !c->busy)
 			continue;
-		fenced = cpu_is_fenced(i);
+		fenced = cpu_is_fenced(cpu);
 		/* Critical with a fence only preempts on fenced CPUs; others only on shared ones. */
 		if (tier == TEMPER_TIER_CRITICAL && nr_fenced && !fenced)
 			continue;
 		if (tier != TEMPER_TIER_CRITICAL && fenced)
 			continue;
-		if (!may_preempt(tier, c->tier, fenced))
-			continue;
-		if (!bpf_cpumask_test_cpu(i, p->cpus_ptr))
+		if (!may_preempt(tier, c->tier, fenced) || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		c->busy = 0;
-		scx_bpf_kick_cpu(i, SCX_KICK_PREEMPT);
-		stat_inc(tier, TEMPER_STAT_PREEMPT_KICK);
+		victim = cpu;
 		break;
 	}
 	temper_iter_end(it);
+	return victim;
+}
+
+/* After queueing a task of @tier: wake an idle CPU for it, or kick a lower tier off one. */
+static void kick_for(struct task_struct *p, u32 tier)
+{
+	s32 cpu = pick_idle_for_tier(tier, scx_bpf_task_cpu(p));
+
+	if (cpu >= 0) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return;
+	}
+	cpu = find_victim(p, tier, scx_bpf_task_cpu(p));
+	if (cpu >= 0) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+		stat_inc(tier, TEMPER_STAT_PREEMPT_KICK);
+	}
 }
 
 /* ---- sched_ext callbacks ---- */
@@ -526,6 +544,19 @@ s32 BPF_STRUCT_OPS(temper_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 		dsq_insert(p, SCX_DSQ_LOCAL, tier_slice(tier), 0);
 		stat_inc(tier, TEMPER_STAT_DIRECT);
 		return cpu;
+	}
+	/*
+	 * No idle CPU: go straight onto a CPU running something this task preempts. Inserting
+	 * into that CPU's local queue with SCX_ENQ_PREEMPT zeroes the current task's slice and
+	 * reschedules it at once - no deferred kick on the wake-up path.
+	 */
+	if (tier_flags(tier) & TEMPER_TF_PREEMPT || tier == TEMPER_TIER_LOW) {
+		cpu = find_victim(p, tier, prev_cpu);
+		if (cpu >= 0) {
+			dsq_insert(p, SCX_DSQ_LOCAL, tier_slice(tier), SCX_ENQ_PREEMPT);
+			stat_inc(tier, TEMPER_STAT_PREEMPT_KICK);
+			return cpu;
+		}
 	}
 	return prev_cpu;
 }
@@ -615,12 +646,20 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 			return;
 		}
 	}
-	if (cpu_is_fenced(cpu) || !nr_fenced) {
-		if (serve(0, now))
+	if (!cpu_is_fenced(cpu)) {
+		if ((!nr_fenced && serve(0, now)) || serve(1, now) || serve(2, now) || serve(3, now))
 			return;
-	}
-	if (serve(1, now) || serve(2, now) || serve(3, now))
 		return;
+	}
+	/* A fenced CPU: Critical first, then lend it to the tiers allowed to borrow. */
+	if (serve(0, now))
+		return;
+	if ((tier_flags(TEMPER_TIER_NORMAL) & TEMPER_TF_BORROW_FENCED) && serve(1, now))
+		return;
+	if ((tier_flags(TEMPER_TIER_LOW) & TEMPER_TF_BORROW_FENCED) && serve(2, now))
+		return;
+	if (tier_flags(TEMPER_TIER_BACKGROUND) & TEMPER_TF_BORROW_FENCED)
+		serve(3, now);
 }
 
 void BPF_STRUCT_OPS(temper_running, struct task_struct *p)

@@ -63,9 +63,9 @@ class Ladder:
                 f"{ratio:>14.1f}x | {fair['batch_cpu_s']:>16.2f} {temper['batch_cpu_s']:>7.2f} | "
                 f"{temper['cpu_util']:>5.2f}")
         lines.append(f"kernel {self.kernel}, {self.cpus} vCPUs (QEMU TCG), {self.seconds:g}s per arm, "
-                     f"host load {self.host_load[0]:.2f}; wake-up lateness of a 1 ms periodic sleeper in a "
-                     f"Critical pod; fillers are Background CPU hogs. Emulation stretches absolute times: "
-                     f"compare the columns, not the numbers with real hardware.")
+                     f"host load {self.host_load[0]:.2f}. Lateness of a request loop in a Critical pod (every "
+                     f"1 ms: wake, 300 us of CPU work; lateness = time kept off the CPU); fillers are "
+                     f"Background CPU hogs. Emulation stretches absolute times: compare the columns.")
         return "\n".join(lines)
 
 

@@ -6,12 +6,16 @@ One Critical pod (500m: the plan fences one CPU for it) and up to N Background f
 running fillers; the others are SIGSTOPped, so they are not runnable) the probe
 (``latprobe``, a periodic 1 ms sleeper inside the Critical pod's container cgroup) runs once
 under the fair class and once with Temper attached through ``nodeagent.bpf_enforcer`` (the
-production plan -> maps path). Each record: lateness percentiles, guest CPU busy fraction,
+production plan -> maps path). The probe behaves like a request loop: every
+``interval_us`` it
+wakes and does ``work_us`` of CPU work (a request's service time); its lateness is everything
+that kept the request off the CPU (wake-up delay plus preemption while it ran).
+Each record: lateness percentiles, guest CPU busy fraction,
 and the fillers' CPU time (batch work done). Absolute times are stretched by emulation (TCG):
 the ratios between the two schedulers in the same boot are the result.
 
 Args: ``rungs`` (list, default [0, 1, 2, 4, 8]), ``seconds`` per arm (3), ``interval_us``
-(1000).
+(1000), ``work_us`` (300).
 """
 
 from __future__ import annotations
@@ -58,19 +62,21 @@ async def _main(ctx: Context) -> int:
     rungs = [int(r) for r in ctx.args.get("rungs", [0, 1, 2, 4, 8])]
     seconds = float(ctx.args.get("seconds", 3))
     interval = int(ctx.args.get("interval_us", 1000))
+    work = int(ctx.args.get("work_us", 300))
     items = [_pods.pod(1, "memcached", "critical", "500m", _pods.SLEEP)]
     items += [_pods.pod(100 + i, f"filler-{i}", "background", "100m", _pods.BUSY) for i in range(max(rungs))]
     plans = kubelet.apply(kubelet.plan(_pods.pod_list(items)), _pods.CGROUP_ROOT)
     fillers = [_pods.pids_of(p) for p in plans[1:]]
     _pods.signal_all([pid for group in fillers for pid in group], signal.SIGSTOP)
     scope = plans[0].containers[0].cgroup
-    probe_argv = _pods.in_cgroup(scope, [str(ctx.inputs / "latprobe"), str(interval), str(seconds)])
+    probe_argv = _pods.in_cgroup(scope, [str(ctx.inputs / "latprobe"), str(interval), str(seconds), "0", str(work)])
 
     decoded = decode_pod_list(_pods.pod_list(items))
     ids = {p.uid: (_pods.CGROUP_ROOT / laid.cgroup).stat().st_ino
            for p, laid in zip(decoded.pods, plans, strict=True)}
     layer_plan = plan(NodeTopology.uniform(os.cpu_count() or 1), decoded.pods)
-    ctx.emit("setup", cpus=os.cpu_count(), fenced=sorted(layer_plan.fenced), pods=len(items))
+    ctx.emit("setup", cpus=os.cpu_count(), fenced=sorted(layer_plan.fenced), pods=len(items), work_us=work,
+             interval_us=interval)
     enforcer = BpfEnforcer(OBJ, PIN)
     busy = _pods.busy_fraction_sampler()
 
