@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from temper.pods import PodError, PodInfo, decode_pod
+from temper.pods import PodError, PodInfo, decode_pod, pod_list_items
 
 if TYPE_CHECKING:  # the file path must not import the API client (standalone / lab guest)
     from temper.kube.client import ApiClient
@@ -112,20 +112,6 @@ class PodStore:
             self._decoded = (tuple(pods), tuple(errors))
             self._decoded_at = self.generation
         return self._decoded
-
-
-def pod_list_items(document: object) -> list[dict[str, Any]]:
-    """The pod objects of ``kubectl get pods -o json`` output, a bare array, or one Pod."""
-    if isinstance(document, dict):
-        items = document.get("items")
-        if items is None and document.get("kind") == "Pod":
-            items = [document]
-    else:
-        items = document
-    if not isinstance(items, list):
-        raise PodError("expected a pod List (with 'items') or a JSON array of pods")
-    # A non-object entry stays in the list as an empty object so decoding reports it.
-    return [item if isinstance(item, dict) else {} for item in items]
 
 
 class FilePodSource:

@@ -228,8 +228,11 @@ class DecodedPods:
     errors: tuple[str, ...]
 
 
-def decode_pod_list(document: object) -> DecodedPods:
-    """Decode ``kubectl get pods -o json`` output (a List) or a bare list of pods."""
+def pod_list_items(document: object) -> list[dict[str, Any]]:
+    """The pod objects of ``kubectl get pods -o json`` output, a bare array, or one Pod.
+
+    A non-object entry stays in the list as an empty object, so decoding reports it.
+    """
     if isinstance(document, Mapping):
         items = document.get("items")
         if items is None and document.get("kind") == "Pod":
@@ -238,6 +241,12 @@ def decode_pod_list(document: object) -> DecodedPods:
         items = document
     if not isinstance(items, list):
         raise PodError("expected a pod List (with 'items') or a JSON array of pods")
+    return [dict(item) if isinstance(item, Mapping) else {} for item in items]
+
+
+def decode_pod_list(document: object) -> DecodedPods:
+    """Decode ``kubectl get pods -o json`` output (a List) or a bare list of pods."""
+    items = pod_list_items(document)
     pods: list[PodInfo] = []
     errors: list[str] = []
     for raw in items:
