@@ -56,8 +56,9 @@ def plot(ladder: Ladder, path: Path) -> None:
         ax.plot(counts, [ladder.arm(n, scheduler)["p99_us"] / 1000 for n in counts], style,
                 label="fair class (EEVDF)" if scheduler == "fair" else "Temper (sched_ext)")
     ax.set_xlabel("Background CPU-hog pods")
-    ax.set_ylabel("Critical wake-up lateness p99 (ms)")
-    ax.set_title(f"Critical p99 vs batch load — Linux {ladder.kernel}, {ladder.cpus} vCPUs (QEMU TCG)")
+    ax.set_ylabel("Critical request lateness p99 (ms)")
+    ax.set_title(f"Critical p99 vs batch load\nLinux {ladder.kernel}, {ladder.cpus} vCPUs, QEMU TCG (ratios matter)",
+                 fontsize=10)
     ax.set_xticks(counts)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -70,10 +71,16 @@ def main() -> int:
     parser.add_argument("--kernel", choices=["7.2", "6.12"], default="7.2")
     parser.add_argument("--seconds", type=float, default=5.0, help="probe time per arm")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
+    parser.add_argument("--replot", metavar="JSON", help="no lab run: table and plot from a saved result")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ladder = run_ladder(args.kernel, seconds=args.seconds)
+    if args.replot:
+        doc = json.loads(Path(args.replot).read_text())
+        ladder = Ladder(kernel=doc["kernel"], cpus=doc["cpus"], seconds=doc["seconds"],
+                        host_load=tuple(doc["host_load"]), rungs=doc["rungs"], date=doc["date"])
+    else:
+        ladder = run_ladder(args.kernel, seconds=args.seconds)
     print(ladder.table())
     for line in verdict(ladder):
         print(line)
