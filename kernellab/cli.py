@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("cflags", help="print the clang command and BPF flags per kernel")
     d = sub.add_parser("demo", help="fair class vs Temper: Critical wake-up latency under a batch ladder")
     d.add_argument("--kernel", choices=["7.2", "6.12"], default="7.2")
-    d.add_argument("--seconds", type=float, default=2.0, help="probe time per arm")
+    d.add_argument("--seconds", type=float, default=4.0, help="probe time per arm")
     d.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p
 
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _demo(kernel: vm.KernelName, seconds: float, json_path: str | None) -> int:
     from kernellab.ladder import run_ladder
 
-    print(f"temper lab demo: booting Linux {kernel} under QEMU; a Critical pod's wake-up latency "
+    print(f"temper lab demo: booting Linux {kernel} under QEMU; a Critical pod's request lateness "
           f"under 0..8 Background CPU hogs, fair class then Temper, {seconds:g}s each ...", flush=True)
     ladder = run_ladder(kernel, seconds=seconds)
     print(ladder.table())
