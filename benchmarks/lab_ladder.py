@@ -56,7 +56,8 @@ def plot(ladder: Ladder, path: Path) -> None:
         ax.plot(counts, [ladder.arm(n, scheduler)["p99_us"] / 1000 for n in counts], style,
                 label="fair class (EEVDF)" if scheduler == "fair" else "Temper (sched_ext)")
     ax.set_xlabel("Background CPU-hog pods")
-    ax.set_ylabel("Critical request lateness p99 (ms)")
+    ax.set_ylabel("memcached get latency p99 (ms)" if ladder.workload == "memcached"
+                  else "Critical request lateness p99 (ms)")
     ax.set_title(f"Critical p99 vs batch load\nLinux {ladder.kernel}, {ladder.cpus} vCPUs, QEMU TCG (ratios matter)",
                  fontsize=10)
     ax.set_xticks(counts)
@@ -72,21 +73,26 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="probe time per arm")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
     parser.add_argument("--replot", metavar="JSON", help="no lab run: table and plot from a saved result")
+    parser.add_argument("--workload", choices=["probe", "memcached"], default="probe",
+                        help="probe: request loop (latprobe); memcached: memcached + fixed-rate load generator")
+    parser.add_argument("--rate", type=int, default=400, help="memcached requests per second")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.replot:
         doc = json.loads(Path(args.replot).read_text())
         ladder = Ladder(kernel=doc["kernel"], cpus=doc["cpus"], seconds=doc["seconds"],
-                        host_load=tuple(doc["host_load"]), rungs=doc["rungs"], date=doc["date"])
+                        host_load=tuple(doc["host_load"]), rungs=doc["rungs"], date=doc["date"],
+                        workload=doc.get("workload", "probe"))
     else:
-        ladder = run_ladder(args.kernel, seconds=args.seconds)
+        ladder = run_ladder(args.kernel, seconds=args.seconds, workload=args.workload, rate=args.rate)
     print(ladder.table())
     for line in verdict(ladder):
         print(line)
-    (out / "lab_ladder.json").write_text(json.dumps(ladder.to_json(), indent=1))
-    plot(ladder, out / "lab_ladder.png")
-    print(f"wrote {out / 'lab_ladder.json'} and {out / 'lab_ladder.png'}")
+    stem = "lab_ladder" if ladder.workload == "probe" else f"lab_ladder_{ladder.workload}"
+    (out / f"{stem}.json").write_text(json.dumps(ladder.to_json(), indent=1))
+    plot(ladder, out / f"{stem}.png")
+    print(f"wrote {out / f'{stem}.json'} and {out / f'{stem}.png'}")
     return 0
 
 

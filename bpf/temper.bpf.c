@@ -39,9 +39,10 @@
  *
  * STARVATION GUARD
  * Every dispatch first checks each queue: one that is non-empty and was last served more
- * than starvation_guard_ns ago (default 200 ms) is served before the normal order. So batch
- * on a node saturated by protected work still progresses, and a task whose affinity only
- * allows CPUs of another role still runs - far inside the kernel watchdog (timeout_ms 5 s).
+ * than starvation_guard_ns ago (default 200 ms; 4x that for non-Critical queues on a fenced
+ * CPU) is served before the normal order. So batch on a node saturated by protected work
+ * still progresses, and a task whose affinity only allows CPUs of another role still runs -
+ * far inside the kernel watchdog (timeout_ms 5 s).
  *
  * LIVE RECONFIGURATION
  * The agent writes temper_tiers, temper_cpus, temper_cgroups, then temper_global with a new
@@ -630,23 +631,30 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	struct temper_global_config *g = global_config();
 	u64 now = bpf_ktime_get_ns();
 	u64 guard = g && g->starvation_guard_ns ? g->starvation_guard_ns : DEFAULT_GUARD_NS;
+	bool fenced;
 	u32 i;
 
 #ifdef TEMPER_BROKEN
 	return;
 #endif
-	/* Starvation guard: a queue left waiting too long is served first, once. */
+	fenced = cpu_is_fenced(cpu);
+	/*
+	 * Starvation guard: a queue left waiting too long is served first, once. A fenced CPU is
+	 * the last resort for other tiers' queues (shared CPUs serve them first), so it waits 4x
+	 * longer for them - still far inside the watchdog - and a Critical task is not held up
+	 * behind a batch slice every guard period.
+	 */
 	for (i = 0; i < NR_DSQS; i++) {
 		if (scx_bpf_dsq_nr_queued(DSQ_CRITICAL + i) <= 0) {
 			last_served[i] = now;
 			continue;
 		}
-		if (now - last_served[i] > guard && serve(i, now)) {
+		if (now - last_served[i] > (fenced && i ? 4 * guard : guard) && serve(i, now)) {
 			stat_inc(i == 0 ? TEMPER_TIER_CRITICAL : i + 1, TEMPER_STAT_STARVATION_GUARD);
 			return;
 		}
 	}
-	if (!cpu_is_fenced(cpu)) {
+	if (!fenced) {
 		if ((!nr_fenced && serve(0, now)) || serve(1, now) || serve(2, now) || serve(3, now))
 			return;
 		return;

@@ -25,6 +25,12 @@ from typing import Any
 from kernellab import vm
 
 DEFAULT_RUNGS = (0, 1, 2, 4, 8)
+WORKLOADS = {
+    "probe": "Lateness of a request loop in a Critical pod (every 1 ms: wake, 300 us of CPU work; "
+             "lateness = time kept off the CPU)",
+    "memcached": "memcached get latency in a Critical pod at a fixed request rate from a load generator on "
+                 "a CPU of its own (measured from scheduled send times)",
+}
 
 
 @dataclass
@@ -34,6 +40,8 @@ class Ladder:
     seconds: float
     host_load: tuple[float, float, float]
     rungs: list[dict[str, Any]] = field(default_factory=list)
+    workload: str = "probe"
+    rate: int = 0
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
     def arm(self, fillers: int, scheduler: str) -> dict[str, Any]:
@@ -48,7 +56,8 @@ class Ladder:
 
     def to_json(self) -> dict[str, Any]:
         return {"kernel": self.kernel, "cpus": self.cpus, "date": self.date, "seconds": self.seconds,
-                "host_load": list(self.host_load), "rungs": self.rungs}
+                "host_load": list(self.host_load), "workload": self.workload, "rate": self.rate,
+                "rungs": self.rungs}
 
     def table(self) -> str:
         head = (f"{'fillers':>7} | {'fair p50':>9} {'p99':>8} {'p99.9':>8} | {'temper p50':>10} {'p99':>8} "
@@ -63,14 +72,14 @@ class Ladder:
                 f"{ratio:>14.1f}x | {fair['batch_cpu_s']:>16.2f} {temper['batch_cpu_s']:>7.2f} | "
                 f"{temper['cpu_util']:>5.2f}")
         lines.append(f"kernel {self.kernel}, {self.cpus} vCPUs (QEMU TCG), {self.seconds:g}s per arm, "
-                     f"host load {self.host_load[0]:.2f}. Lateness of a request loop in a Critical pod (every "
-                     f"1 ms: wake, 300 us of CPU work; lateness = time kept off the CPU); fillers are "
+                     f"host load {self.host_load[0]:.2f}. {WORKLOADS.get(self.workload, self.workload)}"
+                     f"{f' ({self.rate}/s)' if self.rate else ''}; fillers are "
                      f"Background CPU hogs. Emulation stretches absolute times: compare the columns.")
         return "\n".join(lines)
 
 
 def run_ladder(kernel: vm.KernelName = "7.2", rungs: tuple[int, ...] = DEFAULT_RUNGS, seconds: float = 3.0,
-               cpus: int = 2, build_bpf: bool = True) -> Ladder:
+               cpus: int = 2, build_bpf: bool = True, workload: str = "probe", rate: int = 1000) -> Ladder:
     """Boot once and run the whole ladder; raises ``vm.LabError`` if the guest failed."""
     root = Path(__file__).resolve().parent.parent
     if build_bpf:
@@ -79,12 +88,14 @@ def run_ladder(kernel: vm.KernelName = "7.2", rungs: tuple[int, ...] = DEFAULT_R
     load = os.getloadavg()
     timeout = 120 + len(rungs) * (2 * seconds + 40)
     result = vm.run_scenario(kernel, "latency_ladder", cpus=cpus, timeout=timeout,
-                             args={"rungs": list(rungs), "seconds": seconds})
+                             args={"rungs": list(rungs), "seconds": seconds, "workload": workload, "rate": rate})
     if not result.ok:
         raise vm.LabError(f"latency ladder failed: {result.to_json()}")
+    setup = result.record("setup")
     ladder = Ladder(kernel=str(result.record("ladder_complete")["kernel"]), cpus=cpus, seconds=seconds,
-                    host_load=(load[0], load[1], load[2]))
-    keep = ("fillers", "scheduler", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "samples",
-            "cpu_util", "batch_cpu_s")
-    ladder.rungs = [{k: r[k] for k in keep} for r in result.records if r.get("name") == "rung"]
+                    host_load=(load[0], load[1], load[2]), workload=workload,
+                    rate=int(setup.get("rate", rate)) if workload == "memcached" else 0)
+    keep = ("fillers", "scheduler", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "samples", "requests",
+            "errors", "cpu_util", "batch_cpu_s")
+    ladder.rungs = [{k: r[k] for k in keep if k in r} for r in result.records if r.get("name") == "rung"]
     return ladder
