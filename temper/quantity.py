@@ -13,6 +13,7 @@ print (``250m``, ``2``), which is what the webhook writes back into pods.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import sys
@@ -43,8 +44,19 @@ def _load_client_parser() -> Callable[[object], Decimal]:
 _client_parse_quantity = _load_client_parser()
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_quantity_text(text: str) -> Decimal:
+    return _client_parse_quantity(text)
+
+
 def parse_quantity(value: object) -> Decimal:
-    """The kubernetes client's ``parse_quantity`` (any resource), typed."""
+    """The kubernetes client's ``parse_quantity`` (any resource), typed.
+
+    Strings are memoised (bounded): pods repeat the same few quantities ("100m", "1Gi")
+    endlessly and ``Decimal`` is immutable, so the webhook and the agent parse each once.
+    """
+    if isinstance(value, str):
+        return _parse_quantity_text(value)
     return _client_parse_quantity(value)
 
 
