@@ -77,6 +77,7 @@ class BpfEnforcer:
         self._counters: dict[Tier, dict[str, int]] = {}
         self._counters_at = -COUNTERS_MAX_AGE_S
         self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
 
     # ---- sysfs ----
 
@@ -188,7 +189,9 @@ class BpfEnforcer:
         self._ejections.append(time.monotonic())
         self._last_exit = "ejected by the kernel (see dmesg: sched_ext)"
         log.error("scheduler ejected by the kernel; state=%s", self.kernel_state())
-        asyncio.get_running_loop().create_task(self._record_exit_after_ejection())
+        task = asyncio.get_running_loop().create_task(self._record_exit_after_ejection())
+        self._background.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._background.discard)
 
     async def _record_exit_after_ejection(self) -> None:
         described = await self._read_exit_record()

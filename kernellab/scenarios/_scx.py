@@ -45,3 +45,13 @@ def unpin(pin_dir: Path) -> None:
 def dmesg_lines(contains: str) -> list[str]:
     out = subprocess.run(["dmesg"], capture_output=True, text=True, check=False).stdout
     return [ln for ln in out.splitlines() if contains in ln]
+
+
+def on_ext(pid: int) -> bool:
+    """Whether the task runs on the ext (sched_ext) class: ``ext.enabled`` in /proc/PID/sched."""
+    try:
+        text = Path(f"/proc/{pid}/sched").read_text()
+    except OSError:
+        return False
+    return any(ln.strip().startswith("ext.enabled") and ln.split(":")[-1].strip() == "1"
+               for ln in text.splitlines())

@@ -61,7 +61,7 @@ def guest_main(ctx: Context) -> int:
         return 1
     ctx.check("annotation_enforcing", ctx.wait_for(lambda: agent.enforcement_state() == "enforcing", 30) is not None,
               annotations=api.annotations())
-    ctx.check("pod_tasks_on_ext", all(_scx_on_ext(p) for p in all_pids), pids=all_pids)
+    ctx.check("pod_tasks_on_ext", all(_scx.on_ext(p) for p in all_pids), pids=all_pids)
 
     observe = json.loads(agent.get("/observe"))
     fenced = _cpulist(observe.get("plan", {}).get("fenced", ""))
@@ -92,7 +92,7 @@ def guest_main(ctx: Context) -> int:
     alive = [p for p in all_pids if Path(f"/proc/{p}").exists()]
     ctx.check("sigkill_reverts_to_fair_class", gone is not None and alive == all_pids,
               seconds=None if gone is None else round(time.monotonic() - t_kill, 3),
-              alive=len(alive), total=len(all_pids), on_ext=any(_scx_on_ext(p) for p in all_pids))
+              alive=len(alive), total=len(all_pids), on_ext=any(_scx.on_ext(p) for p in all_pids))
 
     t0 = time.monotonic()
     agent.start()
@@ -135,15 +135,6 @@ def guest_main(ctx: Context) -> int:
         _scx.unpin(broken)
     _pods.signal_all(all_pids, signal.SIGKILL)
     return 0
-
-
-def _scx_on_ext(pid: int) -> bool:
-    try:
-        text = Path(f"/proc/{pid}/sched").read_text()
-    except OSError:
-        return False
-    return any(ln.strip().startswith("ext.enabled") and ln.split(":")[-1].strip() == "1"
-               for ln in text.splitlines())
 
 
 def _cpulist(text: str) -> set[int]:

@@ -21,27 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kernellab.guest import kubelet
-from kernellab.scenarios import _scx
+from kernellab.scenarios import _pods, _scx
 
 if TYPE_CHECKING:
     from kernellab.guest.runner import Context
 
 OBJ = "/lab/bpf/build/temper.bpf.o"
 PIN = "/sys/fs/bpf/temper"
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-def pod(uid: str, name: str, tier: str, cpu: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"uid": uid, "name": name, "namespace": "lab",
-                         "annotations": {kubelet.COMMAND_ANNOTATION: '["sleep", "600"]'}},
-            "spec": {"priorityClassName": f"infera-{tier}", "nodeName": "lab",
-                     "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}}
-
-
-FIRST = [pod("c0000000-0000-0000-0000-000000000001", "crit", "critical", "500m"),
-         pod("b0000000-0000-0000-0000-000000000002", "filler", "background", "100m")]
-LATE = pod("a0000000-0000-0000-0000-000000000003", "late", "normal", "200m")
+FIRST = [_pods.pod(1, "crit", "critical", "500m", _pods.SLEEP),
+         _pods.pod(2, "filler", "background", "100m", _pods.SLEEP)]
+LATE = _pods.pod(3, "late", "normal", "200m", _pods.SLEEP)
 
 HOLDER = """
 import asyncio, json, sys
@@ -55,33 +46,24 @@ asyncio.run(main())
 """
 
 
-async def apply_pods(items: list[dict[str, Any]]) -> Any:
-    from nodeagent.bpf_enforcer import BpfEnforcer
+def plan_for(items: list[dict[str, Any]]) -> tuple[Any, dict[str, int]]:
+    """The production plan for these pods and their cgroup ids (the inodes BPF sees)."""
     from temper.cgroupnames import pod_cgroup_path
     from temper.plan import plan
     from temper.pods import decode_pod_list
     from temper.topology import NodeTopology
 
-    decoded = decode_pod_list({"items": items})
-    ids = {p.uid: (CGROUP_ROOT / pod_cgroup_path(p.uid, p.qos)).stat().st_ino for p in decoded.pods}
+    decoded = decode_pod_list(_pods.pod_list(items))
+    ids = {p.uid: (_pods.CGROUP_ROOT / pod_cgroup_path(p.uid, p.qos)).stat().st_ino for p in decoded.pods}
+    return plan(NodeTopology.uniform(os.cpu_count() or 1), decoded.pods), ids
+
+
+async def apply_pods(items: list[dict[str, Any]]) -> Any:
+    from nodeagent.bpf_enforcer import BpfEnforcer
+
     enforcer = BpfEnforcer(OBJ, PIN)
-    await enforcer.apply(plan(NodeTopology.uniform(os.cpu_count() or 1), decoded.pods), ids)
+    await enforcer.apply(*plan_for(items))
     return enforcer
-
-
-def on_ext(pid: int) -> bool:
-    try:
-        text = Path(f"/proc/{pid}/sched").read_text()
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.strip().startswith("ext.enabled"):
-            return line.split(":")[-1].strip() == "1"
-    return False
-
-
-def pod_pids(plans: list[Any]) -> list[int]:
-    return [pid for p in plans for c in p.containers for pid in c.pids]
 
 
 def guest_main(ctx: Context) -> int:
@@ -89,8 +71,8 @@ def guest_main(ctx: Context) -> int:
 
 
 async def _main(ctx: Context) -> int:
-    plans = kubelet.apply(kubelet.plan({"items": [*FIRST, LATE]}), CGROUP_ROOT)
-    pids = pod_pids(plans)
+    plans = kubelet.apply(kubelet.plan(_pods.pod_list([*FIRST, LATE])), _pods.CGROUP_ROOT)
+    pids = [pid for p in plans for pid in _pods.pids_of(p)]
     ctx.emit("pods", pids=pids, cgroups=[p.cgroup for p in plans])
 
     seq0 = int(Path("/sys/kernel/sched_ext/enable_seq").read_text())
@@ -99,7 +81,7 @@ async def _main(ctx: Context) -> int:
     ctx.check("attach", _scx.state() == "enabled" and _scx.root_ops() == "temper",
               state=_scx.state(), ops=_scx.root_ops(), seconds=round(time.monotonic() - t0, 3))
     seq1 = int(Path("/sys/kernel/sched_ext/enable_seq").read_text())
-    ctx.check("pod_tasks_on_ext", bool(pids) and all(on_ext(p) for p in pids),
+    ctx.check("pod_tasks_on_ext", bool(pids) and all(_scx.on_ext(p) for p in pids),
               sched=[ln for ln in Path(f"/proc/{pids[0]}/sched").read_text().splitlines() if "ext" in ln]
               if pids else [])
     from temper import bpfmaps
@@ -107,14 +89,7 @@ async def _main(ctx: Context) -> int:
     ctx.check("membership_in_map", len(dump) == 2, entries=len(dump))
 
     # A new pod arrives: the same enforcer applies the new plan by map updates only.
-    from nodeagent.bpf_enforcer import BpfEnforcer  # noqa: F401  (import check for the guest)
-    from temper.cgroupnames import pod_cgroup_path
-    from temper.plan import plan
-    from temper.pods import decode_pod_list
-    from temper.topology import NodeTopology
-    decoded = decode_pod_list({"items": [*FIRST, LATE]})
-    ids = {p.uid: (CGROUP_ROOT / pod_cgroup_path(p.uid, p.qos)).stat().st_ino for p in decoded.pods}
-    await enforcer.apply(plan(NodeTopology.uniform(os.cpu_count() or 1), decoded.pods), ids)
+    await enforcer.apply(*plan_for([*FIRST, LATE]))
     dump = await enforcer.tool.dump(Path(PIN) / "maps" / bpfmaps.MapName.CGROUPS)
     seq2 = int(Path("/sys/kernel/sched_ext/enable_seq").read_text())
     ctx.check("live_update_without_detach", len(dump) == 3 and seq2 == seq1 == seq0 + 1,
@@ -142,7 +117,7 @@ async def _main(ctx: Context) -> int:
     alive = [p for p in pids if Path(f"/proc/{p}").exists()]
     ctx.check("sigkill_reverts_to_fair_class", waited is not None and alive == pids,
               seconds=None if waited is None else round(time.monotonic() - t_kill, 3),
-              alive=len(alive), total=len(pids), on_ext=[on_ext(p) for p in pids],
+              alive=len(alive), total=len(pids), on_ext=[_scx.on_ext(p) for p in pids],
               dmesg=_scx.dmesg_lines("sched_ext")[-3:])
 
     again = await apply_pods(FIRST)
