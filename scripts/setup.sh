@@ -9,9 +9,9 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: BPF toolchain (clang-16 + libbpf's BPF headers), kernel build deps for the
-# 6.12 lab kernel, promtool (metrics lint in tests).
+# 6.12 lab kernel, promtool (metrics lint in tests), chromium (the console UI browser tests).
 APT_PACKAGES=(clang-16 llvm-16 libbpf-dev gcc make flex bison bc libelf-dev libssl-dev dwarves
-              cpio zstd xz-utils python3 prometheus)
+              cpio zstd xz-utils python3 prometheus chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
