@@ -20,7 +20,7 @@ State = tuple[int, int]
 
 def _step(program: CommProgram, state: State, byte: int) -> State:
     index, count = state
-    if state == _SINK or state == _DEAD:
+    if state in (_SINK, _DEAD):
         return state
     ops = program.ops
     while True:

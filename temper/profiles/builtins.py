@@ -62,7 +62,8 @@ groups:
 PYTORCH = """\
 name: pytorch
 version: 1
-description: PyTorch training. Main loop, autograd and pin-memory threads feed the accelerator; dataloader workers are throughput.
+description: PyTorch training.
+# Main loop, autograd and pin-memory threads feed the accelerator; dataloader workers are throughput.
 selectors:
   images: ["pytorch/*", "*/pytorch:*", "nvcr.io/nvidia/pytorch:*", "*/pytorch/*"]
   processes: ["python", "python3", "torchrun"]
@@ -126,7 +127,8 @@ groups:
 REDIS = """\
 name: redis
 version: 1
-description: Redis / Valkey. Main event loop and I/O threads serve clients; bio threads (close, fsync, lazy free) are housekeeping.
+description: Redis / Valkey.
+# Main event loop and I/O threads serve clients; bio threads (close, fsync, lazy free) are housekeeping.
 selectors:
   images: ["redis:*", "valkey/valkey:*", "*/redis:*", "*/valkey:*", "redis/redis-stack-server:*"]
   processes: ["redis-server", "valkey-server"]
@@ -152,7 +154,8 @@ groups:
 JVM = """\
 name: jvm
 version: 1
-description: HotSpot JVM services. Stop-the-world GC workers run while the application is paused; JIT compilers are housekeeping.
+description: HotSpot JVM services.
+# Stop-the-world GC workers run while the application is paused; JIT compilers are housekeeping.
 selectors:
   images: ["eclipse-temurin:*", "openjdk:*", "amazoncorretto:*", "*/jre:*", "*/jdk:*"]
   processes: ["java"]
@@ -182,7 +185,9 @@ groups:
 POSTGRESQL = """\
 name: postgresql
 version: 1
-description: PostgreSQL. One process per role, named only in argv (ps title); the agent classifies by cmdline and hands the kernel per-thread hints.
+description: PostgreSQL.
+# One process per role, named only in argv (ps title): the agent classifies by cmdline
+# and hands the kernel per-thread hints.
 selectors:
   images: ["postgres:*", "*/postgres:*", "*/postgresql:*"]
   processes: ["postgres"]

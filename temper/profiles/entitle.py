@@ -36,7 +36,8 @@ class GroupGrant:
     reason: str
 
 
-def resolve_treatments(profile: Profile, tier: Tier, request_milli: int, threads_per_core: int) -> tuple[GroupGrant, ...]:
+def resolve_treatments(profile: Profile, tier: Tier, request_milli: int,
+                       threads_per_core: int) -> tuple[GroupGrant, ...]:
     budget = request_milli // (1000 * max(1, threads_per_core))
     grants: list[GroupGrant] = []
     for group in profile.groups:

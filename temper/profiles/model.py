@@ -281,12 +281,12 @@ def check_groups(groups: list[Group]) -> list[ProfileError]:
                     errors.append(ProfileError(later.line, f"groups {earlier.name!r} (line {earlier.line}) "
                                                f"and {later.name!r} overlap: both match thread name "
                                                f"{both.decode(errors='replace')!r}"))
-            elif later.cmdline is not None and earlier.cmdline is not None:
-                if _scope_covers(earlier, later) and _cmdline_covers(earlier.cmdline, later.cmdline):
-                    errors.append(ProfileError(later.line, f"group {later.name!r} is unreachable: every "
-                                               f"process it matches is taken by {earlier.name!r} "
-                                               f"(line {earlier.line})"))
-                    break
+            elif (later.cmdline is not None and earlier.cmdline is not None and _scope_covers(earlier, later)
+                  and _cmdline_covers(earlier.cmdline, later.cmdline)):
+                errors.append(ProfileError(later.line, f"group {later.name!r} is unreachable: every "
+                                           f"process it matches is taken by {earlier.name!r} "
+                                           f"(line {earlier.line})"))
+                break
     if len(groups) > MAX_GROUPS:
         errors.append(ProfileError(groups[MAX_GROUPS].line, f"at most {MAX_GROUPS} groups per profile"))
     return errors

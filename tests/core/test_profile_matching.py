@@ -87,7 +87,8 @@ def test_a_thread_takes_the_first_group_it_matches(name: str) -> None:
     ("  - name: a\n    treatment: latency\n    comm: {prefix: ab}\n"
      "  - name: b\n    treatment: yield\n    comm: {regex: 'a.c'}\n", 7, "overlap"),
     ("  - name: a\n    treatment: latency\n    comm: {prefix: ab}\n    colour: red\n", 7, "unknown key 'colour'"),
-    ("  - name: a\n    treatment: latency\n    cores: 2\n    comm: {prefix: ab}\n", 6, "only applies to treatment exclusive"),
+    ("  - name: a\n    treatment: latency\n    cores: 2\n    comm: {prefix: ab}\n", 6,
+     "only applies to treatment exclusive"),
     ("  - name: a\n    treatment: turbo\n    comm: {prefix: ab}\n", 5, "unknown treatment"),
     ("  - name: a\n    treatment: normal\n    comm: {exact: C2 CompilerThread0}\n", 6, "at most 15"),
 ])
