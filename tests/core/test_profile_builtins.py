@@ -73,3 +73,25 @@ def test_cli_lint_reports_file_and_line(tmp_path: pytest.TempPathFactory, capsys
     assert f"{bad}:7: unknown key 'extra'" in capsys.readouterr().out
     assert profile_main(["show", "redis"]) == 0
     assert "io_thd_" in capsys.readouterr().out
+
+
+def test_temper_plan_shows_each_pods_profile_and_why(tmp_path: pytest.TempPathFactory,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from temper.plan_cli import main as plan_main
+
+    pods = {"items": [
+        {"metadata": {"name": "db", "namespace": "prod", "uid": "u1"},
+         "spec": {"containers": [{"image": "mysql:8.4", "resources": {"requests": {"cpu": "1"}}}]}},
+        {"metadata": {"name": "cache", "namespace": "prod", "uid": "u2",
+                      "annotations": {"infera.io/profile": "none"}},
+         "spec": {"containers": [{"image": "memcached:1.6"}]}},
+    ]}
+    pods_file, node_file = tmp_path / "pods.json", tmp_path / "node.json"  # type: ignore[operator]
+    pods_file.write_text(json.dumps(pods))
+    node_file.write_text(json.dumps({"metadata": {"name": ""}, "status": {"capacity": {"cpu": "4"}}}))
+    assert plan_main(["--pods", str(pods_file), "--node", str(node_file)]) == 0
+    out = capsys.readouterr().out
+    assert "prod/db     mysql      image mysql:8.4 matches 'mysql:*'" in out
+    assert "prod/cache  -          infera.io/profile: none" in out
