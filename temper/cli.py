@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "webhook": ("webhook.main", "run the overcommit admission webhook"),
     "overcommit": ("webhook.overcommit_cli", "report or restore pods the webhook scaled"),
     "certs": ("certs.main", "generate or rotate the webhook's TLS certificates"),
+    "console": ("console.main", "run the management plane API, or print its OpenAPI spec"),
     "lab": ("kernellab.cli", "the sched_ext kernel lab: fetch, shell, run, demo"),
 }
 
