@@ -36,6 +36,7 @@ COPY --from=build /src/nodeagent /tmp/temper-src/nodeagent
 COPY --from=build /src/extender /tmp/temper-src/extender
 COPY --from=build /src/webhook /tmp/temper-src/webhook
 COPY --from=build /src/certs /tmp/temper-src/certs
+COPY --from=build /src/console /tmp/temper-src/console
 COPY --from=build /src/kernellab /tmp/temper-src/kernellab
 RUN python3 -m pip install --no-cache-dir --disable-pip-version-check /tmp/temper-src \
  && rm -rf /tmp/temper-src \

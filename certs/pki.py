@@ -195,7 +195,9 @@ def tls_secret_manifest(name: str, namespace: str, cert: x509.Certificate, key: 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically; the file has ``mode`` from its creation."""
     directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True)
+    # 0700 whatever the caller's umask (it holds private keys); an existing directory is kept as
+    # the operator made it.
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)  # created 0600
     try:
         os.fchmod(fd, mode)

@@ -254,10 +254,12 @@ class Agent:
         kind, reason = enforcement_state(state.observe_only, state.probe, state.safe_mode,
                                          state.safe_mode_reason, state.fallback_reason)
         previous = state.enforcement
-        if previous.state is kind and previous.reason == reason and previous.exit == state.enforcer_status.last_exit:
+        kernel = state.probe.kernel if state.probe else ""
+        if (previous.state is kind and previous.reason == reason and previous.kernel == kernel
+                and previous.exit == state.enforcer_status.last_exit):
             return
         state.enforcement = EnforcementStatus(
-            state=kind, reason=reason, kernel=state.probe.kernel if state.probe else "",
+            state=kind, reason=reason, kernel=kernel,
             since=int(time.time()) if previous.state is not kind else previous.since,
             exit=state.enforcer_status.last_exit,
             scheduler=state.enforcer_status.scheduler or "temper",

@@ -69,11 +69,13 @@ class Enforcer(Protocol):
 class ObserveOnly:
     """Enforces nothing; the node stays on the stock scheduler."""
 
-    def __init__(self, reason: str = "observe-only configured") -> None:
+    def __init__(self, reason: str = "observe-only configured", kernel: str = "") -> None:
         self.reason = reason
+        self.kernel = kernel
+        """The kernel release the probe read: reported even when not enforcing."""
 
     async def probe(self) -> Probe:
-        return Probe(False, self.reason)
+        return Probe(False, self.reason, self.kernel)
 
     async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int]) -> None:
         return None

@@ -74,9 +74,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def choose_enforcer(config: AgentConfig, observe_only: bool, probe: Probe, bpftool: str) -> Enforcer:
     if observe_only:
-        return ObserveOnly("observe-only configured")
+        return ObserveOnly("observe-only configured", probe.kernel)
     if not probe.supported:
-        return ObserveOnly(probe.reason)
+        return ObserveOnly(probe.reason, probe.kernel)
     try:
         from nodeagent.bpf_enforcer import (  # type: ignore[import-not-found,unused-ignore]  # written concurrently
             BpfEnforcer,
@@ -84,7 +84,7 @@ def choose_enforcer(config: AgentConfig, observe_only: bool, probe: Probe, bpfto
 
         enforcer: Enforcer = BpfEnforcer(config.bpf_object, config.pin_dir, bpftool)
     except Exception as exc:  # ImportError, or any constructor failure: observe, never crash
-        return ObserveOnly(f"enforcer unavailable: {type(exc).__name__}: {exc}"[:300])
+        return ObserveOnly(f"enforcer unavailable: {type(exc).__name__}: {exc}"[:300], probe.kernel)
     return enforcer
 
 
@@ -105,7 +105,7 @@ async def run(args: argparse.Namespace, config: AgentConfig) -> int:
     host, port = parse_listen(args.listen or config.listen)
     topology = read_topology(args.sysfs_root)
     observe_only = args.observe_only or config.observe_only
-    probe = Probe(False, "observe-only configured") if observe_only else probe_kernel(args.sysfs_root, args.bpftool)
+    probe = probe_kernel(args.sysfs_root, args.bpftool)  # read-only; its kernel release is reported either way
     enforcer = choose_enforcer(config, observe_only, probe, args.bpftool)
     state = AgentState(node_name=args.node_name, topology=topology, observe_only=observe_only)
     cgroup_root = args.cgroup_root or config.cgroup_root

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from temper.pods import PodError, PodInfo, decode_pod, pod_list_items
+from temper.pods import PodError, PodInfo, RejectedPod, decode_or_reject, pod_list_items
 
 if TYPE_CHECKING:  # the file path must not import the API client (standalone / lab guest)
     from temper.kube.client import ApiClient
@@ -104,10 +104,11 @@ class PodStore:
             pods: list[PodInfo] = []
             errors: list[str] = []
             for raw in self._raw.values():
-                try:
-                    pods.append(decode_pod(raw))
-                except PodError as exc:
-                    errors.append(str(exc))
+                decoded = decode_or_reject(raw)  # any failure is that pod's, never the loop's
+                if isinstance(decoded, RejectedPod):
+                    errors.append(decoded.message)
+                else:
+                    pods.append(decoded)
             pods.sort(key=lambda p: p.uid)
             self._decoded = (tuple(pods), tuple(errors))
             self._decoded_at = self.generation

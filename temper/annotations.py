@@ -30,8 +30,16 @@ encode and decode through the functions here, so the format cannot drift.
 ``infera.io/safe-mode-requested`` (written by operators) on the Node, or on the agent's
 ConfigMap for the whole fleet: any value other than ``"false"`` requests safe mode.
 
-Decoders are strict: any deviation raises ``AnnotationError`` with the reason; callers treat
+Decoders are strict and range-checked, because any agent may write its own node's
+annotations (one compromised node must not be able to crash or skew a reader): every number
+is an integer (never a bool) or, for pressure, a finite number, inside the bounds below;
+strings are bounded; any deviation raises ``AnnotationError`` whose ``fault`` is one of the
+closed set ``FAULTS`` (metric label values) and whose message names the field. Callers treat
 that as "no data" (the extender scores neutral) rather than guessing.
+
+    ts, since    0 .. MAX_TIMESTAMP        free_m, request_m, used_m   0 .. MAX_MILLI
+    cpus         1 .. MAX_CPUS             fenced  cpulist of ids < MAX_CPUS, at most cpus ids
+    pressure     0 .. 100 (finite)         reason, exit  <= 512 chars; kernel, scheduler <= 64
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from temper.cpuset import format_cpulist, parse_cpulist
+from temper.cpuset import MAX_CPUS, format_cpulist, parse_cpulist
 from temper.tiers import Tier
 
 DOMAIN = "infera.io"
@@ -54,8 +62,30 @@ MAX_ANNOTATION_BYTES = 4096
 """Both annotations stay far below the API's 256 KiB total; refuse anything larger."""
 
 
+MAX_MILLI = 10**9
+"""A million CPUs in millicores: far above any node, far below float trouble."""
+MAX_TIMESTAMP = 2**33
+"""UNIX seconds in the year 2242; a larger ``ts`` is not a clock reading."""
+MAX_PRESSURE_PCT = 100.0
+MAX_REASON_CHARS = 512
+MAX_NAME_CHARS = 64
+
+FAULT_SYNTAX = "syntax"
+"""Not a string, too large, not JSON, not an object."""
+FAULT_VERSION = "version"
+FAULT_TYPE = "type"
+"""A field of the wrong JSON type (bools are not numbers), or an unknown key value."""
+FAULT_RANGE = "range"
+"""A number or string outside its documented bounds."""
+FAULTS = (FAULT_SYNTAX, FAULT_VERSION, FAULT_TYPE, FAULT_RANGE)
+
+
 class AnnotationError(ValueError):
-    """An annotation value that does not follow the documented format."""
+    """An annotation value that does not follow the documented format; ``fault`` in ``FAULTS``."""
+
+    def __init__(self, message: str, fault: str = FAULT_TYPE) -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 class EnforcementState(enum.Enum):
@@ -100,31 +130,53 @@ def _dumps(value: object) -> str:
 
 def _loads(text: object) -> Mapping[str, object]:
     if not isinstance(text, str):
-        raise AnnotationError("annotation value must be a string")
-    if len(text.encode()) > MAX_ANNOTATION_BYTES:
-        raise AnnotationError("annotation value is too large")
+        raise AnnotationError("annotation value must be a string", FAULT_SYNTAX)
+    if len(text) > MAX_ANNOTATION_BYTES or len(text.encode()) > MAX_ANNOTATION_BYTES:
+        raise AnnotationError("annotation value is too large", FAULT_SYNTAX)
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise AnnotationError(f"not JSON: {exc.msg}") from None
+        raise AnnotationError(f"not JSON: {exc.msg}", FAULT_SYNTAX) from None
+    except ValueError as exc:  # NaN / Infinity literals, or an integer of > 4300 digits
+        raise AnnotationError(f"not JSON: {exc}", FAULT_SYNTAX) from None
     if not isinstance(value, dict):
-        raise AnnotationError("annotation value must be a JSON object")
-    if value.get("v") != SCHEMA_VERSION:
-        raise AnnotationError(f"unsupported schema version {value.get('v')!r}")
+        raise AnnotationError("annotation value must be a JSON object", FAULT_SYNTAX)
+    version = value.get("v")
+    if type(version) is not int or version != SCHEMA_VERSION:  # true == 1.0 == 1 in Python
+        raise AnnotationError(f"unsupported schema version {version!r}"[:80], FAULT_VERSION)
     return value
 
 
-def _int(doc: Mapping[str, object], key: str, minimum: int = 0) -> int:
-    value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise AnnotationError(f"field {key!r} must be an integer >= {minimum}")
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+def _bounded_int(value: object, what: str, minimum: int, maximum: int) -> int:
+    if type(value) is not int:  # excludes bool (a subclass of int)
+        raise AnnotationError(f"{what} must be an integer", FAULT_TYPE)
+    if not minimum <= value <= maximum:
+        raise AnnotationError(f"{what} must be within {minimum}..{maximum}", FAULT_RANGE)
     return value
 
 
-def _str(doc: Mapping[str, object], key: str, default: str = "") -> str:
+def _int(doc: Mapping[str, object], key: str, minimum: int = 0, maximum: int = MAX_MILLI) -> int:
+    return _bounded_int(doc.get(key), f"field {key!r}", minimum, maximum)
+
+
+def _pressure(value: object, what: str) -> float:
+    if type(value) is not int and type(value) is not float:
+        raise AnnotationError(f"{what} must be a number", FAULT_TYPE)
+    if not (math.isfinite(value) and 0 <= value <= MAX_PRESSURE_PCT):
+        raise AnnotationError(f"{what} must be a finite number within 0..100", FAULT_RANGE)
+    return float(value)
+
+
+def _str(doc: Mapping[str, object], key: str, default: str = "", maximum: int = MAX_REASON_CHARS) -> str:
     value = doc.get(key, default)
     if not isinstance(value, str):
-        raise AnnotationError(f"field {key!r} must be a string")
+        raise AnnotationError(f"field {key!r} must be a string", FAULT_TYPE)
+    if len(value) > maximum:
+        raise AnnotationError(f"field {key!r} is longer than {maximum} characters", FAULT_RANGE)
     return value
 
 
@@ -142,27 +194,30 @@ def encode_node_load(load: NodeLoad) -> str:
 
 def decode_node_load(text: object) -> NodeLoad:
     doc = _loads(text)
+    cpus = _int(doc, "cpus", 1, MAX_CPUS)
     try:
         fenced = parse_cpulist(_str(doc, "fenced"))
     except ValueError as exc:
-        raise AnnotationError(f"field 'fenced': {exc}") from None
+        raise AnnotationError(f"field 'fenced': {exc}"[:200], FAULT_RANGE) from None
+    if len(fenced) > cpus:
+        raise AnnotationError(f"field 'fenced' names {len(fenced)} CPUs on a node of {cpus}", FAULT_RANGE)
     raw_tiers = doc.get("tiers")
     if not isinstance(raw_tiers, dict):
-        raise AnnotationError("field 'tiers' must be an object")
+        raise AnnotationError("field 'tiers' must be an object", FAULT_TYPE)
     tiers: dict[Tier, TierLoad] = {}
     for label, entry in raw_tiers.items():
         try:
             tier = Tier.from_label(label)
-        except ValueError as exc:
-            raise AnnotationError(str(exc)) from None
-        if (not isinstance(entry, list) or len(entry) != 3
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in entry[:2])
-                or isinstance(entry[2], bool) or not isinstance(entry[2], (int, float))
-                or not math.isfinite(entry[2]) or entry[2] < 0):
-            raise AnnotationError(f"tier {label!r} must be [request_m, used_m, pressure_pct]")
-        tiers[tier] = TierLoad(entry[0], entry[1], float(entry[2]))
+        except ValueError:
+            raise AnnotationError(f"unknown tier {label!r}"[:80], FAULT_TYPE) from None
+        if not isinstance(entry, list) or len(entry) != 3:
+            raise AnnotationError(f"tier {tier.label!r} must be [request_m, used_m, pressure_pct]", FAULT_TYPE)
+        what = f"tier {tier.label!r}"
+        tiers[tier] = TierLoad(_bounded_int(entry[0], f"{what} request_m", 0, MAX_MILLI),
+                               _bounded_int(entry[1], f"{what} used_m", 0, MAX_MILLI),
+                               _pressure(entry[2], f"{what} pressure_pct"))
     return NodeLoad(
-        timestamp=_int(doc, "ts"), cpus=_int(doc, "cpus", 1), fenced=fenced,
+        timestamp=_int(doc, "ts", 0, MAX_TIMESTAMP), cpus=cpus, fenced=fenced,
         free_protected_milli=_int(doc, "free_m"), tiers=tiers,
     )
 
@@ -171,7 +226,7 @@ def encode_enforcement(status: EnforcementStatus) -> str:
     return _dumps({
         "v": SCHEMA_VERSION, "state": status.state.value, "reason": status.reason[:512],
         "kernel": status.kernel[:64], "since": status.since, "exit": status.exit[:512],
-        "scheduler": status.scheduler,
+        "scheduler": status.scheduler[:MAX_NAME_CHARS],
     })
 
 
@@ -179,11 +234,12 @@ def decode_enforcement(text: object) -> EnforcementStatus:
     doc = _loads(text)
     try:
         state = EnforcementState(doc.get("state"))
-    except ValueError:
-        raise AnnotationError(f"unknown enforcement state {doc.get('state')!r}") from None
+    except (ValueError, TypeError):  # TypeError: an unhashable value (a list or object)
+        raise AnnotationError(f"unknown enforcement state {doc.get('state')!r}"[:80], FAULT_TYPE) from None
     return EnforcementStatus(
-        state=state, reason=_str(doc, "reason"), kernel=_str(doc, "kernel"),
-        since=_int(doc, "since"), exit=_str(doc, "exit"), scheduler=_str(doc, "scheduler", "temper"),
+        state=state, reason=_str(doc, "reason"), kernel=_str(doc, "kernel", maximum=MAX_NAME_CHARS),
+        since=_int(doc, "since", 0, MAX_TIMESTAMP), exit=_str(doc, "exit"),
+        scheduler=_str(doc, "scheduler", "temper", MAX_NAME_CHARS),
     )
 
 

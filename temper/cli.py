@@ -15,11 +15,13 @@ from typing import cast
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("temper.plan_cli", "compute a node's layer plan from kubectl JSON"),
+    "profile": ("temper.profile_cli", "list, show and lint Workload Profiles"),
     "agent": ("nodeagent.main", "run the node agent (observe or enforce)"),
     "extender": ("extender.main", "run the kube-scheduler extender, or print its config"),
     "webhook": ("webhook.main", "run the overcommit admission webhook"),
     "overcommit": ("webhook.overcommit_cli", "report or restore pods the webhook scaled"),
     "certs": ("certs.main", "generate or rotate the webhook's TLS certificates"),
+    "console": ("console.main", "run the management plane API, or print its OpenAPI spec"),
     "lab": ("kernellab.cli", "the sched_ext kernel lab: fetch, shell, run, demo"),
 }
 

@@ -19,8 +19,10 @@ from typing import Any
 from temper.cgroupnames import pod_cgroup_path
 from temper.config import ConfigError, load_plan_config
 from temper.plan import plan
-from temper.pods import PodError, decode_pod_list
-from temper.render import RenderError, render_json, render_scx_layered, render_table
+from temper.pods import PodError, decode_pod_list, pod_list_items
+from temper.profiles.builtins import builtin_profiles
+from temper.profiles.select import Selection, pod_profile_inputs, select_profile
+from temper.render import RenderError, plan_to_dict, render_profiles, render_scx_layered, render_table
 from temper.topology import TopologyError, topology_from_node
 
 
@@ -45,7 +47,9 @@ def main(argv: list[str]) -> int:
     try:
         topology = topology_from_node(node)
         config = load_plan_config(args.config)
-        decoded = decode_pod_list(_read_json(args.pods))
+        document = _read_json(args.pods)
+        decoded = decode_pod_list(document)
+        raw_by_uid = {item.get("metadata", {}).get("uid"): item for item in pod_list_items(document)}
     except (TopologyError, ConfigError, PodError) as exc:
         print(f"temper plan: {exc}", file=sys.stderr)
         return 2
@@ -54,10 +58,18 @@ def main(argv: list[str]) -> int:
     node_name = node.get("metadata", {}).get("name", "") if isinstance(node, dict) else ""
     pods = [p for p in decoded.pods if not node_name or not p.node_name or p.node_name == node_name]
     result = plan(topology, pods, config)
+    profiles = builtin_profiles()
+    selections: dict[str, Selection] = {}
+    for pod in pods:
+        annotation, images = pod_profile_inputs(raw_by_uid.get(pod.uid, {}))
+        selections[pod.key] = select_profile(annotation, images, profiles)
     if args.format == "table":
         print(render_table(result))
+        print(render_profiles(selections))
     elif args.format == "json":
-        print(render_json(result))
+        print(json.dumps({**plan_to_dict(result), "profiles": {
+            key: {"profile": s.profile, "source": s.source, "reason": s.reason}
+            for key, s in sorted(selections.items())}}, indent=2))
     else:
         paths = {p.uid: pod_cgroup_path(p.uid, p.qos) for p in pods}
         try:

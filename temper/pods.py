@@ -16,7 +16,12 @@ A container's request defaults to its limit when only the limit is set (API defa
 The limit is None when any app container is unlimited (the pod has no CPU ceiling).
 
 Errors: ``decode_pod`` raises ``PodError`` (a ``ValueError``) with a message naming the pod
-and the field, for anything malformed. Callers skip that pod and count it; nothing is
+and the field, for anything malformed; its ``reason`` is one of ``POD_ERROR_REASONS`` (a
+bounded metric label): ``invalid_quantity`` for any resource quantity that is not a valid
+Kubernetes quantity in range (``temper.quantity``), ``malformed`` for any other shape problem.
+``decode_or_reject`` turns *any* exception raised while decoding one pod into a
+``RejectedPod`` (reason ``decode_failed`` for the unexpected ones), so one hostile pod is that
+pod's problem and never its caller's. Callers skip rejected pods and count them; nothing is
 guessed.
 """
 
@@ -27,12 +32,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from temper.quantity import QuantityError, parse_cpu_milli, parse_quantity
+from temper.quantity import QuantityError, parse_cpu_milli, parse_quantity_nanos
 from temper.tiers import Tier, tier_of_pod
+
+POD_MALFORMED = "malformed"
+POD_INVALID_QUANTITY = "invalid_quantity"
+POD_DECODE_FAILED = "decode_failed"
+POD_ERROR_REASONS = (POD_MALFORMED, POD_INVALID_QUANTITY, POD_DECODE_FAILED)
+"""Why a pod was rejected: a bounded set, usable as a metric label."""
 
 
 class PodError(ValueError):
-    """A pod object that cannot be decoded into the planning model."""
+    """A pod object that cannot be decoded into the planning model; ``reason`` is one of
+    ``POD_ERROR_REASONS``."""
+
+    def __init__(self, message: str, reason: str = POD_MALFORMED) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def within(self, context: str) -> PodError:
+        """The same error, its message prefixed with where it happened."""
+        return PodError(f"{context}: {self}", self.reason)
+
+
+def _quantity_error(where: str, exc: QuantityError) -> PodError:
+    return PodError(f"{where}: {exc}", POD_INVALID_QUANTITY)
 
 
 class QosClass(enum.Enum):
@@ -88,7 +112,7 @@ def _cpu(resources: Mapping[str, Any], kind: str, where: str) -> int | None:
     try:
         return parse_cpu_milli(table["cpu"])
     except QuantityError as exc:
-        raise PodError(f"{where}.resources.{kind}.cpu: {exc}") from None
+        raise _quantity_error(f"{where}.resources.{kind}.cpu", exc) from None
 
 
 @dataclass(frozen=True)
@@ -127,7 +151,7 @@ def effective_cpu_request_milli(spec: Mapping[str, Any]) -> int:
         try:
             overhead = parse_cpu_milli(overhead_table["cpu"])
         except QuantityError as exc:
-            raise PodError(f"spec.overhead.cpu: {exc}") from None
+            raise _quantity_error("spec.overhead.cpu", exc) from None
     return max(app + restartable, init_max) + overhead
 
 
@@ -160,19 +184,26 @@ def qos_class(spec: Mapping[str, Any]) -> QosClass:
         for name in ("cpu", "memory"):
             request, limit = requests.get(name), limits.get(name)
             any_set = any_set or request is not None or limit is not None
-            if limit is None or (request is not None and not _quantities_equal(request, limit)):
+            where = f"container[{i}].resources"
+            if limit is None or (request is not None and not _quantities_equal(request, limit, where, name)):
                 guaranteed = False
     if not any_set:
         return QosClass.BEST_EFFORT
     return QosClass.GUARANTEED if guaranteed else QosClass.BURSTABLE
 
 
-def _quantities_equal(a: object, b: object) -> bool:
-    """Numeric equality of two quantities of any resource ("1" == "1000m", "1Gi" == "1024Mi")."""
+def _quantities_equal(a: object, b: object, where: str, name: str) -> bool:
+    """Numeric equality of two quantities of any resource ("1" == "1000m", "1Gi" == "1024Mi");
+    an invalid one is the pod's error (the API server would have refused the pod)."""
     try:
-        return bool(parse_quantity(a) == parse_quantity(b))
-    except (ValueError, TypeError, ArithmeticError):
-        return False
+        request = parse_quantity_nanos(a)
+    except QuantityError as exc:
+        raise _quantity_error(f"{where}.requests.{name}", exc) from None
+    try:
+        limit = parse_quantity_nanos(b)
+    except QuantityError as exc:
+        raise _quantity_error(f"{where}.limits.{name}", exc) from None
+    return request == limit
 
 
 def decode_pod(pod: object, thresholds: tuple[tuple[int, Tier], ...] | None = None) -> PodInfo:
@@ -203,7 +234,7 @@ def decode_pod(pod: object, thresholds: tuple[tuple[int, Tier], ...] | None = No
         qos_text = status.get("qosClass")
         qos = QosClass(qos_text) if qos_text in {q.value for q in QosClass} else qos_class(spec)
     except PodError as exc:
-        raise PodError(f"{label}: {exc}") from None
+        raise exc.within(label) from None
     tier = tier_of_pod(pod) if thresholds is None else tier_of_pod(pod, thresholds)
     node = spec.get("nodeName", "")
     phase = status.get("phase", "")
@@ -218,6 +249,40 @@ def decode_pod(pod: object, thresholds: tuple[tuple[int, Tier], ...] | None = No
         node_name=node if isinstance(node, str) else "",
         phase=phase if isinstance(phase, str) else "",
     )
+
+
+@dataclass(frozen=True)
+class RejectedPod:
+    """A pod that did not decode: who (``namespace/name``, else its uid, else "?"), why."""
+
+    key: str
+    reason: str
+    """One of ``POD_ERROR_REASONS``."""
+    message: str
+
+
+def _pod_key(pod: object) -> str:
+    try:
+        metadata = pod.get("metadata") if isinstance(pod, Mapping) else None
+        if not isinstance(metadata, Mapping):
+            return "?"
+        name, namespace, uid = metadata.get("name"), metadata.get("namespace", "default"), metadata.get("uid")
+    except Exception:  # the pod that broke decoding may break this too
+        return "?"
+    if isinstance(name, str) and name and isinstance(namespace, str):
+        return f"{namespace}/{name}"[:300]
+    return uid[:64] if isinstance(uid, str) and uid else "?"
+
+
+def decode_or_reject(pod: object, thresholds: tuple[tuple[int, Tier], ...] | None = None) -> PodInfo | RejectedPod:
+    """``decode_pod``, with every failure — expected or not — returned as that pod's rejection."""
+    try:
+        return decode_pod(pod, thresholds)
+    except PodError as exc:
+        return RejectedPod(_pod_key(pod), exc.reason, str(exc))
+    except Exception as exc:  # a decoder bug on odd input stays this pod's problem, never the caller's
+        key = _pod_key(pod)
+        return RejectedPod(key, POD_DECODE_FAILED, f"pod {key}: cannot be decoded ({type(exc).__name__})")
 
 
 @dataclass(frozen=True)
@@ -250,8 +315,9 @@ def decode_pod_list(document: object) -> DecodedPods:
     pods: list[PodInfo] = []
     errors: list[str] = []
     for raw in items:
-        try:
-            pods.append(decode_pod(raw))
-        except PodError as exc:
-            errors.append(str(exc))
+        decoded = decode_or_reject(raw)
+        if isinstance(decoded, RejectedPod):
+            errors.append(decoded.message)
+        else:
+            pods.append(decoded)
     return DecodedPods(tuple(pods), tuple(errors))

@@ -18,6 +18,7 @@ from typing import Any
 
 from temper.cpuset import format_cpulist
 from temper.plan import LayerKind, Plan
+from temper.profiles.select import Selection
 from temper.tiers import Tier
 
 SCX_LAYERED_MAX_OR_GROUPS = 32
@@ -76,6 +77,17 @@ def render_table(plan: Plan) -> str:
             f"{t.tier.label:<11}{t.kind.value:<9}{format_cpulist(t.cpus) or '-':<14}{t.pods:>5}"
             f"{t.request_milli:>8}m{t.weight:>8}{t.slice_us / 1000:>6.1f}ms  {flags}"
         )
+    return "\n".join(lines)
+
+
+def render_profiles(selections: Mapping[str, Selection]) -> str:
+    """The Workload Profile each pod gets, and why (``temper plan`` table output)."""
+    if not selections:
+        return ""
+    width = max(len("pod"), *(len(key) for key in selections))
+    lines = ["", f"{'pod':<{width}}  {'profile':<11}why"]
+    for key, chosen in sorted(selections.items()):
+        lines.append(f"{key:<{width}}  {chosen.profile or '-':<11}{chosen.reason}")
     return "\n".join(lines)
 
 

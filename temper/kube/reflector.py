@@ -5,7 +5,8 @@ The loop (as client-go's reflector does it):
   2. WATCH from that version -> ``on_event(type, object)`` for ADDED / MODIFIED / DELETED;
      BOOKMARK events only advance the version.
   3. A watch that ends normally resumes from the last version; 410 Gone (as an HTTP status or
-     an ERROR event) goes back to 1; any other failure backs off exponentially (0.5 s doubling
+     an ERROR event) goes back to 1; any other failure (API, network, or an exception raised by a callback) is reported
+     to ``on_error`` and backs off exponentially (0.5 s doubling
      to 30 s, reset after a successful list) and goes back to 1.
 Invariant: callbacks see events in server order and never a half-listed state (``on_replace``
 gets the whole list at once). ``on_error`` is told every failure (for logs and metrics).
@@ -14,13 +15,14 @@ gets the whole list at once). ``on_error`` is told every failure (for logs and m
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from temper.kube.client import ApiClient, ApiError, WatchExpired
+
+log = logging.getLogger(__name__)
 
 OnReplace = Callable[[list[dict[str, Any]]], Awaitable[None] | None]
 OnEvent = Callable[[str, dict[str, Any]], Awaitable[None] | None]
@@ -79,6 +81,9 @@ async def reflect(client: ApiClient, path: str, params: Mapping[str, str], on_re
         except WatchExpired as exc:
             on_error(exc)
             continue
-        except (TimeoutError, ApiError, aiohttp.ClientError, ValueError, OSError) as exc:
-            on_error(exc)
+        except Exception as exc:  # the loop must never die silently (a callback's bug too)
+            try:
+                on_error(exc)
+            except Exception:  # a failing reporter must not end the watch either
+                log.exception("reflector on_error failed")
             await asyncio.sleep(backoff.next())

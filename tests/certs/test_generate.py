@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import stat
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certs.main import EXIT_ERROR, EXIT_NOT_DUE, EXIT_OK, parse_duration
 from certs.main import main as certs_main
-from certs.pki import CertError, dns_names_of, load_cert, load_key, needs_renewal, service_dns_names
+from certs.pki import CertError, dns_names_of, load_cert, load_key, needs_renewal, service_dns_names, write_atomic
 
 
 def _generate(out: Path, *extra: str) -> int:
@@ -125,3 +126,15 @@ def test_renewal_is_due_inside_the_window_and_not_before() -> None:
 def test_service_names_must_be_dns_labels() -> None:
     with pytest.raises(CertError):
         service_dns_names("Bad_Name", "ns")
+
+
+def test_the_output_directory_is_private_even_under_umask_000(tmp_path: Path) -> None:
+    """Issue 15 §4: ``certs generate`` created its directory 0777 under umask 000."""
+    target = tmp_path / "fresh" / "tls.key"
+    old = os.umask(0)
+    try:
+        write_atomic(target, b"key", mode=0o600)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

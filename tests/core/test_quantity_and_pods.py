@@ -10,14 +10,16 @@ from tests.core.factories import container, pod
 
 
 @pytest.mark.parametrize(("text", "milli"), [
-    ("100m", 100), ("0.5", 500), ("2", 2000), ("1e3m", 1000), ("0.0001", 1), ("1.5", 1500),
+    ("100m", 100), ("0.5", 500), ("2", 2000), ("1e3", 1_000_000), ("1e-3", 1), ("0.0001", 1), ("1.5", 1500),
     (1, 1000), (0.25, 250), ("0", 0),
 ])
 def test_parse_cpu_quantities(text: object, milli: int) -> None:
     assert parse_cpu_milli(text) == milli
 
 
-@pytest.mark.parametrize("bad", ["abc", "-1", "1.2.3", "", None, True, [], "5Zi"])
+@pytest.mark.parametrize("bad", ["abc", "-1", "1.2.3", "", None, True, [], "5Zi", "1e3m",
+                                 "1e999999", "1e200000", "\u0661\u0662\u0663", "\uff11\uff12", "1_000",
+                                 " 1 ", "1\n", "+", ".", "9223372036854775808", "8Ei", float("inf")])
 def test_invalid_quantities_are_rejected(bad: object) -> None:
     with pytest.raises(QuantityError):
         parse_cpu_milli(bad)

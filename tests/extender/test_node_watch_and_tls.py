@@ -111,3 +111,39 @@ async def test_https_serves_prioritize_and_refuses_tls_1_1(tls_files: tuple[Path
                 await response.read()
     finally:
         await runner.cleanup()
+
+
+def _hostile(annotations: dict[str, str]) -> dict[str, str]:
+    from temper.annotations import TIER_LOAD_KEY
+    doc = orjson.loads(annotations[TIER_LOAD_KEY])
+    doc["free_m"] = 10**400
+    doc["ts"] = 10**400
+    return {**annotations, TIER_LOAD_KEY: __import__("json").dumps(doc)}
+
+
+async def test_a_node_with_huge_numbers_scores_neutral_and_the_watch_keeps_running(aiohttp_client: Any) -> None:
+    """Issue 15 §2: free_m/ts of 10^400 used to kill reflect() silently (readiness stuck)."""
+    async def nodes(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") != "1":
+            return web.json_response({"kind": "NodeList", "metadata": {"resourceVersion": "10"},
+                                      "items": [node("bad", _hostile(load_annotations())),
+                                                node("good", load_annotations())]})
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await asyncio.sleep(3600)
+        return response
+
+    api_app = web.Application()
+    api_app.router.add_get("/api/v1/nodes", nodes)
+    async with TestServer(api_app) as api:
+        settings = Settings(clock=lambda: NOW, kube=ApiConfig(base_url=str(api.make_url("")).rstrip("/")))
+        client = await aiohttp_client(make_app(settings))
+
+        async def ready() -> bool:
+            return bool((await client.get("/readyz")).status == 200)
+
+        await wait_for(ready)
+        reply = await (await client.post("/prioritize", json=args_names(critical_pod(), ["bad", "good"]))).json()
+        assert reply[0] == {"Host": "bad", "Score": 5} and reply[1]["Score"] > 5
+        filtered = await client.post("/filter", json=args_names(critical_pod(), ["bad"]))
+        assert filtered.status in (200, 404)

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from nodeagent.agent import MAX_CONSECUTIVE_FAILURES, SKIP_NO_CGROUP, apply_due, enforcement_state
 from nodeagent.enforcement import ObserveOnly, Probe
+from nodeagent.main import choose_enforcer
 from temper.annotations import EnforcementState
+from temper.config import AgentConfig
 from temper.plan import plan
 from temper.topology import NodeTopology
 from tests.nodeagent.fakes import RecordingEnforcer
@@ -160,6 +162,17 @@ async def test_an_unsupported_kernel_is_reported_with_the_probe_reason(tmp_path:
     await agent.step()
     assert agent.state.enforcement.state is EnforcementState.UNSUPPORTED
     assert "older than 6.12" in agent.state.enforcement.reason
+
+
+async def test_an_unsupported_or_observe_only_node_still_reports_the_kernel_it_probed(tmp_path: Path) -> None:
+    """Issue 15 §4: /observe showed ``enforcement.kernel`` empty although the probe read it."""
+    node = make_node(tmp_path)
+    agent = make_agent(node, ObserveOnly("kernel 6.1.0 is older than 6.12 (no sched_ext)", "6.1.0-28-cloud-amd64"))
+    await agent.start()
+    await agent.step()
+    assert agent.state.enforcement.kernel == "6.1.0-28-cloud-amd64"
+    chosen = choose_enforcer(AgentConfig(), True, Probe(True, "", "7.2.1"), "bpftool")
+    assert (await chosen.probe()).kernel == "7.2.1"
 
 
 async def test_shutdown_stands_the_scheduler_down(tmp_path: Path) -> None:

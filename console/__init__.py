@@ -1,0 +1,1 @@
+"""Temper management plane: in-cluster API (see console/README.md)."""

@@ -1,0 +1,52 @@
+"""OpenAPI 3.1 for /api/v1, generated from ``console.models`` (never hand-written JSON).
+
+``ROUTES`` lists (method, path, response model, minimum role); the server registers handlers
+for the same table, so the spec and the router cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from console import models as m
+
+ROUTES: list[tuple[str, str, type[BaseModel], str | None]] = [
+    ("get", "/api/v1/healthz", m.Health, None),
+    ("get", "/api/v1/whoami", m.WhoAmI, "viewer"),
+    ("get", "/api/v1/clusters", m.ClusterList, "viewer"),
+    ("get", "/api/v1/clusters/{c}/nodes", m.NodePage, "viewer"),
+    ("get", "/api/v1/clusters/{c}/pods", m.PodPage, "viewer"),
+]
+
+
+def spec() -> dict[str, Any]:
+    """The OpenAPI 3.1 document."""
+    models = {r[2] for r in ROUTES} | {m.ErrorResponse}
+    every: list[tuple[type[BaseModel], Literal["serialization"]]] = [(model, "serialization") for model in models]
+    _, defs = models_json_schema(every, ref_template="#/components/schemas/{model}", by_alias=True)
+    paths: dict[str, Any] = {}
+    for method, path, model, role in ROUTES:
+        params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+                  for p in path.split("/") if p.startswith("{")]
+        if path.endswith(("/nodes", "/pods")):
+            params += [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                       {"name": "continue", "in": "query", "schema": {"type": "string"}},
+                       {"name": "q", "in": "query", "schema": {"type": "string"}}]
+        error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+        responses: dict[str, Any] = {"200": {"description": "ok", "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}},
+            "400": {"description": "bad input", **error},
+            "404": {"description": "not found", **error}}
+        operation: dict[str, Any] = {"operationId": method + path.replace("/", "_").replace("{", "").replace("}", ""),
+                                     "parameters": params, "responses": responses}
+        if role is not None:
+            operation["security"] = [{"bearer": []}]
+            responses["401"] = {"description": "no or bad token", **error}
+            responses["403"] = {"description": f"needs role {role}", **error}
+        paths.setdefault(path, {})[method] = operation
+    return {"openapi": "3.1.0", "info": {"title": "Temper console", "version": "1"}, "paths": paths,
+            "components": {"schemas": defs.get("$defs", {}),
+                           "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}}
