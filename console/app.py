@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from console import models as m
 from console.openapi import ROUTES, spec
+from console.ui import add_ui_routes
 from temper.annotations import AnnotationError, decode_enforcement, decode_node_load
 from temper.kube.client import ApiClient
 from temper.kube.reflector import reflect
@@ -255,6 +256,7 @@ def create_app(api: ApiClient, settings: Settings) -> web.Application:
                 "/api/v1/clusters/{c}/nodes": nodes, "/api/v1/clusters/{c}/pods": pods}
     for method, path, _, _ in ROUTES:
         app.router.add_route(method.upper(), path, handlers[path])
+    add_ui_routes(app)
     app.cleanup_ctx.append(_cache)
     return app
 

@@ -35,7 +35,7 @@ function SignIn({ error, onToken }) {
   const [value, setValue] = useState('');
   return html`<main class="signin"><form onSubmit=${(e) => { e.preventDefault(); onToken(value.trim()); }}>
     <h1>Temper console</h1>
-    <p>Sign in with a console token (<code>temper console token create</code>, or a service-account token).</p>
+    <p>Sign in with a console token (given to <code>temper console serve --token NAME:ROLE:SECRET</code>).</p>
     <label for="token">Token</label>
     <input id="token" type="password" autocomplete="off" value=${value} onInput=${(e) => setValue(e.currentTarget.value)} required />
     <${ErrorNote} error=${error} />
