@@ -132,6 +132,7 @@ class Reason(enum.Enum):
     NOT_POD_CREATE = "not_pod_create"
     RESIZE = "resize"
     CRITICAL_TIER = "critical_tier"
+    SYSTEM_CRITICAL = "system_critical"
     FACTOR_ONE = "factor_one"
     ALREADY_SCALED = "already_scaled"
     GUARANTEED = "guaranteed"
@@ -184,9 +185,29 @@ def _skip(tier: Tier, reason: Reason) -> Decision:
     return Decision(AdmissionResult(), Outcome.SKIPPED, reason, tier)
 
 
+SYSTEM_PRIORITY_FLOOR = 1_000_000_000
+"""Priorities above this belong to the system classes only (``system-*-critical``)."""
+
+
+def is_system_critical(pod: Mapping[str, Any]) -> bool:
+    """A ``system-node-critical`` / ``system-cluster-critical`` pod (by class name or by the
+    priority only those classes can carry). Their tier is High, but the cluster's own
+    machinery is never overcommitted, whatever the namespace opt-in says."""
+    spec = pod.get("spec")
+    if not isinstance(spec, Mapping):
+        return False
+    name = spec.get("priorityClassName")
+    if isinstance(name, str) and name.startswith("system-") and name.endswith("-critical"):
+        return True
+    priority = spec.get("priority")
+    return isinstance(priority, int) and not isinstance(priority, bool) and priority > SYSTEM_PRIORITY_FLOOR
+
+
 def _admit_pod(pod: Mapping[str, Any], tier: Tier, config: PolicyConfig) -> Decision:
     if tier is Tier.CRITICAL:
         return _skip(tier, Reason.CRITICAL_TIER)
+    if is_system_critical(pod):
+        return _skip(tier, Reason.SYSTEM_CRITICAL)
     factor = config.factor(tier)
     if factor >= 1.0:
         return _skip(tier, Reason.FACTOR_ONE)

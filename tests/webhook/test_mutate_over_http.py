@@ -81,6 +81,17 @@ async def test_a_critical_pod_is_allowed_unchanged(client: Client) -> None:
     assert "patch" not in answer and "patchType" not in answer
 
 
+@pytest.mark.parametrize("priority_class", ["system-node-critical", "system-cluster-critical"])
+async def test_a_system_critical_pod_is_never_scaled(client: Client, priority_class: str) -> None:
+    """Issue 15 §4: these map to High (never below Normal), but the cluster's own machinery is
+    never overcommitted, even in an opted-in namespace."""
+    answer = await _mutate(client, review(pod(container("app", "1"), priority_class=priority_class)))
+    assert "patch" not in answer
+    by_priority = pod(container("app", "1"), priority_class=None)
+    by_priority["spec"]["priority"] = 2_000_001_000
+    assert "patch" not in await _mutate(client, review(by_priority))
+
+
 async def test_a_guaranteed_pod_is_left_alone_by_default(client: Client) -> None:
     obj = pod(container("app", "1", limit="1", memory="1Gi"))
     assert "patch" not in await _mutate(client, review(obj))
