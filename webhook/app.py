@@ -57,7 +57,7 @@ async def mutate(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     metrics.record(decision)
     if decision.outcome is Outcome.UNHANDLED:
-        log.warning("pod %s/%s left unchanged: %s", review.namespace, review.uid,
+        log.warning("pod %s (request %s) left unchanged: %s", review.object_label, review.uid,
                     "; ".join(decision.result.warnings))
     metrics.latency.observe(time.perf_counter() - started)
     return web.Response(body=body, content_type="application/json")

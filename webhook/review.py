@@ -123,10 +123,25 @@ class AdmissionRequest:
     namespace: str
     dry_run: bool
     object: Mapping[str, Any] | None
+    name: str = ""
+    """``request.name``: empty at CREATE when the pod has only a ``generateName``."""
 
     @property
     def is_pod(self) -> bool:
         return self.group == "" and self.resource == "pods"
+
+    @property
+    def object_label(self) -> str:
+        """``namespace/name`` for logs: the request's name, else the object's name, else its
+        ``generateName`` followed by ``*``. Printable ASCII only and bounded, since every part
+        comes from the requester."""
+        metadata = self.object.get("metadata") if self.object is not None else None
+        metadata = metadata if isinstance(metadata, Mapping) else {}
+        name = self.name or _text(metadata.get("name"))
+        if not name and _text(metadata.get("generateName")):
+            name = _text(metadata.get("generateName")) + "*"
+        label = f"{self.namespace}/{name or '?'}"
+        return "".join(c if " " < c < "\x7f" else "?" for c in label[:253])
 
 
 @dataclass(frozen=True)
@@ -169,6 +184,7 @@ def decode_review(body: bytes) -> AdmissionRequest:
         namespace=_text(request.get("namespace")),
         dry_run=request.get("dryRun") is True,
         object=obj if isinstance(obj, dict) else None,
+        name=_text(request.get("name")),
     )
 
 

@@ -126,6 +126,18 @@ async def test_an_odd_pod_is_allowed_with_a_warning_and_counted(client: Client, 
     assert metrics.admissions.labels("unhandled", "low")._value.get() == 1
 
 
+async def test_the_log_names_the_pod_by_namespace_and_name_not_the_request_uid(
+        client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15 §4: the warning printed ``namespace/uid``; a CREATE often has only a generateName."""
+    obj = pod(container("app", "1"))
+    obj["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "lots"
+    obj["metadata"]["generateName"] = "web-\n"
+    with caplog.at_level("WARNING", logger="webhook.app"):
+        await _mutate(client, review(obj, uid="req-7"))
+    line = next(r.getMessage() for r in caplog.records if "left unchanged" in r.getMessage())
+    assert "pod shop/web-?* (request req-7)" in line and "\n" not in line
+
+
 @pytest.mark.parametrize(("body", "message"), [
     (b"{not json", "not valid JSON"),
     (b"[]", "JSON object"),
