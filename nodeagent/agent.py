@@ -203,6 +203,13 @@ class Agent:
     def _refresh_pods(self) -> None:
         snapshot = self.source.snapshot()
         state = self.state
+        if snapshot.source_error != state.pod_source_error:
+            # Once per distinct error (the message names the file and the parse error's
+            # position, never the file's content); recovery is logged too.
+            if snapshot.source_error:
+                log.warning("pod source: %s", snapshot.source_error)
+            elif state.pod_source_error:
+                log.info("pod source recovered")
         state.pod_source_error = snapshot.source_error
         if snapshot.generation == state.pods_generation:
             return

@@ -4,8 +4,10 @@ Runs over generated sysfs/cgroup trees with a recording fake Enforcer."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -197,6 +199,32 @@ async def test_a_malformed_pod_is_skipped_and_counted_while_the_rest_is_planned(
     await agent.step()
     assert agent.state.plan is not None and [m.name for m in agent.state.plan.members] == ["web"]
     assert agent.state.skipped["malformed"] == 1
+
+
+async def test_a_malformed_pods_file_is_logged_once_without_its_content(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15 §4: a malformed pods file was never logged (only kept in /observe)."""
+    node = make_node(tmp_path)
+    node.add_pod("web")
+    node.write_pods()
+    agent = make_agent(node, RecordingEnforcer())
+    await agent.start()
+    await agent.step()
+    node.pods_file.write_text('{"items": [ SECRET-TOKEN-abc')
+    stat = node.pods_file.stat()
+    os.utime(node.pods_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    with caplog.at_level("INFO", logger="nodeagent.agent"):
+        for _ in range(3):
+            refresh(agent)
+            await agent.step()
+        node.write_pods()
+        refresh(agent)
+        await agent.step()
+    messages = [r.getMessage() for r in caplog.records]
+    warnings = [m for m in messages if "malformed" in m]
+    assert len(warnings) == 1 and "SECRET-TOKEN" not in warnings[0]
+    assert "pod source recovered" in messages
+    assert agent.state.plan is not None and [m.name for m in agent.state.plan.members] == ["web"]
 
 
 @given(st.booleans(), st.booleans(), st.booleans(), st.text(max_size=10))
