@@ -132,6 +132,8 @@ class AgentState:
     plan_applies: int = 0
     plan_failures: int = 0
     plans_computed: int = 0
+    loop_errors: int = 0
+    """Loop iterations that raised; the loop logs, counts and carries on (never dies)."""
     api_errors: int = 0
     scans: int = 0
     scan_seconds: float = 0.0
@@ -352,8 +354,17 @@ class Agent:
 
     async def run(self) -> None:
         await self.start()
+        last_failure = ""
         while True:
-            await self.step()
+            try:
+                await self.step()
+                last_failure = ""
+            except Exception as exc:  # one bad iteration is never the loop's end: count, log once, retry
+                self.state.loop_errors += 1
+                failure = f"{type(exc).__name__}: {exc}"[:300]
+                if failure != last_failure:
+                    log.exception("control loop iteration failed (retrying every scan)")
+                last_failure = failure
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.scan_interval_s)

@@ -82,6 +82,8 @@ class AgentCollector(Collector):
         yield CounterMetricFamily(f"{prefix}_plan_apply_failures", "Plan applies the enforcer refused.",
                                   value=state.plan_failures)
         yield CounterMetricFamily(f"{prefix}_plans_computed", "Layer plans computed.", value=state.plans_computed)
+        yield CounterMetricFamily(f"{prefix}_loop_errors", "Control-loop iterations that raised (logged, retried).",
+                                  value=state.loop_errors)
         yield CounterMetricFamily(f"{prefix}_api_errors", "Failed Kubernetes API calls.", value=state.api_errors)
         skipped = GaugeMetricFamily(f"{prefix}_skipped_pods", "Pods currently skipped, by reason.",
                                     labels=["reason"])

@@ -57,6 +57,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("temper_agent_online_cpus", "gauge", "Online CPUs"),
     MetricSpec("temper_agent_fenced_cpus", "gauge", "CPUs fenced for Critical"),
     MetricSpec("temper_agent_plans_computed", "counter", "Layer plans computed per second"),
+    MetricSpec("temper_agent_loop_errors", "counter", "Control-loop iterations that raised, per second"),
     MetricSpec("temper_agent_plan_applies", "counter", "Plans applied per second"),
     MetricSpec("temper_agent_plan_apply_failures", "counter", "Plan applies refused per second"),
     MetricSpec("temper_agent_skipped_pods", "gauge", "Pods skipped, by reason", ("reason",)),

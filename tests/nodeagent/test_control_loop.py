@@ -4,6 +4,8 @@ Runs over generated sysfs/cgroup trees with a recording fake Enforcer."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from nodeagent.agent import MAX_CONSECUTIVE_FAILURES, SKIP_NO_CGROUP, apply_due, enforcement_state
 from nodeagent.enforcement import ObserveOnly, Probe
 from nodeagent.main import choose_enforcer
+from nodeagent.podsource import PodSnapshot, PodSource
 from temper.annotations import EnforcementState
 from temper.config import AgentConfig
 from temper.plan import plan
@@ -225,6 +228,44 @@ async def test_a_malformed_pods_file_is_logged_once_without_its_content(
     assert len(warnings) == 1 and "SECRET-TOKEN" not in warnings[0]
     assert "pod source recovered" in messages
     assert agent.state.plan is not None and [m.name for m in agent.state.plan.members] == ["web"]
+
+
+class _FailingSnapshots:
+    """A pod source whose first ``failures`` snapshots raise (an unexpected bug in one item)."""
+
+    def __init__(self, inner: PodSource, failures: int) -> None:
+        self.inner, self.failures = inner, failures
+
+    def snapshot(self) -> PodSnapshot:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("unexpected decode bug")
+        return self.inner.snapshot()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_the_loop_survives_failing_iterations_and_recovers_by_itself(tmp_path: Path) -> None:
+    """Issue 15 §1: an exception in one iteration used to end the control loop for good."""
+    node = make_node(tmp_path)
+    node.add_pod("web")
+    node.write_pods()
+    agent = make_agent(node, RecordingEnforcer())
+    agent.source = _FailingSnapshots(agent.source, failures=3)  # type: ignore[assignment]  # duck-typed source
+    task = asyncio.create_task(agent.run())
+    try:
+        for _ in range(100):
+            if agent.state.plan is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert agent.state.loop_errors == 3
+    assert agent.state.plan is not None and [m.name for m in agent.state.plan.members] == ["web"]
+    assert agent.state.healthy(0.1)
 
 
 @given(st.booleans(), st.booleans(), st.booleans(), st.text(max_size=10))
