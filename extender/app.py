@@ -65,6 +65,9 @@ class Settings:
     """Where to watch Nodes from; None: no watch (full-Node mode only, or a test-fed table)."""
     clock: Callable[[], float] = time.time
     reloader: CertReloader | None = None
+    watch_failing_not_ready_s: float = 30.0
+    """A node watch failing this long (no LIST or event since) makes ``/readyz`` 503: the
+    data is going stale, and kube-scheduler should see that rather than scores from the past."""
 
 
 @dataclass
@@ -176,9 +179,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    watch = request.app[STATE].watch
+    state = request.app[STATE]
+    watch = state.watch
     if watch is not None and not watch.synced:
-        return web.Response(status=503, text="node cache not synced yet\n")
+        detail = f": {watch.last_error}" if watch.last_error else ""
+        return web.Response(status=503, text=f"node cache not synced yet{detail}\n")
+    if watch is not None and watch.failing_since is not None:
+        failing_s = time.monotonic() - watch.failing_since
+        if failing_s > state.settings.watch_failing_not_ready_s:
+            return web.Response(status=503, text=f"node watch failing for {failing_s:.0f}s: {watch.last_error}\n")
     return web.Response(text="ok\n")
 
 

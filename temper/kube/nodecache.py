@@ -22,6 +22,7 @@ by the reflector's backoff (reported through ``on_error``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -80,6 +81,9 @@ class NodeWatch:
         self.dropped = 0
         """Objects without a usable name (counted, never forwarded)."""
         self.errors = 0
+        self.failing_since: float | None = None
+        """Monotonic time of the first failure since the last successful LIST or event."""
+        self.last_error = ""
         self._on_error = on_error
         self._params = {"labelSelector": label_selector} if label_selector else {}
 
@@ -93,8 +97,10 @@ class NodeWatch:
                 nodes.append(meta)
         self.sink.replace(nodes)
         self.synced = True
+        self.failing_since = None
 
     def _event(self, kind: str, obj: dict[str, Any]) -> None:
+        self.failing_since = None
         meta = node_meta(obj)
         if meta is None:
             self.dropped += 1
@@ -105,6 +111,9 @@ class NodeWatch:
 
     def _error(self, exc: Exception) -> None:
         self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"[:200]
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
         if self._on_error is not None:
             self._on_error(exc)
 

@@ -73,6 +73,43 @@ async def test_scores_follow_the_node_watch_and_readiness_waits_for_the_first_li
         await events.put(None)
 
 
+async def test_readiness_says_why_while_the_node_watch_fails_and_recovers_with_it(aiohttp_client: Any) -> None:
+    """Issue 15 §2: a failing watch left /readyz at "not synced" with no reason, and a watch
+    failing after the first LIST never showed in readiness at all."""
+    answers = {"list": 500}
+    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    async def nodes(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") == "1":
+            if answers["list"] == 200:
+                return web.json_response({"kind": "Status", "code": 500, "message": "watch broke"}, status=500)
+            return web.json_response({"kind": "Status", "code": 500, "message": "etcd down"}, status=500)
+        if answers["list"] != 200:
+            return web.json_response({"kind": "Status", "code": 500, "message": "etcd down"}, status=500)
+        return web.json_response({"kind": "NodeList", "metadata": {"resourceVersion": "10"},
+                                  "items": [node("a", load_annotations())]})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/nodes", nodes)
+    async with TestServer(app) as api:
+        settings = Settings(clock=lambda: NOW, kube=ApiConfig(base_url=str(api.make_url("")).rstrip("/")),
+                            watch_failing_not_ready_s=0.0)
+        client = await aiohttp_client(make_app(settings))
+
+        async def readyz_text() -> str:
+            response = await client.get("/readyz")
+            return f"{response.status} {await response.text()}"
+
+        async def says(fragment: str) -> bool:
+            return fragment in await readyz_text()
+
+        await wait_for(lambda: says("503 node cache not synced yet: ApiError"))
+        answers["list"] = 200
+        # The LIST now lands, but every watch fails: not ready again, with the reason.
+        await wait_for(lambda: says("503 node watch failing for"), timeout_s=15.0)
+    del events
+
+
 async def _equals(probe: Any, expected: int) -> bool:
     return bool(await probe() == expected)
 
@@ -123,6 +160,8 @@ def _hostile(annotations: dict[str, str]) -> dict[str, str]:
 
 async def test_a_node_with_huge_numbers_scores_neutral_and_the_watch_keeps_running(aiohttp_client: Any) -> None:
     """Issue 15 §2: free_m/ts of 10^400 used to kill reflect() silently (readiness stuck)."""
+    done = asyncio.Event()
+
     async def nodes(request: web.Request) -> web.StreamResponse:
         if request.query.get("watch") != "1":
             return web.json_response({"kind": "NodeList", "metadata": {"resourceVersion": "10"},
@@ -130,7 +169,7 @@ async def test_a_node_with_huge_numbers_scores_neutral_and_the_watch_keeps_runni
                                                 node("good", load_annotations())]})
         response = web.StreamResponse()
         await response.prepare(request)
-        await asyncio.sleep(3600)
+        await done.wait()  # an idle watch, ended with the test (a sleep would hold shutdown)
         return response
 
     api_app = web.Application()
@@ -147,3 +186,4 @@ async def test_a_node_with_huge_numbers_scores_neutral_and_the_watch_keeps_runni
         assert reply[0] == {"Host": "bad", "Score": 5} and reply[1]["Score"] > 5
         filtered = await client.post("/filter", json=args_names(critical_pod(), ["bad"]))
         assert filtered.status in (200, 404)
+        done.set()
