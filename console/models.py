@@ -130,18 +130,21 @@ class NodeDetail(Model):
     agent: AgentStatus
 
 
-class NodePage(Model):
+class PageFields(Model):
+    """What every paged list carries besides its items: the continue token (JSON key
+    ``continue``) and the total across pages."""
+
+    continue_: str | None = Field(None, alias="continue")
+    total: int
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NodePage(PageFields):
     items: list[NodeSummary]
-    continue_: str | None = Field(None, alias="continue")
-    total: int
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class PodPage(Model):
+class PodPage(PageFields):
     items: list[PodSummary]
-    continue_: str | None = Field(None, alias="continue")
-    total: int
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class ContainerDetail(Model):
@@ -206,11 +209,8 @@ class WorkloadSummary(Model):
     pods: int
 
 
-class WorkloadPage(Model):
+class WorkloadPage(PageFields):
     items: list[WorkloadSummary]
-    continue_: str | None = Field(None, alias="continue")
-    total: int
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class WorkloadDetail(Model):
