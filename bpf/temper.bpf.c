@@ -190,6 +190,20 @@ struct {
 	__type(value, struct temper_exit_record);
 } temper_exitinfo SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TEMPER_MAX_BW_CGROUPS);
+	__type(key, u64);
+	__type(value, struct temper_bw_config);
+} temper_bandwidth SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TEMPER_MAX_BW_CGROUPS);
+	__type(key, u64);
+	__type(value, struct temper_bw_stats);
+} temper_bw_stats SEC(".maps");
+
 /* ---- private state ---- */
 
 struct task_ctx {

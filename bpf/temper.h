@@ -16,13 +16,20 @@
  *                          the agent: a new generation makes the scheduler re-read the rest)
  *   temper_stats    PERCPU_ARRAY u32 tier * TEMPER_NR_STATS + stat -> u64
  *   temper_exitinfo ARRAY  u32 0         -> struct temper_exit_record    (written by ops.exit)
+ *   temper_bandwidth HASH  u64 cgroup id -> struct temper_bw_config      cgroups with a CPU
+ *                          limit (cpu.max quota not "max"), pod and container levels; the
+ *                          agent writes them before temper_global like the rest.
+ *   temper_bw_stats HASH   u64 cgroup id -> struct temper_bw_stats       written by the
+ *                          scheduler only (its bandwidth state and the cpu.stat-style
+ *                          counters the kernel's own cpu.stat leaves at 0 under sched_ext).
  */
 #ifndef __TEMPER_H
 #define __TEMPER_H
 
-#define TEMPER_ABI_VERSION 1
+#define TEMPER_ABI_VERSION 2
 #define TEMPER_MAX_CPUS 512
 #define TEMPER_MAX_CGROUPS 65536
+#define TEMPER_MAX_BW_CGROUPS 16384
 #define TEMPER_REASON_LEN 128
 #define TEMPER_MSG_LEN 256
 
@@ -53,7 +60,10 @@ enum temper_stat {
 	TEMPER_STAT_BORROW = 3,		/* times this tier started running on a fenced CPU */
 	TEMPER_STAT_STARVATION_GUARD = 4,	/* dispatches forced by the starvation guard */
 	TEMPER_STAT_FALLBACK = 5,	/* tasks whose affinity excluded their tier's CPUs */
-	TEMPER_NR_STATS = 6,
+	TEMPER_STAT_THROTTLED = 6,	/* tasks parked because their cgroup ran out of CPU quota */
+	TEMPER_STAT_OVERFLOW = 7,	/* Critical tasks that started on a shared CPU */
+	TEMPER_STAT_REENQUEUED = 8,	/* tasks re-queued after RT/deadline work took their CPU */
+	TEMPER_NR_STATS = 9,
 };
 
 struct temper_cgroup_entry {
@@ -80,6 +90,23 @@ struct temper_exit_record {
 	__u64 timestamp_ns;		/* bpf_ktime_get_ns() at exit; 0 = never exited */
 	char reason[TEMPER_REASON_LEN];
 	char msg[TEMPER_MSG_LEN];
+};
+
+struct temper_bw_config {
+	__u64 period_ns;		/* cpu.max period: 1 ms .. 1 s */
+	__u64 quota_ns;			/* cpu.max quota: 1 ms .. period x nr CPUs */
+	__u64 burst_ns;			/* cpu.max.burst: 0 .. quota */
+};
+
+struct temper_bw_stats {
+	__u64 nr_periods;		/* periods in which the cgroup used CPU */
+	__u64 nr_throttled;		/* times the cgroup ran out of quota and was parked */
+	__u64 throttled_ns;		/* total time spent throttled (closed intervals) */
+	__s64 runtime_ns;		/* quota left in this period; negative = debt */
+	__u64 period_start_ns;		/* bpf_ktime_get_ns() when this period began */
+	__u64 throttled_since_ns;	/* start of the open throttled interval, 0 = none */
+	__u32 throttled;		/* 1 while the cgroup's tasks are parked */
+	__u32 pad;
 };
 
 #endif /* __TEMPER_H */

@@ -19,12 +19,14 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from temper.bandwidth import Bandwidth
 from temper.plan import Plan, TierPlan
 from temper.tiers import Tier
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 MAX_CPUS = 512
 MAX_CGROUPS = 65536
+MAX_BW_CGROUPS = 16384
 REASON_LEN = 128
 MSG_LEN = 256
 
@@ -47,6 +49,9 @@ class Stat(enum.IntEnum):
     BORROW = 3
     STARVATION_GUARD = 4
     FALLBACK = 5
+    THROTTLED = 6
+    OVERFLOW = 7
+    REENQUEUED = 8
 
 
 NR_STATS = len(Stat)
@@ -59,6 +64,8 @@ class MapName(enum.StrEnum):
     GLOBAL = "temper_global"
     STATS = "temper_stats"
     EXIT = "temper_exitinfo"
+    BANDWIDTH = "temper_bandwidth"
+    BW_STATS = "temper_bw_stats"
 
 
 U32 = struct.Struct("<I")
@@ -67,6 +74,9 @@ CGROUP_ENTRY = struct.Struct("<II")  # tier, weight
 TIER_CONFIG = struct.Struct("<QII")  # slice_ns, weight, flags
 GLOBAL_CONFIG = struct.Struct("<QQII")  # generation, starvation_guard_ns, nr_fenced, abi_version
 EXIT_RECORD = struct.Struct(f"<qqQ{REASON_LEN}s{MSG_LEN}s")  # kind, exit_code, timestamp_ns, reason, msg
+BW_CONFIG = struct.Struct("<QQQ")  # period_ns, quota_ns, burst_ns
+BW_STATS = struct.Struct("<QQQqQQII")  # nr_periods, nr_throttled, throttled_ns, runtime_ns,
+#                                       period_start_ns, throttled_since_ns, throttled, pad
 
 EXIT_KINDS = {0: "NONE", 1: "DONE", 64: "UNREG", 65: "UNREG_BPF", 66: "UNREG_KERN", 67: "SYSRQ",
               1024: "ERROR", 1025: "ERROR_BPF", 1026: "ERROR_STALL"}
@@ -164,3 +174,39 @@ def decode_stats(values: Mapping[int, int]) -> dict[Tier, dict[str, int]]:
         if tier_index < len(Tier) and stat_index < NR_STATS:
             result[Tier(tier_index)][Stat(stat_index).name.lower()] = value
     return result
+
+
+def encode_bandwidth(limits: Mapping[int, Bandwidth]) -> dict[bytes, bytes]:
+    """temper_bandwidth contents: cgroup id -> its limit (unlimited cgroups are absent)."""
+    if len(limits) > MAX_BW_CGROUPS:
+        raise ValueError(f"more than {MAX_BW_CGROUPS} CPU-limited cgroups")
+    entries: dict[bytes, bytes] = {}
+    for cgroup_id, limit in limits.items():
+        if not 0 < cgroup_id < 2**64:
+            raise ValueError(f"invalid cgroup id {cgroup_id}")
+        entries[U64.pack(cgroup_id)] = BW_CONFIG.pack(
+            limit.period_us * 1000, limit.quota_us * 1000, limit.burst_us * 1000)
+    return entries
+
+
+@dataclass(frozen=True)
+class ThrottleStats:
+    """A limited cgroup's cpu.stat-style counters, as the scheduler keeps them."""
+
+    nr_periods: int
+    nr_throttled: int
+    throttled_ns: int
+    """Closed throttled intervals plus the open one up to the read."""
+    runtime_ns: int
+    throttled: bool
+
+
+def decode_bw_stats(value: bytes, now_ns: int) -> ThrottleStats:
+    """One temper_bw_stats value; ``now_ns`` (CLOCK_MONOTONIC, as bpf_ktime_get_ns) closes an
+    open throttled interval for the reader."""
+    if len(value) != BW_STATS.size:
+        raise ValueError(f"bandwidth stats are {len(value)} bytes, expected {BW_STATS.size}")
+    periods, throttled_count, throttled_ns, runtime, _start, since, throttled, _pad = BW_STATS.unpack(value)
+    if throttled and since:
+        throttled_ns += max(0, now_ns - since)
+    return ThrottleStats(periods, throttled_count, throttled_ns, runtime, bool(throttled))

@@ -52,6 +52,8 @@ def c_struct_format(name: str) -> str:
     ("temper_tier_config", bpfmaps.TIER_CONFIG),
     ("temper_global_config", bpfmaps.GLOBAL_CONFIG),
     ("temper_exit_record", bpfmaps.EXIT_RECORD),
+    ("temper_bw_config", bpfmaps.BW_CONFIG),
+    ("temper_bw_stats", bpfmaps.BW_STATS),
 ])
 def test_struct_layouts_match_the_c_header(c_name: str, py_struct: struct.Struct) -> None:
     c_format = c_struct_format(c_name)
@@ -65,6 +67,7 @@ def test_constants_and_enums_match() -> None:
     assert defines["TEMPER_ABI_VERSION"] == bpfmaps.ABI_VERSION
     assert defines["TEMPER_MAX_CPUS"] == bpfmaps.MAX_CPUS
     assert defines["TEMPER_MAX_CGROUPS"] == bpfmaps.MAX_CGROUPS
+    assert defines["TEMPER_MAX_BW_CGROUPS"] == bpfmaps.MAX_BW_CGROUPS
     tiers = c_enum("temper_tier")
     assert {k.removeprefix("TEMPER_TIER_"): v for k, v in tiers.items() if k != "TEMPER_NR_TIERS"} == {
         t.name: t.value for t in Tier}
@@ -79,7 +82,8 @@ def test_constants_and_enums_match() -> None:
 
 
 def test_map_names_are_the_ones_the_scheduler_defines() -> None:
-    source = (Path(__file__).resolve().parents[2] / "bpf" / "temper.bpf.c").read_text()
+    bpf_dir = Path(__file__).resolve().parents[2] / "bpf"
+    source = "".join(p.read_text() for p in sorted([*bpf_dir.glob("*.bpf.c"), *bpf_dir.glob("*.bpf.h")]))
     for name in bpfmaps.MapName:
         assert re.search(rf"\}} {name.value} SEC\(\"\.maps\"\);", source), name
         assert len(name.value) <= 15, "BPF object names are truncated at 15 characters"
