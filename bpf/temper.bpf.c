@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * temper.bpf.c - Temper's sched_ext scheduler: five QoS tiers, a fenced Critical CPU set,
- * idle cycles loaned to batch, preemption on protected wake-ups.
+ * temper.bpf.c - Temper's sched_ext scheduler, core tiers: five QoS tiers, a fenced Critical
+ * CPU set, idle cycles loaned to batch, preemption on protected wake-ups. CPU limits live in
+ * bandwidth.bpf.h, shared definitions and kfunc shims in common.bpf.h.
  *
  * WHAT IT IS
  * A tiered scheduler driven entirely by maps that the node agent updates live (temper.h).
@@ -16,15 +17,23 @@
  *                  and by fenced CPUs only while no Critical task is queued (borrowing).
  *   DSQ_LOW        Low: consumed by any CPU that has nothing protected to run.
  *   DSQ_BACKGROUND Background: same, after DSQ_LOW (Background yields to Low).
+ *   DSQ_PARKED     FIFO of tasks whose cgroup is out of CPU quota (bandwidth.bpf.h).
  * Virtual time advances by run time x 2^24 / weight, weight = tier weight x pod weight
  * (kubelet's cpu.weight from the pod's CPU request) x task weight (nice) / 100, so inside a
- * queue CPU time follows the pods' requests. A waking task's vtime is clamped to at most
- * one slice behind the queue's clock, so sleeping banks no credit.
+ * queue CPU time follows the pods' requests. Each queue has its own clock; a task is put on
+ * a queue's clock every time it is queued or run there (settle_vtime): a task that changed
+ * queue (new pods run as Normal until the agent maps them; Critical with an affinity outside
+ * the fence) starts at that queue's clock, a waking one is at most one slice behind it and
+ * at most one starvation guard ahead. Clocks are compared as signed differences only, so a
+ * weight anywhere in 1..10^10 neither overflows (a step is capped at 2^32 ns x 2^24) nor
+ * breaks ordering when the u64 wraps.
  *
  * WAKE-UP (select_cpu)
- *   Critical:    an idle fenced CPU (prev first). Else a fenced CPU running a borrower (any
- *                non-Critical task): the task goes straight into that CPU's local queue with
- *                SCX_ENQ_PREEMPT, which ends the borrower's slice and reschedules at once.
+ *   Critical:    an idle fenced CPU (prev first), else an idle shared CPU (overflow: Critical
+ *                demand above its fence uses idle capacity instead of waiting). Else a fenced
+ *                CPU running a borrower (any non-Critical task), else a shared CPU running
+ *                Low/Background: the task goes straight into that CPU's local queue with
+ *                SCX_ENQ_PREEMPT, which ends the current slice and reschedules at once.
  *   High/Normal: an idle shared CPU, else an idle fenced CPU (borrow), else a shared CPU
  *                running Low/Background, preempted the same way.
  *   Low/Bg:      an idle CPU anywhere, shared first; a Low wake-up may preempt Background.
@@ -37,12 +46,32 @@
  * wake-up returns. The worker goes back to DSQ_BACKGROUND and continues wherever a CPU
  * idles.
  *
+ * DISPATCH ORDER
+ *   shared CPU:  SHARED, CRITICAL (overflow; first when nothing is fenced), LOW, BACKGROUND.
+ *   fenced CPU:  CRITICAL, then the tiers allowed to borrow: SHARED, LOW, BACKGROUND.
+ *
  * STARVATION GUARD
  * Every dispatch first checks each queue: one that is non-empty and was last served more
  * than starvation_guard_ns ago (default 200 ms; 4x that for non-Critical queues on a fenced
  * CPU) is served before the normal order. So batch on a node saturated by protected work
- * still progresses, and a task whose affinity only allows CPUs of another role still runs -
- * far inside the kernel watchdog (timeout_ms 5 s).
+ * still progresses - far inside the kernel watchdog (timeout_ms 5 s). Timestamps are
+ * compared as signed deltas: a clock read on one CPU that is older than another CPU's
+ * last_served never looks like an ancient one.
+ *
+ * AFFINITY
+ * Restricted tasks (cpusets, taskset, kubelet's static CPU manager) use the kernel's idle
+ * search. A Critical task allowed no fenced CPU queues in SHARED; a non-Critical task
+ * allowed only fenced CPUs goes to the local queue of one of them (it can run nowhere else,
+ * and kubelet gave it those CPUs); both are counted as FALLBACK. The agent also removes
+ * CPUs kubelet pinned to non-Critical pods from the fence, so this is the exception.
+ *
+ * KERNEL THREADS, RT, HOTPLUG
+ * Per-CPU kthreads (ksoftirqd, bound kworkers) go to their CPU's local queue and preempt
+ * Low/Background there, so work a Critical pod waits on is not stuck behind a batch slice.
+ * When RT/deadline work takes a CPU (ops.cpu_release) the tasks queued on it locally are
+ * re-enqueued and placed again. ops.cpu_online/cpu_offline keep a per-CPU online flag and
+ * rebuild the fenced/shared masks (an offline fence shrinks; an empty one means everything
+ * is shared) - hotplug never unloads the scheduler; the agent re-plans for the new topology.
  *
  * LIVE RECONFIGURATION
  * The agent writes temper_tiers, temper_cpus, temper_cgroups, then temper_global with a new
@@ -65,176 +94,19 @@
  * (even SIGKILL) detaches the scheduler too.
  *
  * KERNELS
- * Built once against a 7.x vmlinux.h (CO-RE); loads on 6.12 through the shims below, which
- * pick the 6.12 names (scx_bpf_dispatch*, scx_bpf_consume) when the 6.13+ ones are missing.
+ * Built once against a 7.x vmlinux.h (CO-RE); loads on 6.12..7.x through the shims in
+ * common.bpf.h. temper_kbw.bpf.o (-DTEMPER_KERNEL_BW) adds the 6.17+ cgroup bandwidth
+ * callbacks; the agent loads it where the kernel's sched_ext_ops has them.
  *
  * PRODUCTION READINESS
  * Single global queue per tier (fine to a few dozen CPUs; per-LLC queues are the next step);
- * no NUMA awareness; per-task (not per-cgroup) fairness inside a queue.
+ * victim search is linear in CPUs; no SMT sibling policy; per-task (not per-cgroup) fairness
+ * inside a queue.
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-#include "temper.h"
+#include "common.bpf.h"
+#include "bandwidth.bpf.h"
 
 char _license[] SEC("license") = "GPL";
-
-#define BPF_STRUCT_OPS(name, args...) SEC("struct_ops/" #name) BPF_PROG(name, ##args)
-#define BPF_STRUCT_OPS_SLEEPABLE(name, args...) SEC("struct_ops.s/" #name) BPF_PROG(name, ##args)
-
-#ifndef bpf_ksym_exists
-#define bpf_ksym_exists(sym) ({ _Static_assert(!__builtin_constant_p(!!sym), #sym " must be __weak"); !!sym; })
-#endif
-
-/*
- * Open-coded iterator loops (bpf_iter_num, 6.4+): the verifier checks the body once instead
- * of unrolling up to TEMPER_MAX_CPUS iterations. Written out (no cleanup attribute: clang 16
- * emits no BTF for a kfunc only referenced that way), so bodies use break, never return.
- */
-#define temper_iter_begin(it, i, start, end)                                              \
-	bpf_iter_num_new(&(it), (start), (end));                                          \
-	for (int *___n; (___n = bpf_iter_num_next(&(it))) && ((i) = *___n, 1);)
-#define temper_iter_end(it) bpf_iter_num_destroy(&(it))
-
-/* Linux 6.12 names of the dispatch kfuncs (renamed in 6.13 to scx_bpf_dsq_insert*, ...). */
-void scx_bpf_dispatch___compat(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
-void scx_bpf_dispatch_vtime___compat(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime,
-				     u64 enq_flags) __ksym __weak;
-bool scx_bpf_consume___compat(u64 dsq_id) __ksym __weak;
-
-static __always_inline void dsq_insert(struct task_struct *p, u64 dsq, u64 slice, u64 flags)
-{
-	if (bpf_ksym_exists(scx_bpf_dsq_insert))
-		scx_bpf_dsq_insert(p, dsq, slice, flags);
-	else
-		scx_bpf_dispatch___compat(p, dsq, slice, flags);
-}
-
-static __always_inline void dsq_insert_vtime(struct task_struct *p, u64 dsq, u64 slice, u64 vtime, u64 flags)
-{
-	if (bpf_ksym_exists(scx_bpf_dsq_insert_vtime))
-		scx_bpf_dsq_insert_vtime(p, dsq, slice, vtime, flags);
-	else
-		scx_bpf_dispatch_vtime___compat(p, dsq, slice, vtime, flags);
-}
-
-static __always_inline bool dsq_move_to_local(u64 dsq)
-{
-	if (bpf_ksym_exists(scx_bpf_dsq_move_to_local))
-		return scx_bpf_dsq_move_to_local(dsq);
-	return scx_bpf_consume___compat(dsq);
-}
-
-enum temper_dsq {
-	DSQ_CRITICAL = 0x7e000,
-	DSQ_SHARED,
-	DSQ_LOW,
-	DSQ_BACKGROUND,
-#ifdef TEMPER_BROKEN
-	DSQ_NEVER_CONSUMED,
-#endif
-};
-
-#define PF_KTHREAD 0x00200000 /* include/linux/sched.h; a #define, so not in BTF */
-
-enum {
-	NR_DSQS = 4,
-	VTIME_SHIFT = 24,
-	MAX_CGROUP_DEPTH = 8,
-	DEFAULT_SLICE_NS = 5000000ULL,
-	DEFAULT_GUARD_NS = 200000000ULL,
-	DEFAULT_WEIGHT = 100,
-};
-
-/* ---- maps shared with the agent (layouts in temper.h) ---- */
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TEMPER_MAX_CGROUPS);
-	__type(key, u64);
-	__type(value, struct temper_cgroup_entry);
-} temper_cgroups SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TEMPER_NR_TIERS);
-	__type(key, u32);
-	__type(value, struct temper_tier_config);
-} temper_tiers SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TEMPER_MAX_CPUS);
-	__type(key, u32);
-	__type(value, u32);
-} temper_cpus SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct temper_global_config);
-} temper_global SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TEMPER_NR_TIERS * TEMPER_NR_STATS);
-	__type(key, u32);
-	__type(value, u64);
-} temper_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct temper_exit_record);
-} temper_exitinfo SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TEMPER_MAX_BW_CGROUPS);
-	__type(key, u64);
-	__type(value, struct temper_bw_config);
-} temper_bandwidth SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TEMPER_MAX_BW_CGROUPS);
-	__type(key, u64);
-	__type(value, struct temper_bw_stats);
-} temper_bw_stats SEC(".maps");
-
-/* ---- private state ---- */
-
-struct task_ctx {
-	u64 generation;		/* config generation the tier was resolved at */
-	u64 cgroup_id;		/* the task's cgroup when it was resolved */
-	u64 vtime;
-	u64 started_at;
-	u32 tier;
-	u32 pod_weight;
-	u32 dsq_index;
-	u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct task_ctx);
-} task_ctxs SEC(".maps");
-
-struct cpu_ctx {
-	u32 tier;		/* tier of the task running there */
-	u32 busy;		/* 0 while idle or right after we kicked it */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TEMPER_MAX_CPUS);
-	__type(key, u32);
-	__type(value, struct cpu_ctx);
-} cpu_ctxs SEC(".maps");
 
 struct cpu_masks {
 	struct bpf_cpumask __kptr *fenced;
@@ -249,58 +121,12 @@ struct {
 } masks SEC(".maps");
 
 u64 masks_generation = ~0ULL;
+u64 masks_hotplug_seq;
 u32 nr_fenced;
-u32 nr_cpu_ids;
-u64 vtime_now[NR_DSQS];
-u64 last_served[NR_DSQS];
-
-/* ---- helpers ---- */
 
 static __always_inline const struct cpumask *cast_mask(struct bpf_cpumask *mask)
 {
 	return (const struct cpumask *)mask;
-}
-
-static __always_inline struct temper_global_config *global_config(void)
-{
-	u32 zero = 0;
-
-	return bpf_map_lookup_elem(&temper_global, &zero);
-}
-
-static __always_inline u64 current_generation(void)
-{
-	struct temper_global_config *g = global_config();
-
-	return g ? g->generation : 0;
-}
-
-static __always_inline struct temper_tier_config *tier_config(u32 tier)
-{
-	return bpf_map_lookup_elem(&temper_tiers, &tier);
-}
-
-static __always_inline u32 tier_flags(u32 tier)
-{
-	struct temper_tier_config *tc = tier_config(tier);
-
-	return tc ? tc->flags : 0;
-}
-
-static __always_inline u64 tier_slice(u32 tier)
-{
-	struct temper_tier_config *tc = tier_config(tier);
-
-	return tc && tc->slice_ns ? tc->slice_ns : DEFAULT_SLICE_NS;
-}
-
-static __always_inline void stat_inc(u32 tier, u32 stat)
-{
-	u32 key = tier * TEMPER_NR_STATS + stat;
-	u64 *counter = bpf_map_lookup_elem(&temper_stats, &key);
-
-	if (counter)
-		(*counter)++;
 }
 
 static __always_inline bool cpu_is_fenced(s32 cpu)
@@ -328,16 +154,21 @@ static __always_inline u64 dsq_of_tier(u32 tier)
 	}
 }
 
-/* Rebuild the fenced/shared cpumasks from temper_cpus; once per generation. */
+/*
+ * Rebuild the fenced/shared cpumasks from temper_cpus and the online CPUs (the kernel's mask,
+ * and our own flag, which ops.cpu_offline sets before the kernel's mask changes).
+ */
 static void refresh_masks(u64 generation)
 {
 	struct bpf_cpumask *fenced, *shared, *old;
+	const struct cpumask *online;
+	u64 seq = hotplug_seq;
 	struct cpu_masks *m;
 	u32 zero = 0, count = 0;
 	struct bpf_iter_num it;
 	int cpu;
 
-	if (generation == masks_generation)
+	if (generation == masks_generation && seq == masks_hotplug_seq)
 		return;
 	m = bpf_map_lookup_elem(&masks, &zero);
 	if (!m)
@@ -350,10 +181,14 @@ static void refresh_masks(u64 generation)
 		bpf_cpumask_release(fenced);
 		return;
 	}
+	online = scx_bpf_get_online_cpumask();
 	temper_iter_begin(it, cpu, 0, nr_cpu_ids) {
 		u32 key = cpu;
 		u32 *role = generation ? bpf_map_lookup_elem(&temper_cpus, &key) : NULL;
+		struct cpu_ctx *c = cpu_ctx_of(cpu);
 
+		if ((c && c->offline) || !bpf_cpumask_test_cpu(cpu, online))
+			continue;
 		if (role && *role == TEMPER_CPU_FENCED) {
 			bpf_cpumask_set_cpu(cpu, fenced);
 			count++;
@@ -362,6 +197,7 @@ static void refresh_masks(u64 generation)
 		}
 	}
 	temper_iter_end(it);
+	scx_bpf_put_cpumask(online);
 	old = bpf_kptr_xchg(&m->fenced, fenced);
 	if (old)
 		bpf_cpumask_release(old);
@@ -370,20 +206,35 @@ static void refresh_masks(u64 generation)
 		bpf_cpumask_release(old);
 	nr_fenced = count;
 	masks_generation = generation;
+	masks_hotplug_seq = seq;
+}
+
+/* Record the nearest limited cgroup ids while walking up from the task's cgroup. */
+static __always_inline void note_bw(struct task_ctx *tctx, u64 id, u32 *nbw, u64 now)
+{
+	if (*nbw >= MAX_BW_LEVELS || !bw_track(id, now))
+		return;
+	if (*nbw == 0)
+		tctx->bw_ids[0] = id;
+	else
+		tctx->bw_ids[1] = id;
+	(*nbw)++;
 }
 
 /*
- * The tier of @p: cached per (generation, cgroup); otherwise the nearest ancestor cgroup in
- * temper_cgroups, else Normal. Only called from callbacks where @p's rq is locked
+ * The tier of @p: cached per (generation, bandwidth epoch, cgroup); otherwise the nearest
+ * ancestor cgroup in temper_cgroups, else Normal. The same walk (leaf first, up to the pod)
+ * collects the limited cgroups. Only called from callbacks where @p's rq is locked
  * (select_cpu, enqueue), as scx_bpf_task_cgroup() requires.
  */
 static u32 resolve_tier(struct task_struct *p, struct task_ctx *tctx, u64 generation)
 {
 	struct temper_cgroup_entry *entry;
 	struct cgroup *cgrp, *ancestor;
-	u32 tier = TEMPER_TIER_NORMAL, weight = DEFAULT_WEIGHT;
+	u32 tier = TEMPER_TIER_NORMAL, weight = DEFAULT_WEIGHT, nbw = 0;
+	u32 epoch = bw_epoch;
+	u64 now, cgroup_id, id;
 	struct bpf_iter_num it;
-	u64 cgroup_id, id;
 	int level, i;
 
 	if (!bpf_ksym_exists(scx_bpf_task_cgroup))
@@ -392,10 +243,13 @@ static u32 resolve_tier(struct task_struct *p, struct task_ctx *tctx, u64 genera
 	if (!cgrp)
 		return TEMPER_TIER_NORMAL;
 	cgroup_id = cgrp->kn->id;
-	if (tctx->generation == generation && tctx->cgroup_id == cgroup_id) {
+	if (tctx->generation == generation && tctx->bw_epoch == epoch && tctx->cgroup_id == cgroup_id) {
 		bpf_cgroup_release(cgrp);
 		return tctx->tier;
 	}
+	now = bpf_ktime_get_ns();
+	tctx->bw_ids[0] = 0;
+	tctx->bw_ids[1] = 0;
 	level = cgrp->level;
 	temper_iter_begin(it, i, 0, MAX_CGROUP_DEPTH) {
 		if (level - i < 1)
@@ -405,6 +259,7 @@ static u32 resolve_tier(struct task_struct *p, struct task_ctx *tctx, u64 genera
 			continue;
 		id = ancestor->kn->id;
 		bpf_cgroup_release(ancestor);
+		note_bw(tctx, id, &nbw, now);
 		entry = bpf_map_lookup_elem(&temper_cgroups, &id);
 		if (entry) {
 			tier = entry->tier < TEMPER_NR_TIERS ? entry->tier : TEMPER_TIER_NORMAL;
@@ -415,15 +270,11 @@ static u32 resolve_tier(struct task_struct *p, struct task_ctx *tctx, u64 genera
 	temper_iter_end(it);
 	bpf_cgroup_release(cgrp);
 	tctx->generation = generation;
+	tctx->bw_epoch = epoch;
 	tctx->cgroup_id = cgroup_id;
 	tctx->tier = tier;
 	tctx->pod_weight = weight;
 	return tier;
-}
-
-static __always_inline struct task_ctx *task_ctx_of(struct task_struct *p)
-{
-	return bpf_task_storage_get(&task_ctxs, p, 0, 0);
 }
 
 static __always_inline u64 task_weight(struct task_struct *p, struct task_ctx *tctx)
@@ -432,6 +283,63 @@ static __always_inline u64 task_weight(struct task_struct *p, struct task_ctx *t
 	u64 w = (tc && tc->weight ? tc->weight : DEFAULT_WEIGHT) * (u64)tctx->pod_weight * p->scx.weight / 100;
 
 	return w ? w : 1;
+}
+
+/*
+ * The vtime queue @p belongs in: its tier's, except a Critical task whose affinity excludes
+ * every fenced CPU, which queues with High/Normal on the shared CPUs.
+ */
+static __always_inline bool needs_queue_check(struct task_struct *p, u32 tier)
+{
+	return tier == TEMPER_TIER_CRITICAL && nr_fenced && p->nr_cpus_allowed < nr_cpu_ids;
+}
+
+/* queue_of() for callers already inside an RCU read section (or a DSQ iteration). */
+static u64 queue_of_rcu(struct task_struct *p, u32 tier)
+{
+	struct cpu_masks *m;
+	u32 zero = 0;
+
+	if (!needs_queue_check(p, tier))
+		return dsq_of_tier(tier);
+	m = bpf_map_lookup_elem(&masks, &zero);
+	if (m && m->fenced && !bpf_cpumask_intersects(cast_mask(m->fenced), p->cpus_ptr))
+		return DSQ_SHARED;
+	return DSQ_CRITICAL;
+}
+
+static u64 queue_of(struct task_struct *p, u32 tier)
+{
+	u64 dsq;
+
+	if (!needs_queue_check(p, tier))
+		return dsq_of_tier(tier);
+	bpf_rcu_read_lock();
+	dsq = queue_of_rcu(p, tier);
+	bpf_rcu_read_unlock();
+	return dsq;
+}
+
+/* A CPU @p may use when it is allowed only fenced CPUs and is not Critical; else -1. */
+static s32 fence_only_cpu(struct task_struct *p, u32 tier)
+{
+	struct cpu_masks *m;
+	u32 zero = 0;
+	s32 cpu = -1;
+
+	if (tier == TEMPER_TIER_CRITICAL || !nr_fenced || p->nr_cpus_allowed >= nr_cpu_ids)
+		return -1;
+	m = bpf_map_lookup_elem(&masks, &zero);
+	if (!m)
+		return -1;
+	bpf_rcu_read_lock();
+	if (m->shared && !bpf_cpumask_intersects(cast_mask(m->shared), p->cpus_ptr)) {
+		cpu = scx_bpf_task_cpu(p);
+		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			cpu = bpf_cpumask_first(p->cpus_ptr);
+	}
+	bpf_rcu_read_unlock();
+	return cpu < (s32)nr_cpu_ids ? cpu : -1;
 }
 
 /* Pick (and claim) an idle CPU in @mask, trying @prev first. -1 if none. */
@@ -456,6 +364,8 @@ static s32 pick_idle_for_tier(u32 tier, s32 prev)
 	bpf_rcu_read_lock();
 	if (tier == TEMPER_TIER_CRITICAL && nr_fenced) {
 		cpu = claim_idle(m->fenced, prev);
+		if (cpu < 0)
+			cpu = claim_idle(m->shared, prev); /* overflow */
 	} else {
 		cpu = claim_idle(m->shared, prev);
 		if (cpu < 0 && nr_fenced && (tier_flags(tier) & TEMPER_TF_BORROW_FENCED))
@@ -477,38 +387,47 @@ static __always_inline bool may_preempt(u32 waker, u32 victim, bool on_fenced)
 
 /*
  * A CPU where a task of @tier may preempt what runs now (see may_preempt), trying @prefer
- * first, or -1. Claims it (busy = 0) so concurrent wake-ups spread over victims.
+ * first, or -1. Critical prefers a borrower on the fence and falls back to batch on a shared
+ * CPU; other tiers preempt only on shared CPUs. Claims it (busy = 0) so concurrent wake-ups
+ * spread over victims.
  */
 static s32 find_victim(struct task_struct *p, u32 tier, s32 prefer)
 {
 	struct bpf_iter_num it;
 	struct cpu_ctx *c;
-	s32 victim = -1;
+	s32 victim = -1, spare = -1;
 	int i;
 
 	temper_iter_begin(it, i, -1, (int)nr_cpu_ids) {
 		s32 cpu = i < 0 ? prefer : i;
-		u32 key = cpu;
 		bool fenced;
 
 		if (cpu < 0 || (i >= 0 && cpu == prefer))
 			continue;
-		c = bpf_map_lookup_elem(&cpu_ctxs, &key);
-		if (!c || !c->busy)
+		c = cpu_ctx_of(cpu);
+		if (!c || !c->busy || c->offline)
 			continue;
 		fenced = cpu_is_fenced(cpu);
-		/* Critical with a fence only preempts on fenced CPUs; others only on shared ones. */
-		if (tier == TEMPER_TIER_CRITICAL && nr_fenced && !fenced)
-			continue;
 		if (tier != TEMPER_TIER_CRITICAL && fenced)
 			continue;
 		if (!may_preempt(tier, c->tier, fenced) || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		c->busy = 0;
+		if (tier == TEMPER_TIER_CRITICAL && nr_fenced && !fenced) {
+			if (spare < 0)
+				spare = cpu;
+			continue;
+		}
 		victim = cpu;
 		break;
 	}
 	temper_iter_end(it);
+	if (victim < 0)
+		victim = spare;
+	if (victim >= 0) {
+		c = cpu_ctx_of(victim);
+		if (c)
+			c->busy = 0;
+	}
 	return victim;
 }
 
@@ -528,6 +447,15 @@ static void kick_for(struct task_struct *p, u32 tier)
 	}
 }
 
+/* Run @p from a local queue now: its vtime joins its tier queue's clock first. */
+static __always_inline void insert_local(struct task_struct *p, struct task_ctx *tctx, u64 slice, u64 flags,
+					 u32 stat)
+{
+	settle_vtime(tctx, queue_of(p, tctx->tier) - DSQ_CRITICAL, slice);
+	dsq_insert(p, SCX_DSQ_LOCAL, slice, flags);
+	stat_inc(tctx->tier, stat);
+}
+
 /* ---- sched_ext callbacks ---- */
 
 s32 BPF_STRUCT_OPS(temper_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
@@ -535,6 +463,7 @@ s32 BPF_STRUCT_OPS(temper_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 	struct task_ctx *tctx = task_ctx_of(p);
 	u64 generation = current_generation();
 	bool is_idle = false;
+	u64 slice;
 	u32 tier;
 	s32 cpu;
 
@@ -545,19 +474,19 @@ s32 BPF_STRUCT_OPS(temper_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 #endif
 	refresh_masks(generation);
 	tier = resolve_tier(p, tctx, generation);
+	if (bw_throttled(tctx))
+		return prev_cpu; /* enqueue parks it */
+	slice = bw_slice(tctx, tier_slice(tier));
 	if (p->nr_cpus_allowed < nr_cpu_ids) {
 		/* Restricted affinity (cpuset, taskset): the kernel's own idle search honours it. */
 		cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
-		if (is_idle) {
-			dsq_insert(p, SCX_DSQ_LOCAL, tier_slice(tier), 0);
-			stat_inc(tier, TEMPER_STAT_DIRECT);
-		}
+		if (is_idle)
+			insert_local(p, tctx, slice, 0, TEMPER_STAT_DIRECT);
 		return cpu;
 	}
 	cpu = pick_idle_for_tier(tier, prev_cpu);
 	if (cpu >= 0) {
-		dsq_insert(p, SCX_DSQ_LOCAL, tier_slice(tier), 0);
-		stat_inc(tier, TEMPER_STAT_DIRECT);
+		insert_local(p, tctx, slice, 0, TEMPER_STAT_DIRECT);
 		return cpu;
 	}
 	/*
@@ -568,8 +497,7 @@ s32 BPF_STRUCT_OPS(temper_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 	if (tier_flags(tier) & TEMPER_TF_PREEMPT || tier == TEMPER_TIER_LOW) {
 		cpu = find_victim(p, tier, prev_cpu);
 		if (cpu >= 0) {
-			dsq_insert(p, SCX_DSQ_LOCAL, tier_slice(tier), SCX_ENQ_PREEMPT);
-			stat_inc(tier, TEMPER_STAT_PREEMPT_KICK);
+			insert_local(p, tctx, slice, SCX_ENQ_PREEMPT, TEMPER_STAT_PREEMPT_KICK);
 			return cpu;
 		}
 	}
@@ -580,10 +508,10 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = task_ctx_of(p);
 	u64 generation = current_generation();
-	u64 dsq, vtime, floor, slice;
-	struct cpu_masks *m;
-	u32 tier, index, zero = 0;
-	bool fallback = false;
+	u64 dsq, vtime, slice, flags;
+	struct cpu_ctx *c;
+	u32 tier;
+	s32 cpu;
 
 #ifdef TEMPER_BROKEN
 	dsq_insert(p, DSQ_NEVER_CONSUMED, DEFAULT_SLICE_NS, enq_flags);
@@ -595,35 +523,36 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	refresh_masks(generation);
 	tier = resolve_tier(p, tctx, generation);
-	slice = tier_slice(tier);
+	slice = bw_slice(tctx, tier_slice(tier));
+	if (enq_flags & SCX_ENQ_REENQ)
+		stat_inc(tier, TEMPER_STAT_REENQUEUED);
 
-	/* Per-CPU kernel threads run where they must, ahead of everything. */
+	/* Per-CPU kernel threads run where they must, ahead of batch. */
 	if ((p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1) {
-		dsq_insert(p, SCX_DSQ_LOCAL, slice, enq_flags);
+		flags = enq_flags;
+		c = cpu_ctx_of(scx_bpf_task_cpu(p));
+		if (c && c->busy && c->tier >= TEMPER_TIER_LOW)
+			flags |= SCX_ENQ_PREEMPT;
+		dsq_insert(p, SCX_DSQ_LOCAL, slice, flags);
 		return;
 	}
-
-	dsq = dsq_of_tier(tier);
-	if (tier == TEMPER_TIER_CRITICAL && nr_fenced && p->nr_cpus_allowed < nr_cpu_ids) {
-		m = bpf_map_lookup_elem(&masks, &zero);
-		bpf_rcu_read_lock();
-		if (m && m->fenced && !bpf_cpumask_intersects(cast_mask(m->fenced), p->cpus_ptr))
-			fallback = true;
-		bpf_rcu_read_unlock();
-		if (fallback) {
-			dsq = DSQ_SHARED;
-			stat_inc(tier, TEMPER_STAT_FALLBACK);
-		}
+	if (bw_throttled(tctx)) {
+		dsq_insert(p, DSQ_PARKED, slice, enq_flags);
+		stat_inc(tier, TEMPER_STAT_THROTTLED);
+		return;
 	}
-	index = dsq - DSQ_CRITICAL;
-	if (index >= NR_DSQS)
-		index = 1;
-	vtime = tctx->vtime;
-	floor = vtime_now[index] - (slice << VTIME_SHIFT) / DEFAULT_WEIGHT;
-	if ((s64)(vtime - floor) < 0)
-		vtime = floor;
-	tctx->vtime = vtime;
-	tctx->dsq_index = index;
+	cpu = fence_only_cpu(p, tier);
+	if (cpu >= 0) {
+		settle_vtime(tctx, dsq_of_tier(tier) - DSQ_CRITICAL, slice);
+		dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, enq_flags);
+		stat_inc(tier, TEMPER_STAT_FALLBACK);
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return;
+	}
+	dsq = queue_of(p, tier);
+	if (tier == TEMPER_TIER_CRITICAL && dsq != DSQ_CRITICAL)
+		stat_inc(tier, TEMPER_STAT_FALLBACK);
+	vtime = settle_vtime(tctx, dsq - DSQ_CRITICAL, slice);
 	dsq_insert_vtime(p, dsq, slice, vtime, enq_flags);
 	stat_inc(tier, TEMPER_STAT_ENQUEUE);
 	kick_for(p, tier);
@@ -634,23 +563,38 @@ static __always_inline bool serve(u32 index, u64 now)
 	if (index >= NR_DSQS)
 		return false;
 	if (dsq_move_to_local(DSQ_CRITICAL + index)) {
-		last_served[index] = now;
+		queue_clocks[index].last_served = now;
 		return true;
 	}
 	return false;
 }
 
+static __always_inline bool may_borrow(u32 index)
+{
+	switch (index) {
+	case 1:
+		return (tier_flags(TEMPER_TIER_HIGH) | tier_flags(TEMPER_TIER_NORMAL)) & TEMPER_TF_BORROW_FENCED;
+	case 2:
+		return tier_flags(TEMPER_TIER_LOW) & TEMPER_TF_BORROW_FENCED;
+	case 3:
+		return tier_flags(TEMPER_TIER_BACKGROUND) & TEMPER_TF_BORROW_FENCED;
+	default:
+		return false;
+	}
+}
+
 void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 {
-	struct temper_global_config *g = global_config();
 	u64 now = bpf_ktime_get_ns();
-	u64 guard = g && g->starvation_guard_ns ? g->starvation_guard_ns : DEFAULT_GUARD_NS;
+	u64 guard = guard_ns();
 	bool fenced;
 	u32 i;
 
 #ifdef TEMPER_BROKEN
 	return;
 #endif
+	if (nr_bw_cgroups)
+		bw_unpark(now);
 	fenced = cpu_is_fenced(cpu);
 	/*
 	 * Starvation guard: a queue left waiting too long is served first, once. A fenced CPU is
@@ -659,67 +603,118 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	 * behind a batch slice every guard period.
 	 */
 	for (i = 0; i < NR_DSQS; i++) {
+		s64 waited;
+
 		if (scx_bpf_dsq_nr_queued(DSQ_CRITICAL + i) <= 0) {
-			last_served[i] = now;
+			queue_clocks[i].last_served = now;
 			continue;
 		}
-		if (now - last_served[i] > (fenced && i ? 4 * guard : guard) && serve(i, now)) {
+		waited = (s64)(now - queue_clocks[i].last_served);
+		if (waited > (s64)(fenced && i ? 4 * guard : guard) && serve(i, now)) {
 			stat_inc(i == 0 ? TEMPER_TIER_CRITICAL : i + 1, TEMPER_STAT_STARVATION_GUARD);
 			return;
 		}
 	}
 	if (!fenced) {
-		if ((!nr_fenced && serve(0, now)) || serve(1, now) || serve(2, now) || serve(3, now))
+		if (!nr_fenced && serve(0, now))
 			return;
+		if (serve(1, now) || serve(0, now) || serve(2, now))
+			return;
+		serve(3, now);
 		return;
 	}
 	/* A fenced CPU: Critical first, then lend it to the tiers allowed to borrow. */
 	if (serve(0, now))
 		return;
-	if ((tier_flags(TEMPER_TIER_NORMAL) & TEMPER_TF_BORROW_FENCED) && serve(1, now))
-		return;
-	if ((tier_flags(TEMPER_TIER_LOW) & TEMPER_TF_BORROW_FENCED) && serve(2, now))
-		return;
-	if (tier_flags(TEMPER_TIER_BACKGROUND) & TEMPER_TF_BORROW_FENCED)
-		serve(3, now);
+	for (i = 1; i < NR_DSQS; i++) {
+		if (may_borrow(i) && serve(i, now))
+			return;
+	}
 }
 
 void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 {
 	struct task_ctx *tctx = task_ctx_of(p);
-	u32 key = bpf_get_smp_processor_id();
+	s32 cpu = bpf_get_smp_processor_id();
 	struct cpu_ctx *c;
 	u32 index;
+	u64 now;
 
 	if (!tctx)
 		return;
-	tctx->started_at = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
+	tctx->started_at = now;
+	tctx->charged_at = now;
 	index = tctx->dsq_index;
-	if (index < NR_DSQS && (s64)(tctx->vtime - vtime_now[index]) > 0)
-		vtime_now[index] = tctx->vtime;
-	c = bpf_map_lookup_elem(&cpu_ctxs, &key);
+	if (index < NR_DSQS && (s64)(tctx->vtime - queue_clocks[index].vtime_now) > 0)
+		queue_clocks[index].vtime_now = tctx->vtime;
+	c = cpu_ctx_of(cpu);
 	if (c) {
 		c->tier = tctx->tier;
 		c->busy = 1;
 	}
-	if (tctx->tier != TEMPER_TIER_CRITICAL && cpu_is_fenced(key))
+	if (tctx->tier != TEMPER_TIER_CRITICAL && cpu_is_fenced(cpu))
 		stat_inc(tctx->tier, TEMPER_STAT_BORROW);
+	else if (tctx->tier == TEMPER_TIER_CRITICAL && nr_fenced && !cpu_is_fenced(cpu))
+		stat_inc(tctx->tier, TEMPER_STAT_OVERFLOW);
+}
+
+void BPF_STRUCT_OPS(temper_tick, struct task_struct *p)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+
+	if (!tctx || !bw_limited(tctx))
+		return;
+	bw_charge(tctx, bpf_ktime_get_ns());
+	if (bw_throttled(tctx))
+		p->scx.slice = 0;
 }
 
 void BPF_STRUCT_OPS(temper_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = task_ctx_of(p);
-	u32 key = bpf_get_smp_processor_id();
 	struct cpu_ctx *c;
-	u64 used;
+	u64 now, used;
 
 	if (!tctx)
 		return;
-	used = bpf_ktime_get_ns() - tctx->started_at;
+	now = bpf_ktime_get_ns();
+	bw_charge(tctx, now);
+	used = now - tctx->started_at;
+	if ((s64)used < 0)
+		used = 0;
+	if (used > MAX_CHARGE_NS)
+		used = MAX_CHARGE_NS;
 	tctx->vtime += (used << VTIME_SHIFT) / task_weight(p, tctx);
-	c = bpf_map_lookup_elem(&cpu_ctxs, &key);
+	c = cpu_ctx_of(bpf_get_smp_processor_id());
 	if (c)
 		c->busy = 0;
+}
+
+void BPF_STRUCT_OPS(temper_cpu_release, s32 cpu, struct scx_cpu_release_args *args)
+{
+	/* RT/deadline work took the CPU: place what was queued on it again, elsewhere. */
+	reenqueue_local();
+}
+
+void BPF_STRUCT_OPS(temper_cpu_online, s32 cpu)
+{
+	struct cpu_ctx *c = cpu_ctx_of(cpu);
+
+	if (c)
+		c->offline = 0;
+	__sync_fetch_and_add(&hotplug_seq, 1);
+}
+
+void BPF_STRUCT_OPS(temper_cpu_offline, s32 cpu)
+{
+	struct cpu_ctx *c = cpu_ctx_of(cpu);
+
+	if (c) {
+		c->offline = 1;
+		c->busy = 0;
+	}
+	__sync_fetch_and_add(&hotplug_seq, 1);
 }
 
 s32 BPF_STRUCT_OPS(temper_init_task, struct task_struct *p, struct scx_init_task_args *args)
@@ -732,8 +727,29 @@ s32 BPF_STRUCT_OPS(temper_init_task, struct task_struct *p, struct scx_init_task
 	tctx->tier = TEMPER_TIER_NORMAL;
 	tctx->pod_weight = DEFAULT_WEIGHT;
 	tctx->dsq_index = 1;
+	tctx->vtime = queue_clocks[1].vtime_now;
 	return 0;
 }
+
+#ifdef TEMPER_KERNEL_BW
+s32 BPF_STRUCT_OPS_SLEEPABLE(temper_cgroup_init, struct cgroup *cgrp, struct scx_cgroup_init_args *args)
+{
+	bw_kernel_set(cgrp, args->bw_period_us, args->bw_quota_us, args->bw_burst_us);
+	return 0;
+}
+
+void BPF_STRUCT_OPS(temper_cgroup_exit, struct cgroup *cgrp)
+{
+	u64 id = cgrp->kn->id;
+
+	bpf_map_delete_elem(&bw_kernel, &id);
+}
+
+void BPF_STRUCT_OPS(temper_cgroup_set_bandwidth, struct cgroup *cgrp, u64 period_us, u64 quota_us, u64 burst_us)
+{
+	bw_kernel_set(cgrp, period_us, quota_us, burst_us);
+}
+#endif
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(temper_init)
 {
@@ -748,22 +764,28 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(temper_init)
 		ret = scx_bpf_create_dsq(DSQ_CRITICAL + i, -1);
 		if (ret)
 			return ret;
-		last_served[i] = now;
+		queue_clocks[i].last_served = now;
 	}
+	ret = scx_bpf_create_dsq(DSQ_PARKED, -1);
+	if (ret)
+		return ret;
 #ifdef TEMPER_BROKEN
 	ret = scx_bpf_create_dsq(DSQ_NEVER_CONSUMED, -1);
 	if (ret)
 		return ret;
 #endif
 	refresh_masks(current_generation());
-	return 0;
+	return bw_init();
 }
 
 void BPF_STRUCT_OPS(temper_exit, struct scx_exit_info *ei)
 {
 	u32 zero = 0;
 	struct temper_exit_record *record = bpf_map_lookup_elem(&temper_exitinfo, &zero);
+	struct bw_timer *t = bpf_map_lookup_elem(&bw_timers, &zero);
 
+	if (t)
+		bpf_timer_cancel(&t->timer);
 	if (!record)
 		return;
 	record->kind = ei->kind;
@@ -779,8 +801,17 @@ struct sched_ext_ops temper_ops = {
 	.enqueue = (void *)temper_enqueue,
 	.dispatch = (void *)temper_dispatch,
 	.running = (void *)temper_running,
+	.tick = (void *)temper_tick,
 	.stopping = (void *)temper_stopping,
+	.cpu_release = (void *)temper_cpu_release,
+	.cpu_online = (void *)temper_cpu_online,
+	.cpu_offline = (void *)temper_cpu_offline,
 	.init_task = (void *)temper_init_task,
+#ifdef TEMPER_KERNEL_BW
+	.cgroup_init = (void *)temper_cgroup_init,
+	.cgroup_exit = (void *)temper_cgroup_exit,
+	.cgroup_set_bandwidth = (void *)temper_cgroup_set_bandwidth,
+#endif
 	.init = (void *)temper_init,
 	.exit = (void *)temper_exit,
 #ifdef TEMPER_BROKEN

@@ -16,7 +16,7 @@
  *                          the agent: a new generation makes the scheduler re-read the rest)
  *   temper_stats    PERCPU_ARRAY u32 tier * TEMPER_NR_STATS + stat -> u64
  *   temper_exitinfo ARRAY  u32 0         -> struct temper_exit_record    (written by ops.exit)
- *   temper_bandwidth HASH  u64 cgroup id -> struct temper_bw_config      cgroups with a CPU
+ *   temper_cpu_max HASH  u64 cgroup id -> struct temper_bw_config      cgroups with a CPU
  *                          limit (cpu.max quota not "max"), pod and container levels; the
  *                          agent writes them before temper_global like the rest.
  *   temper_bw_stats HASH   u64 cgroup id -> struct temper_bw_stats       written by the

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build Temper's sched_ext scheduler into bpf/build/: temper.bpf.o (the product) and
-# temper_broken.bpf.o (a variant that never dispatches, for the watchdog lab test).
+# Build Temper's sched_ext scheduler into bpf/build/: temper.bpf.o (the product),
+# temper_kbw.bpf.o (the same plus the 6.17+ cgroup bandwidth callbacks; the agent picks it
+# where the kernel has them) and temper_broken.bpf.o (a variant that never dispatches, for
+# the watchdog lab test). -mcpu=v3: compare-and-swap atomics (every supported kernel has them).
 # One object serves every supported kernel: it is compiled once against a 7.2 vmlinux.h and
-# relocated at load time (CO-RE); bpf/temper.bpf.c carries the 6.12 kfunc shims.
+# relocated at load time (CO-RE); bpf/common.bpf.h carries the kfunc shims.
 # Used by `make test`, the lab, and the Dockerfile's build stage.
 #   VMLINUX_H=path   use this vmlinux.h instead of the lab's 7.2 one (fetched and cached)
 #   CLANG=clang-NN   compiler (default clang-16, the newest Debian 12 ships)
@@ -18,7 +20,7 @@ fi
 
 mkdir -p bpf/build
 cp "$VMLINUX_H" bpf/build/vmlinux.h.tmp && mv bpf/build/vmlinux.h.tmp bpf/build/vmlinux.h
-FLAGS=(-O2 -g -target bpf -D__TARGET_ARCH_x86 -fms-extensions -Wno-microsoft-anon-tag
+FLAGS=(-O2 -g -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -fms-extensions -Wno-microsoft-anon-tag
        -Wall -Werror -Ibpf/build -Ibpf)
 
 build() {  # build OUTPUT [extra flags...]
@@ -27,5 +29,6 @@ build() {  # build OUTPUT [extra flags...]
     mv "bpf/build/$out.tmp" "bpf/build/$out"
 }
 build temper.bpf.o
+build temper_kbw.bpf.o -DTEMPER_KERNEL_BW
 build temper_broken.bpf.o -DTEMPER_BROKEN
-echo "build-bpf: bpf/build/temper.bpf.o bpf/build/temper_broken.bpf.o ($("$CLANG" --version | head -n 1))"
+echo "build-bpf: bpf/build/temper.bpf.o bpf/build/temper_kbw.bpf.o bpf/build/temper_broken.bpf.o ($("$CLANG" --version | head -n 1))"

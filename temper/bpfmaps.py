@@ -64,7 +64,7 @@ class MapName(enum.StrEnum):
     GLOBAL = "temper_global"
     STATS = "temper_stats"
     EXIT = "temper_exitinfo"
-    BANDWIDTH = "temper_bandwidth"
+    CPU_MAX = "temper_cpu_max"
     BW_STATS = "temper_bw_stats"
 
 
@@ -177,7 +177,7 @@ def decode_stats(values: Mapping[int, int]) -> dict[Tier, dict[str, int]]:
 
 
 def encode_bandwidth(limits: Mapping[int, Bandwidth]) -> dict[bytes, bytes]:
-    """temper_bandwidth contents: cgroup id -> its limit (unlimited cgroups are absent)."""
+    """temper_cpu_max contents: cgroup id -> its limit (unlimited cgroups are absent)."""
     if len(limits) > MAX_BW_CGROUPS:
         raise ValueError(f"more than {MAX_BW_CGROUPS} CPU-limited cgroups")
     entries: dict[bytes, bytes] = {}

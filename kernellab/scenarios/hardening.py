@@ -1,0 +1,284 @@
+"""Hardening scenario: Temper's scheduler under the events of a real node, in one boot.
+
+Driven through ``nodeagent.bpf_enforcer`` (the agent's own driver) on pods laid out by the
+kubelet emulator. Checks, in order (issue 10):
+  cpu_max_fair_class / cpu_max_temper   a pod limited to 500m beside saturating batch gets
+                                        0.5 CPU +-15 % under the fair class and under Temper
+  cpu_max_live_change                   a new limit (1 CPU) written to the map is in force
+  cpu_max_burst                         unused quota carries over up to cpu.max.burst
+  throttle_counters                     nr_periods / nr_throttled / throttled_ns move
+  many_throttled_threads                200 busy tasks in one limited pod: all run, no ejection
+  tier_move_after_saturation            a new pod (Normal until mapped, then Critical) on a
+                                        node saturated for 20 s gets CPU within 1 s
+  hotplug_keeps_scheduler               CPU 1 offline/online: still enabled, still enforcing
+  pod_churn                             1,000 pod arrivals/departures under saturation
+  never_ejected                         the scheduler was never unloaded (enable_seq)
+Every check also records the scheduler's state; any ejection shows in its dmesg lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kernellab.guest import kubelet
+from kernellab.scenarios import _pods, _scx
+
+if TYPE_CHECKING:
+    from kernellab.guest.runner import Context
+
+OBJ = "/lab/bpf/build/temper.bpf.o"
+PIN = Path("/sys/fs/bpf/temper")
+MAPS = PIN / "maps"
+SCX_ENABLE_SEQ = Path("/sys/kernel/sched_ext/enable_seq")
+
+
+def limited_pod(index: int, name: str, tier: str, cpu: str, command: list[str]) -> dict[str, Any]:
+    pod = _pods.pod(index, name, tier, cpu, command)
+    pod["spec"]["containers"][0]["resources"]["limits"] = {"cpu": cpu}
+    return pod
+
+
+def many_busy(count: int) -> list[str]:
+    return ["sh", "-c", f"for i in $(seq {count}); do (while :; do :; done) & done; wait"]
+
+
+def usage_usec(cgroup: str) -> int:
+    for line in (_pods.CGROUP_ROOT / cgroup / "cpu.stat").read_text().splitlines():
+        if line.startswith("usage_usec "):
+            return int(line.split()[1])
+    raise RuntimeError(f"no usage_usec in {cgroup}/cpu.stat")
+
+
+def cpus_used(cgroup: str, seconds: float) -> float:
+    before, t0 = usage_usec(cgroup), time.monotonic()
+    time.sleep(seconds)
+    return (usage_usec(cgroup) - before) / 1e6 / (time.monotonic() - t0)
+
+
+def cgroup_id(cgroup: str) -> int:
+    return (_pods.CGROUP_ROOT / cgroup).stat().st_ino
+
+
+def tasks_of(cgroup: str) -> list[int]:
+    pids: list[int] = []
+    for procs in (_pods.CGROUP_ROOT / cgroup).rglob("cgroup.procs"):
+        pids += [int(x) for x in procs.read_text().split()]
+    return pids
+
+
+def run_ns(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def bpftool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bpftool", *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def hexes(data: bytes) -> list[str]:
+    return [f"{b:02x}" for b in data]
+
+
+def set_limit(cgroup: str, quota_us: int | None, period_us: int = 100_000, burst_us: int = 0) -> str:
+    """Write the limit as the agent does (temper_cpu_max); None removes it. Returns stderr."""
+    from temper import bpfmaps
+    from temper.bandwidth import Bandwidth
+
+    key = bpfmaps.U64.pack(cgroup_id(cgroup))
+    path = str(MAPS / bpfmaps.MapName.CPU_MAX)
+    if quota_us is None:
+        return bpftool("map", "delete", "pinned", path, "key", "hex", *hexes(key)).stderr
+    value = bpfmaps.encode_bandwidth({cgroup_id(cgroup): Bandwidth(quota_us, period_us, burst_us)})[key]
+    return bpftool("map", "update", "pinned", path, "key", "hex", *hexes(key), "value", "hex", *hexes(value)).stderr
+
+
+def throttle_stats(cgroup: str) -> dict[str, Any]:
+    from temper import bpfmaps
+
+    key = bpfmaps.U64.pack(cgroup_id(cgroup))
+    out = bpftool("-j", "map", "lookup", "pinned", str(MAPS / bpfmaps.MapName.BW_STATS), "key", "hex", *hexes(key))
+    if out.returncode != 0:
+        return {"error": out.stderr.strip()[-300:]}
+    value = bytes(int(b, 16) for b in json.loads(out.stdout)["value"])
+    stats = bpfmaps.decode_bw_stats(value, time.monotonic_ns())
+    return {"nr_periods": stats.nr_periods, "nr_throttled": stats.nr_throttled,
+            "throttled_ns": stats.throttled_ns, "runtime_ns": stats.runtime_ns, "throttled": stats.throttled}
+
+
+class Node:
+    """The pods laid out so far and the enforcer applying their plan."""
+
+    def __init__(self) -> None:
+        from nodeagent.bpf_enforcer import BpfEnforcer
+
+        self.items: list[dict[str, Any]] = []
+        self.plans: list[kubelet.PodPlan] = []
+        self.enforcer = BpfEnforcer(OBJ, str(PIN))
+
+    def add(self, *pods: dict[str, Any]) -> list[kubelet.PodPlan]:
+        laid = kubelet.apply(kubelet.plan(_pods.pod_list(list(pods))), _pods.CGROUP_ROOT)
+        self.items += pods
+        self.plans += laid
+        return laid
+
+    def remove(self, uid: str) -> None:
+        for plan in [p for p in self.plans if p.uid == uid]:
+            _pods.signal_all(tasks_of(plan.cgroup), signal.SIGKILL)
+            for container in plan.containers:
+                for pid in container.pids:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, 0)
+            deadline = time.monotonic() + 5
+            while tasks_of(plan.cgroup) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            for path in sorted((_pods.CGROUP_ROOT / plan.cgroup).rglob("*"), reverse=True):
+                if path.is_dir():
+                    path.rmdir()
+            (_pods.CGROUP_ROOT / plan.cgroup).rmdir()
+            self.plans.remove(plan)
+        self.items = [i for i in self.items if i["metadata"]["uid"] != uid]
+
+    async def apply(self, items: list[dict[str, Any]] | None = None) -> None:
+        from kernellab.scenarios.enforce_driver import plan_for
+
+        await self.enforcer.apply(*plan_for(self.items if items is None else items))
+
+
+def guest_main(ctx: Context) -> int:
+    return asyncio.run(_main(ctx))
+
+
+def scheduler(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"state": _scx.state(), "ops": _scx.root_ops(), "enable_seq": int(SCX_ENABLE_SEQ.read_text()),
+            "dmesg": _scx.dmesg_lines("sched_ext")[-3:], **(extra or {})}
+
+
+async def _main(ctx: Context) -> int:
+    node = Node()
+    fillers = [_pods.pod(10 + i, f"filler-{i}", "background", "100m", _pods.BUSY) for i in range(2)]
+    limited = limited_pod(20, "limited", "normal", "500m", _pods.BUSY)
+    node.add(*fillers)
+    limited_cg = node.add(limited)[0].cgroup
+
+    # 1. The same pod under the fair class (which enforces cpu.max itself), then under Temper.
+    fair = cpus_used(limited_cg, 4)
+    ctx.check("cpu_max_fair_class", abs(fair - 0.5) <= 0.075, cpus=round(fair, 3))
+    await node.apply()
+    seq0 = int(SCX_ENABLE_SEQ.read_text())
+    err = set_limit(limited_cg, 50_000)
+    await node.apply()  # new generation: tasks re-resolve their limits
+    ours = cpus_used(limited_cg, 4)
+    ctx.check("cpu_max_temper", abs(ours - 0.5) <= 0.075 and abs(ours - fair) <= 0.1,
+              cpus=round(ours, 3), fair=round(fair, 3), write_error=err, **scheduler())
+
+    # 2. A limit change is in force without re-attaching.
+    err = set_limit(limited_cg, 100_000)
+    await node.apply()
+    raised = cpus_used(limited_cg, 3)
+    ctx.check("cpu_max_live_change", abs(raised - 1.0) <= 0.15, cpus=round(raised, 3), write_error=err)
+
+    # 3. Burst: after idling, quota + burst is available at once; without burst only quota.
+    bursts: dict[int, dict[str, Any]] = {}
+    pids = tasks_of(limited_cg)
+    for burst_us in (0, 30_000):
+        set_limit(limited_cg, 30_000, burst_us=burst_us)
+        await node.apply()
+        time.sleep(0.5)
+        _pods.signal_all(pids, signal.SIGSTOP)
+        time.sleep(0.6)
+        saved = throttle_stats(limited_cg).get("runtime_ns", 0)
+        before = sum(run_ns(p) for p in pids)
+        _pods.signal_all(pids, signal.SIGCONT)
+        time.sleep(0.1)
+        bursts[burst_us] = {"saved_ns": saved, "ran_ns": sum(run_ns(p) for p in pids) - before}
+    ctx.check("cpu_max_burst", bursts[0]["saved_ns"] == 30_000_000 and bursts[30_000]["saved_ns"] == 60_000_000
+              and bursts[30_000]["ran_ns"] > bursts[0]["ran_ns"] + 10_000_000, bursts=bursts)
+    stats = throttle_stats(limited_cg)
+    ctx.check("throttle_counters", stats.get("nr_periods", 0) > 10 and stats.get("nr_throttled", 0) > 5
+              and stats.get("throttled_ns", 0) > 100_000_000, **stats)
+
+    # 4. 200 busy tasks in one limited pod: every one runs, nothing is ejected.
+    node.remove(limited["metadata"]["uid"])
+    crowd = limited_pod(30, "crowd", "normal", "500m", many_busy(200))
+    crowd_cg = node.add(crowd)[0].cgroup
+    ctx.wait_for(lambda: len(tasks_of(crowd_cg)) >= 201, 60, 0.1)
+    set_limit(crowd_cg, 50_000)
+    await node.apply()
+    time.sleep(1)
+    tasks = tasks_of(crowd_cg)
+    start = {p: run_ns(p) for p in tasks}
+    used = cpus_used(crowd_cg, 8)
+    idle = [p for p in tasks if run_ns(p) == start[p] and Path(f"/proc/{p}").exists()]
+    busy = [p for p in tasks if p in start]
+    ctx.check("many_throttled_threads", _scx.state() == "enabled" and len(busy) >= 200 and len(idle) <= 1
+              and abs(used - 0.5) <= 0.1, tasks=len(tasks), never_ran=len(idle), cpus=round(used, 3),
+              **scheduler({"stats": throttle_stats(crowd_cg)}))
+    node.remove(crowd["metadata"]["uid"])
+
+    # 5. A new pod on a node whose Critical and Normal queues were saturated for 20 s.
+    crit = _pods.pod(40, "crit", "critical", "1", many_busy(2))
+    normal = _pods.pod(41, "normal", "normal", "1", many_busy(2))
+    node.add(crit, normal)
+    await node.apply()
+    time.sleep(20)
+    late = _pods.pod(42, "late-critical", "critical", "500m", _pods.BUSY)
+    late_cg = node.add(late)[0].cgroup  # runs as Normal: the map does not know it yet
+    time.sleep(2)
+    late_pids = tasks_of(late_cg)
+    before = sum(run_ns(p) for p in late_pids)
+    t0 = time.monotonic()
+    await node.apply()
+    waited = ctx.wait_for(lambda: sum(run_ns(p) for p in late_pids) > before, 5, 0.01)
+    since_apply = time.monotonic() - t0
+    time.sleep(6)  # past the watchdog timeout: an ejection would show now
+    ctx.check("tier_move_after_saturation", waited is not None and since_apply <= 1.5 and _scx.state() == "enabled",
+              seconds=None if waited is None else round(waited, 3), **scheduler())
+
+    # 6. CPU hotplug while saturated: the scheduler stays, the enforcer still enforces.
+    online = Path("/sys/devices/system/cpu/cpu1/online")
+    states = []
+    if online.exists():
+        online.write_text("0")
+        time.sleep(2)
+        states.append(_scx.state())
+        online.write_text("1")
+        time.sleep(3)
+        states.append(_scx.state())
+        await node.apply()
+    status = await node.enforcer.status()
+    ctx.check("hotplug_keeps_scheduler", online.exists() and states == ["enabled", "enabled"] and status.attached,
+              states=states, attached=status.attached, **scheduler())
+
+    # 7. 1,000 pod arrivals and departures, 50 at a time, on the saturated node.
+    t0 = time.monotonic()
+    arrivals = 0
+    for batch in range(20):
+        pods = [_pods.pod(1000 + batch * 50 + i, f"churn-{batch}-{i}", ("normal", "low", "critical", "high")[i % 4],
+                          "10m", ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 100"])
+                for i in range(50)]
+        node.add(*pods)
+        arrivals += len(pods)
+        await node.apply()
+        for pod in pods:
+            node.remove(pod["metadata"]["uid"])
+        await node.apply()
+    ctx.check("pod_churn", arrivals == 1000 and _scx.state() == "enabled",
+              arrivals=arrivals, seconds=round(time.monotonic() - t0, 1), **scheduler())
+
+    ctx.check("never_ejected", int(SCX_ENABLE_SEQ.read_text()) == seq0 and _scx.state() == "enabled",
+              counters={t.label: dict(c) for t, c in (await node.enforcer.status()).counters.items()},
+              **scheduler())
+    for plan in list(node.plans):
+        node.remove(plan.uid)
+    await node.enforcer.stand_down("scenario end")
+    return 0
