@@ -19,7 +19,8 @@ apply
     Writes, in this order: changed tiers, changed CPUs, changed cgroup entries, changed
     bandwidth limits (``temper_bandwidth``, when ``bandwidth`` is given), deletions of stale
     cgroup and bandwidth entries, then the global config with generation+1 — LAST, so the
-    scheduler re-reads a complete configuration. A write that fails stops the sequence (the
+    scheduler re-reads a complete configuration. (Only when a hash map is full does an upsert
+    wait for that map's stale deletes: ``SchedulerMaps.write``.) A write that fails stops the sequence (the
     global config is not written: the scheduler keeps its generation) and the agent forgets
     what it believes is written — the next apply rewrites tiers and CPUs and diffs cgroups and
     limits against the live maps. Never detaches (``enable_seq`` does not move).
@@ -41,11 +42,12 @@ instead of crash-looping the node's scheduler.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nodeagent import bpfsys
@@ -123,17 +125,27 @@ class SchedulerMaps:
         for bpf_map in self.maps.values():
             bpf_map.close()
 
-    def write(self, writes: Iterable[MapWrite]) -> int:
+    def write(self, writes: Sequence[MapWrite]) -> None:
         """Apply ``writes`` in order, stopping at the first failure (which raises). A delete of
-        an entry that is already gone counts as done."""
-        done = 0
-        for name, key, value in writes:
+        an entry that is already gone counts as done. A hash map that is full (E2BIG) makes
+        room with the deletes queued for it later in ``writes`` and retries once: without
+        that, a map near capacity with stale entries could never take the new ones."""
+        deleted: set[tuple[MapName, bytes]] = set()
+        for index, (name, key, value) in enumerate(writes):
             if value is None:
-                self.maps[name].delete(key)
-            else:
+                if (name, key) not in deleted:
+                    self.maps[name].delete(key)
+                continue
+            try:
                 self.maps[name].update(key, value)
-            done += 1
-        return done
+            except BpfSysError as exc:
+                later = [k for n, k, v in writes[index + 1:] if n == name and v is None and (n, k) not in deleted]
+                if exc.errno != errno.E2BIG or not later:
+                    raise
+                for stale in later:
+                    self.maps[name].delete(stale)
+                    deleted.add((name, stale))
+                self.maps[name].update(key, value)
 
     def entries(self, name: MapName) -> dict[bytes, bytes]:
         return dict(self.maps[name].items())
