@@ -70,6 +70,7 @@ MAP_PERCPU_HASH = 5
 MAP_PERCPU_ARRAY = 6
 MAP_LRU_PERCPU_HASH = 10
 PER_CPU_TYPES = frozenset({MAP_PERCPU_HASH, MAP_PERCPU_ARRAY, MAP_LRU_PERCPU_HASH})
+ARRAY_TYPES = frozenset({MAP_ARRAY, MAP_PERCPU_ARRAY})
 
 # update flags
 BPF_ANY = 0
@@ -370,8 +371,8 @@ class BpfMap:
             keys_raw, values_raw = keys.raw, values.raw
             entries += [(keys_raw[i * key_size:(i + 1) * key_size], values_raw[i * value_size:(i + 1) * value_size])
                         for i in range(got)]
-            if done or got == 0:
-                return entries
+            if done or got == 0 or (self.info.type in ARRAY_TYPES and len(entries) >= self.info.max_entries):
+                return entries  # an array holds exactly max_entries: no second call to hear ENOENT
             first = False
             ctypes.memmove(tokens[0], tokens[1], token_size)  # out_batch of this call is in_batch of the next
 

@@ -12,9 +12,10 @@ components really export. Both chart files are written from Python here; ``--che
 Outputs:
 - ``charts/infera/templates/priorityclasses.yaml`` from ``PRIORITY_CLASSES``;
 - ``charts/infera/dashboards/temper.json`` from ``METRICS`` below, the list of metric
-  families the agent (``nodeagent/server.py``, ``temper_agent_*`` and ``temper_pod_*``), the extender (``extender/metrics.py``) and the
-  webhook (``webhook/metrics.py``) register; ``tests/chart/test_dashboard.py`` greps those files
-  and fails when this list and the code disagree.
+  families the agent (``nodeagent/server.py``: ``temper_agent_*`` and the per-pod
+  ``temper_pod_*``), the extender (``extender/metrics.py``) and the webhook
+  (``webhook/metrics.py``) register; ``tests/chart/test_generated_assets.py`` greps those
+  files and fails when this list and the code disagree.
 """
 
 from __future__ import annotations
