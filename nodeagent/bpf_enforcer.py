@@ -83,6 +83,11 @@ MAP_LAYOUTS: dict[MapName, tuple[int, int, int, int]] = {
 """Map type, key size, value size and max_entries of every pinned map, as ``bpf/temper.bpf.c``
 defines them (sizes from the ``bpfmaps`` mirror). Type and sizes are checked at attach."""
 
+def kernel_name(name: MapName) -> str:
+    """A map's name as the kernel stores and lists it: at most BPF_OBJ_NAME_LEN - 1 characters."""
+    return name.value[:bpfsys.OBJ_NAME_LEN - 1]
+
+
 MapWrite = tuple[MapName, bytes, bytes | None]
 """One update (value set) or delete (value None) on one of the scheduler's maps."""
 
@@ -436,16 +441,17 @@ class BpfEnforcer:
                 shutil.rmtree(directory, ignore_errors=True)
 
     async def _pin_maps(self) -> None:
-        """Pin the scheduler's maps: every map of its struct_ops programs, newest id per name."""
+        """Pin the scheduler's maps: every map of its struct_ops programs, newest id per name.
+        The kernel keeps only the first 15 characters of a map's name (BPF_OBJ_NAME_LEN), so
+        ``temper_bandwidth`` is listed as ``temper_bandwidt``; the pin gets the full name."""
         programs = [p for p in await self.tool.programs()
                     if p.get("type") == "struct_ops" and str(p.get("name", "")).startswith(PROGRAM_PREFIX)]
         ours = {int(m) for p in programs for m in p.get("map_ids", [])}
         names = {int(m["id"]): str(m.get("name", "")) for m in await self.tool.maps() if "id" in m}
-        wanted = {name.value for name in MapName}
+        wanted = {kernel_name(name): name for name in MapName}
         for map_id in sorted(ours, reverse=True):
-            name = names.get(map_id, "")
-            if name in wanted:
+            name = wanted.pop(names.get(map_id, ""), None)
+            if name is not None:
                 await self.tool.pin_map(map_id, self.maps_dir / name)
-                wanted.discard(name)
         if wanted:
-            raise EnforcementError(f"scheduler maps not found: {', '.join(sorted(wanted))}")
+            raise EnforcementError(f"scheduler maps not found: {', '.join(sorted(wanted.values()))}")

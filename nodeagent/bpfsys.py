@@ -87,6 +87,8 @@ BATCH_COUNT = 256
 """Entries asked for per BPF_MAP_LOOKUP_BATCH call (doubled on ENOSPC: a hash bucket that
 does not fit)."""
 POSSIBLE_CPUS = "/sys/devices/system/cpu/possible"
+OBJ_NAME_LEN = 16
+"""BPF_OBJ_NAME_LEN: a map's name holds 15 characters and a NUL; longer names are cut."""
 
 # struct bpf_map_info, first fields: type, id, key_size, value_size, max_entries, map_flags, name[16]
 _MAP_INFO = struct.Struct("<IIIIII16s")
@@ -385,7 +387,7 @@ def sum_u64(values: Sequence[bytes]) -> int:
 def create_map(map_type: int, key_size: int, value_size: int, max_entries: int, name: str = "",
                flags: int = 0) -> BpfMap:
     """``BPF_MAP_CREATE`` (for tests and tools): a new map, open, unpinned."""
-    encoded = name.encode()[:15]
+    encoded = name.encode()[:OBJ_NAME_LEN - 1]  # as libbpf does
     attr = _attr(_CREATE_ATTR, map_type, key_size, value_size, max_entries, flags, 0, 0, encoded)
     label = f"<new map {name or map_type}>"
     return BpfMap(_syscall(BPF_MAP_CREATE, attr, "create", label), label)

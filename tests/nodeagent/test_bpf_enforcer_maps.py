@@ -14,12 +14,14 @@ import os
 import struct
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from nodeagent import bpfsys
-from nodeagent.bpf_enforcer import MAP_LAYOUTS, BpfEnforcer
+from nodeagent.bpf_enforcer import MAP_LAYOUTS, BpfEnforcer, kernel_name
 from nodeagent.bpfsys import BpfMap, BpfSysError
+from nodeagent.bpftool import Bpftool
 from nodeagent.enforcement import EnforcementError
 from temper import bpfmaps
 from temper.bandwidth import Bandwidth
@@ -49,6 +51,44 @@ class MapsOnlyEnforcer(BpfEnforcer):
                 bpfsys.pin(created, self.maps_dir / name)
         self._link_fd = os.open(os.devnull, os.O_RDONLY)  # stands in for the struct_ops link
         self.loads += 1
+
+
+class ListingTool(Bpftool):
+    """Answers the three bpftool calls of map pinning from maps this test created: ``prog show``
+    (one temper_ struct_ops program using them), ``map show`` (the kernel's own names, cut at
+    15 characters) and ``map pin id`` (pinned through the syscall)."""
+
+    def __init__(self, maps: list[BpfMap]) -> None:
+        super().__init__("bpftool-is-not-run")
+        self.by_id = {m.info.id: m for m in maps}
+
+    async def programs(self) -> list[dict[str, Any]]:
+        return [{"type": "struct_ops", "name": "temper_enqueue", "map_ids": sorted(self.by_id)},
+                {"type": "struct_ops", "name": "other_enqueue", "map_ids": [1]}]
+
+    async def maps(self) -> list[dict[str, Any]]:
+        return [{"id": map_id, "name": m.info.name} for map_id, m in self.by_id.items()]
+
+    async def pin_map(self, map_id: int, path: Path) -> None:
+        bpfsys.pin(self.by_id[map_id], path)
+
+
+class PinningEnforcer(MapsOnlyEnforcer):
+    """Creates the maps unpinned (as libbpf does) and lets the real ``_pin_maps`` find and pin them."""
+
+    async def _load_scheduler(self) -> None:
+        self._clean_pins()
+        self.maps_dir.mkdir(parents=True)
+        created = [bpfsys.create_map(bpfsys.MAP_PERCPU_ARRAY, 4, 8, 45, MapName.STATS)]  # an older copy
+        created += [bpfsys.create_map(kind, key_size, value_size, max_entries, name)
+                    for name, (kind, key_size, value_size, max_entries) in self.layouts.items()]
+        self.tool = ListingTool(created)
+        try:
+            await self._pin_maps()
+        finally:
+            for bpf_map in created:
+                bpf_map.close()
+        self._link_fd = os.open(os.devnull, os.O_RDONLY)
 
 
 def _sched_ext(tmp_path: Path, state: str = "enabled") -> Path:
@@ -199,11 +239,27 @@ async def test_a_scheduler_whose_maps_do_not_match_the_header_is_refused(bpffs: 
 
 
 async def test_a_missing_map_pin_is_refused_at_attach(bpffs: Path, tmp_path: Path) -> None:
-    partial = {name: layout for name, layout in MAP_LAYOUTS.items() if name is not MapName.BW_STATS}
+    partial = dict(MAP_LAYOUTS)
+    del partial[MapName.BW_STATS]
     enforcer = MapsOnlyEnforcer(bpffs / "temper", _sched_ext(tmp_path, state="disabled"), partial)
     with pytest.raises(BpfSysError, match=r"open .*/maps/temper_bw_stats: No such file or directory"):
         await enforcer.apply(_plan(), IDS)
     assert not enforcer.attached
+
+
+async def test_maps_are_found_by_their_kernel_names_and_pinned_under_their_full_names(
+        bpffs: Path, tmp_path: Path) -> None:
+    enforcer = PinningEnforcer(bpffs / "temper", _sched_ext(tmp_path))
+    await enforcer.apply(_plan(), IDS, bandwidth={101: Bandwidth(50_000, 100_000)})
+    assert sorted(p.name for p in enforcer.maps_dir.iterdir()) == sorted(MapName)
+    with BpfMap.open(enforcer.maps_dir / MapName.BANDWIDTH) as bandwidth:
+        assert bandwidth.info.name == "temper_bandwidt", "the kernel cut the name; the pin did not"
+        assert bandwidth.items() == list(bpfmaps.encode_bandwidth({101: Bandwidth(50_000, 100_000)}).items())
+    with BpfMap.open(enforcer.maps_dir / MapName.STATS) as stats:
+        assert isinstance(enforcer.tool, ListingTool)
+        copies = [map_id for map_id, m in enforcer.tool.by_id.items() if m.info.name == MapName.STATS]
+        assert len(copies) == 2 and stats.info.id == max(copies), "the newest map of a name is the scheduler's"
+    await _stand_down(enforcer)
 
 
 def test_the_layouts_follow_the_header_mirror() -> None:
@@ -211,3 +267,4 @@ def test_the_layouts_follow_the_header_mirror() -> None:
     assert set(MAP_LAYOUTS) == set(MapName)
     assert MAP_LAYOUTS[MapName.BW_STATS][2] == bpfmaps.BW_STATS.size == struct.calcsize("<QQQqQQII")
     assert MAP_LAYOUTS[MapName.STATS][3] == len(Tier) * bpfmaps.NR_STATS == 45
+    assert len({kernel_name(name) for name in MapName}) == len(MapName), "cut names must stay distinct"

@@ -14,6 +14,7 @@ import pytest
 
 from nodeagent import bpfsys
 from nodeagent.bpfsys import BpfMap, BpfSysError
+from temper.cpuset import parse_cpulist
 
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
@@ -90,7 +91,7 @@ def test_a_map_type_without_batch_ops_falls_back_to_get_next_key(bpffs: Path) ->
 @pytest.mark.parametrize("value_size", [8, 4, 12])
 def test_per_cpu_values_come_one_per_possible_cpu_with_8_byte_padding(bpffs: Path, value_size: int) -> None:
     nr_cpus = bpfsys.possible_cpus()
-    assert nr_cpus == len(bpfsys.parse_cpulist(Path(bpfsys.POSSIBLE_CPUS).read_text())) >= 1
+    assert nr_cpus == len(parse_cpulist(Path(bpfsys.POSSIBLE_CPUS).read_text())) >= 1
     with BpfMap.open(_pinned(bpffs, "stats", bpfsys.MAP_PERCPU_ARRAY, 4, value_size, 45)) as stats:
         assert stats.nr_cpus == nr_cpus
         assert stats.value_buffer_size == ((value_size + 7) // 8 * 8) * nr_cpus
