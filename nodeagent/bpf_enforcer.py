@@ -245,7 +245,10 @@ class BpfEnforcer:
                 await self._attach()
             assert self._maps is not None  # _attach opened them or raised
             contents = bpfmaps.encode_plan(plan, cgroup_ids, self._generation + 1)
-            limits = bpfmaps.encode_bandwidth(bandwidth) if bandwidth is not None else None
+            try:
+                limits = bpfmaps.encode_bandwidth(bandwidth) if bandwidth is not None else None
+            except ValueError as exc:  # too many limited cgroups, an invalid id: nothing written
+                raise EnforcementError(f"bandwidth limits refused: {exc}") from None
             writes: list[MapWrite] = []
             for name, entries in ((MapName.TIERS, contents.tiers), (MapName.CPUS, contents.cpus)):
                 previous = self._written_static.get(name, {})
@@ -377,11 +380,13 @@ class BpfEnforcer:
                 raise EnforcementError(f"re-attach backoff: waiting {backoff:.0f}s after an ejection")
 
     async def _attach(self) -> None:
-        await self._load_scheduler()
         try:
+            await self._load_scheduler()
             self._maps = SchedulerMaps.open(self.maps_dir)
-        except EnforcementError:
-            await self._detach("the scheduler's maps do not match the agent's")
+        except EnforcementError as exc:
+            # Never stay attached without the maps open (pins missing, layouts that do not
+            # match): the scheduler would run a configuration the agent cannot write.
+            await self._detach(f"attach failed: {exc}")
             raise
         self._generation = 0
         self._written_cgroups = {}

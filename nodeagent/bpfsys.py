@@ -243,17 +243,21 @@ class BpfMap:
 
     # ---- element operations ----
 
+    def _found(self, command: int, attr: ctypes.Array[ctypes.c_char], what: str) -> bool:
+        """The syscall, with ENOENT (no such key, no next key) answered False instead of raised."""
+        try:
+            _syscall(command, attr, what, self.path)
+        except BpfSysError as exc:
+            if exc.errno == errno.ENOENT:
+                return False
+            raise
+        return True
+
     def _lookup_raw(self, key: bytes, what: str) -> bytes | None:
         key_buffer = self._key(key, what)
         value = ctypes.create_string_buffer(self.value_buffer_size)
         attr = _attr(_ELEM_ATTR, self.fd, 0, _address(key_buffer), _address(value), 0)
-        try:
-            _syscall(BPF_MAP_LOOKUP_ELEM, attr, what, self.path)
-        except BpfSysError as exc:
-            if exc.errno == errno.ENOENT:
-                return None
-            raise
-        return value.raw
+        return value.raw if self._found(BPF_MAP_LOOKUP_ELEM, attr, what) else None
 
     def lookup(self, key: bytes) -> bytes | None:
         """The value at ``key``, or None when there is none."""
@@ -291,14 +295,7 @@ class BpfMap:
     def delete(self, key: bytes) -> bool:
         """Delete ``key``; False when it was not there. Arrays cannot delete (EINVAL)."""
         key_buffer = self._key(key, "delete")
-        try:
-            _syscall(BPF_MAP_DELETE_ELEM, _attr(_ELEM_ATTR, self.fd, 0, _address(key_buffer), 0, 0),
-                     "delete", self.path)
-        except BpfSysError as exc:
-            if exc.errno == errno.ENOENT:
-                return False
-            raise
-        return True
+        return self._found(BPF_MAP_DELETE_ELEM, _attr(_ELEM_ATTR, self.fd, 0, _address(key_buffer), 0, 0), "delete")
 
     def keys(self) -> Iterator[bytes]:
         """Every key, by ``BPF_MAP_GET_NEXT_KEY`` (at most ``max_entries`` of them)."""
@@ -306,12 +303,8 @@ class BpfMap:
         for _ in range(self.info.max_entries):
             following = ctypes.create_string_buffer(self.info.key_size)
             attr = _attr(_ELEM_ATTR, self.fd, 0, _address(previous), _address(following), 0)
-            try:
-                _syscall(BPF_MAP_GET_NEXT_KEY, attr, "next key", self.path)
-            except BpfSysError as exc:
-                if exc.errno == errno.ENOENT:
-                    return
-                raise
+            if not self._found(BPF_MAP_GET_NEXT_KEY, attr, "next key"):
+                return
             yield following.raw
             previous = following
 

@@ -155,6 +155,9 @@ async def test_limits_are_updated_and_stale_ones_deleted_and_none_leaves_them(en
     assert _generation(enforcer) == 3
     await enforcer.apply(layer_plan, IDS, bandwidth={})  # {}: no limits at all
     assert _read(enforcer, MapName.BANDWIDTH) == {}
+    with pytest.raises(EnforcementError, match="bandwidth limits refused: invalid cgroup id 0"):
+        await enforcer.apply(layer_plan, IDS, bandwidth={0: Bandwidth(50_000, 100_000)})
+    assert _generation(enforcer) == 4, "a refused apply writes nothing"
     await enforcer.apply(layer_plan, {"db": 101})  # pods gone: their cgroup entries go too
     assert set(_read(enforcer, MapName.CGROUPS)) == {U64.pack(101)}
     assert _generation(enforcer) == 5 and enforcer.loads == 1, "one attach; every apply a new generation"
