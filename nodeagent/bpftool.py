@@ -8,17 +8,16 @@ Errors: every failure raises ``BpftoolError`` carrying bpftool's own message; fo
 failure that message includes libbpf's verifier log (bpftool prints it on stderr). Timeouts
 kill the child and raise ``BpftoolError`` too. Nothing here retries: the caller decides.
 
-Bulk map writes go through ``bpftool batch file -`` (one process for a whole plan: starting
-bpftool costs far more than a map update, especially under emulation). A batch stops at
-the first failing command; the error names it.
+The agent's own map reads and writes do not come here: they go through the bpf(2) syscall
+(``nodeagent.bpfsys``), since starting bpftool costs far more than a map access, especially
+under emulation. ``lookup`` and ``dump`` remain for tools and the kernel lab's checks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +36,6 @@ def hex_bytes(data: bytes) -> str:
 
 def parse_hex_list(values: Sequence[str]) -> bytes:
     return bytes(int(v, 16) for v in values)
-
-
-@dataclass(frozen=True)
-class MapWrite:
-    """One ``map update`` (value set) or ``map delete`` (value None) on a pinned map."""
-
-    path: Path
-    key: bytes
-    value: bytes | None
-
-    def command(self) -> str:
-        if self.value is None:
-            return f"map delete pinned {self.path} key hex {hex_bytes(self.key)}"
-        return f"map update pinned {self.path} key hex {hex_bytes(self.key)} value hex {hex_bytes(self.value)}"
 
 
 class Bpftool:
@@ -134,13 +119,6 @@ class Bpftool:
             else:
                 entries.append((key, [parse_hex_list(item["value"])]))
         return entries
-
-    async def batch(self, writes: Iterable[MapWrite]) -> int:
-        """Apply map writes in one bpftool process, in order. Returns how many."""
-        lines = [w.command() for w in writes]
-        if lines:
-            await self._run(["batch", "file", "-"], stdin=("\n".join(lines) + "\n").encode())
-        return len(lines)
 
 
 async def _reap(process: asyncio.subprocess.Process) -> None:

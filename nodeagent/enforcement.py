@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from temper.bandwidth import Bandwidth
+from temper.bpfmaps import ThrottleStats
 from temper.plan import Plan
 from temper.tiers import Tier
 
@@ -53,13 +55,18 @@ class EnforcerStatus:
     attach_count: int = 0
     counters: Mapping[Tier, Mapping[str, int]] = field(default_factory=dict)
     """Per tier, counter name -> value (from the scheduler's stats map)."""
+    throttling: Mapping[int, ThrottleStats] = field(default_factory=dict)
+    """Per CPU-limited cgroup id, its throttle counters (from the scheduler's bandwidth stats map)."""
 
 
 class Enforcer(Protocol):
     async def probe(self) -> Probe: ...
 
-    async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int]) -> None:
-        """Enforce ``plan``; ``cgroup_ids`` maps pod uid -> its cgroup id (inode)."""
+    async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int], *,
+                    bandwidth: Mapping[int, Bandwidth] | None = None) -> None:
+        """Enforce ``plan``; ``cgroup_ids`` maps pod uid -> its cgroup id (inode).
+        ``bandwidth`` maps cgroup id -> its CPU limit: None leaves the limits as they are,
+        ``{}`` removes them all."""
 
     async def stand_down(self, reason: str) -> None: ...
 
@@ -77,7 +84,8 @@ class ObserveOnly:
     async def probe(self) -> Probe:
         return Probe(False, self.reason, self.kernel)
 
-    async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int]) -> None:
+    async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int], *,
+                    bandwidth: Mapping[int, Bandwidth] | None = None) -> None:
         return None
 
     async def stand_down(self, reason: str) -> None:

@@ -13,7 +13,10 @@ Design:
   ``_seconds``, counters end in ``_total``. Label values are bounded and pre-initialised:
   ``tier`` is one of the five tiers, ``state`` one of the four enforcement states, ``reason``
   one of ``nodeagent.agent.ALL_SKIP_REASONS``; scheduler counters come from the enforcer's
-  fixed stats enum.
+  fixed stats enum. Per-pod throttle counters (``temper_pod_cpu_*``, the scheduler's
+  cpu.stat-style counters for CPU-limited pods) are labelled ``namespace`` and ``pod`` and
+  exist only for pods the agent knows a cgroup id of (``AgentState.cgroups``, the ids it
+  hands the enforcer); entries for other cgroups (container levels) are not exported.
 - ``/observe``: ``observe_document(state)`` (pure) as JSON, or CBOR when the client sends
   ``Accept: application/cbor``.
 - ``/healthz``: 200 while the loop completes iterations (``AgentState.healthy``);
@@ -37,6 +40,7 @@ from prometheus_client.registry import Collector
 
 from nodeagent.agent import ALL_SKIP_REASONS, Agent, AgentState
 from temper.annotations import EnforcementState
+from temper.bpfmaps import ThrottleStats
 from temper.cpuset import format_cpulist
 from temper.render import plan_to_dict
 from temper.tiers import Tier
@@ -109,11 +113,38 @@ class AgentCollector(Collector):
             for name in names:
                 scheduler.add_metric([tier.label, name], counters.get(name, 0))
         yield scheduler
+        yield from _throttle_metrics(state)
         yield GaugeMetricFamily(f"{prefix}_scan_duration_seconds", "Duration of the last loop iteration.",
                                 value=state.scan_seconds)
         yield CounterMetricFamily(f"{prefix}_scan_seconds", "Time spent in loop iterations.",
                                   value=state.scan_seconds_total)
         yield CounterMetricFamily(f"{prefix}_scans", "Loop iterations completed.", value=state.scans)
+
+
+def pod_throttling(state: AgentState) -> dict[str, ThrottleStats]:
+    """Pure: pod uid -> its throttle counters, for pods whose cgroup id the enforcer reported."""
+    throttling = state.enforcer_status.throttling
+    return {uid: throttling[cg.cgroup_id] for uid, cg in state.cgroups.items() if cg.cgroup_id in throttling}
+
+
+def _throttle_metrics(state: AgentState) -> Iterable[Metric]:
+    labels = ["namespace", "pod"]
+    periods = CounterMetricFamily("temper_pod_cpu_nr_periods", "Enforcement periods in which the pod's "
+                                  "CPU-limited cgroup used CPU (cpu.stat nr_periods, from the scheduler).",
+                                  labels=labels)
+    throttled = CounterMetricFamily("temper_pod_cpu_nr_throttled", "Times the pod ran out of CPU quota and "
+                                    "was parked (cpu.stat nr_throttled, from the scheduler).", labels=labels)
+    seconds = CounterMetricFamily("temper_pod_cpu_throttled_seconds", "Time the pod spent throttled, in "
+                                  "seconds (cpu.stat throttled_usec, from the scheduler).", labels=labels)
+    by_uid = pod_throttling(state)
+    for pod in state.pods:
+        stats = by_uid.get(pod.uid)
+        if stats is not None:
+            values = [pod.namespace, pod.name]
+            periods.add_metric(values, stats.nr_periods)
+            throttled.add_metric(values, stats.nr_throttled)
+            seconds.add_metric(values, stats.throttled_ns / 1e9)
+    return (periods, throttled, seconds)
 
 
 def observe_document(state: AgentState) -> dict[str, Any]:
@@ -129,10 +160,12 @@ def observe_document(state: AgentState) -> dict[str, Any]:
         }
     pods: list[dict[str, Any]] = []
     planned = {m.uid for m in state.plan.members} if state.plan is not None else set()
+    throttling = pod_throttling(state)
     for pod in state.pods:
         used = state.used_milli.get(pod.uid)
         pressure = state.pressure_pct.get(pod.uid)
         cgroup = state.cgroups.get(pod.uid)
+        throttle = throttling.get(pod.uid)
         if pod.uid in planned:
             entry = tiers[pod.tier.label]
             entry["used_m"] += used or 0
@@ -143,6 +176,8 @@ def observe_document(state: AgentState) -> dict[str, Any]:
             "limit_m": pod.cpu_limit_milli, "used_m": used, "pressure_pct": pressure,
             "planned": pod.uid in planned,
             "cgroup": {"path": cgroup.path, "id": cgroup.cgroup_id} if cgroup else None,
+            "throttling": {"nr_periods": throttle.nr_periods, "nr_throttled": throttle.nr_throttled,
+                           "throttled_seconds": throttle.throttled_ns / 1e9} if throttle else None,
         })
     status = state.enforcer_status
     return {

@@ -12,9 +12,10 @@ components really export. Both chart files are written from Python here; ``--che
 Outputs:
 - ``charts/infera/templates/priorityclasses.yaml`` from ``PRIORITY_CLASSES``;
 - ``charts/infera/dashboards/temper.json`` from ``METRICS`` below, the list of metric
-  families the agent (``nodeagent/server.py``), the extender (``extender/metrics.py``) and the
-  webhook (``webhook/metrics.py``) register; ``tests/chart/test_dashboard.py`` greps those files
-  and fails when this list and the code disagree.
+  families the agent (``nodeagent/server.py``: ``temper_agent_*`` and the per-pod
+  ``temper_pod_*``), the extender (``extender/metrics.py``) and the webhook
+  (``webhook/metrics.py``) register; ``tests/chart/test_generated_assets.py`` greps those
+  files and fails when this list and the code disagree.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("temper_agent_scan_duration_seconds", "gauge", "Slowest loop iteration (s)", unit="s"),
     MetricSpec("temper_agent_scan_seconds", "counter", "Agent loop time (s per s, all nodes)", unit="s"),
     MetricSpec("temper_agent_scans", "counter", "Loop iterations per second"),
+    # per-pod throttle counters, exported by the agent (from the scheduler's temper_bw_stats map)
+    MetricSpec("temper_pod_cpu_nr_periods", "counter", "Limited pods: enforcement periods per second",
+               ("namespace", "pod")),
+    MetricSpec("temper_pod_cpu_nr_throttled", "counter", "Limited pods: throttles per second", ("namespace", "pod")),
+    MetricSpec("temper_pod_cpu_throttled_seconds", "counter", "Limited pods: time throttled (s per s)",
+               ("namespace", "pod"), unit="s"),
     # scheduler extender (extender/metrics.py)
     MetricSpec("temper_extender_requests", "counter", "Extender requests per second", ("verb", "outcome")),
     MetricSpec("temper_extender_request_duration_seconds", "histogram", "Extender p99 latency", ("verb",),
@@ -85,6 +92,9 @@ METRICS: tuple[MetricSpec, ...] = (
 
 COMPONENTS = (("agent", "Node agent (L0)"), ("extender", "Scheduler extender (L1)"),
               ("webhook", "Overcommit webhook (L1)"))
+COMPONENT_PREFIXES = {"agent": ("temper_agent_", "temper_pod_"), "extender": ("temper_extender_",),
+                      "webhook": ("temper_webhook_",)}
+"""Metric name prefixes each component exports (the agent also exports per-pod ``temper_pod_*``)."""
 _MAX_GAUGES = {"temper_agent_scan_duration_seconds"}
 """Gauges where the fleet's worst value matters, not the sum."""
 
@@ -138,6 +148,10 @@ def legend(metric: MetricSpec) -> str:
     return " ".join("{{" + label + "}}" for label in metric.by) or metric.name.split("_", 2)[2]
 
 
+def component_metrics(component: str) -> list[MetricSpec]:
+    return [m for m in METRICS if m.name.startswith(COMPONENT_PREFIXES[component])]
+
+
 def render_dashboard() -> str:
     panels: list[dict[str, object]] = []
     next_id = 1
@@ -147,7 +161,7 @@ def render_dashboard() -> str:
                        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
         next_id += 1
         y += 1
-        members = [m for m in METRICS if m.name.startswith(f"temper_{component}_")]
+        members = component_metrics(component)
         for index, metric in enumerate(members):
             panels.append({
                 "id": next_id,

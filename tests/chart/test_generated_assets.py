@@ -81,7 +81,7 @@ def test_priority_classes_survive_uninstall_unless_asked(helm: Path) -> None:
 def test_dashboard_metric_list_equals_what_the_component_registers(component: str) -> None:
     in_code = registered_metrics(METRIC_SOURCES[component])
     assert in_code, f"no metrics found in {METRIC_SOURCES[component]}"
-    in_list = {m.name: m.kind for m in load_script().METRICS if m.name.startswith(f"temper_{component}_")}
+    in_list = {m.name: m.kind for m in load_script().component_metrics(component)}
     assert in_list == in_code
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from nodeagent.enforcement import EnforcementError, EnforcerStatus, Probe
+from temper.bandwidth import Bandwidth
+from temper.bpfmaps import ThrottleStats
 from temper.plan import Plan
 from temper.tiers import Tier
 
@@ -114,13 +116,18 @@ class RecordingEnforcer:
         self.attach_count = 0
         self.last_exit = ""
         self.counters: Mapping[Tier, Mapping[str, int]] = {}
+        self.throttling: Mapping[int, ThrottleStats] = {}
+        self.bandwidth: Mapping[int, Bandwidth] | None = None
+        """What the last apply was handed (None: leave the limits as they are)."""
 
     async def probe(self) -> Probe:
         self.calls.append(("probe", None))
         return Probe(self.supported, "" if self.supported else "kernel 6.1.0 is older than 6.12", "6.12.8")
 
-    async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int]) -> None:
+    async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int], *,
+                    bandwidth: Mapping[int, Bandwidth] | None = None) -> None:
         self.calls.append(("apply", (plan, dict(cgroup_ids))))
+        self.bandwidth = bandwidth
         if self.fail_applies:
             self.fail_applies -= 1
             raise EnforcementError("map update failed", "bpftool: Operation not permitted")
@@ -134,7 +141,8 @@ class RecordingEnforcer:
 
     async def status(self) -> EnforcerStatus:
         return EnforcerStatus(attached=self.attached, scheduler="temper" if self.attached else "",
-                              last_exit=self.last_exit, attach_count=self.attach_count, counters=self.counters)
+                              last_exit=self.last_exit, attach_count=self.attach_count, counters=self.counters,
+                              throttling=self.throttling)
 
     def eject(self, reason: str) -> None:
         """What the kernel's watchdog does: the scheduler is gone, with an exit reason."""

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from nodeagent.agent import Agent
 from nodeagent.server import create_app, observe_document
+from temper.bpfmaps import ThrottleStats
 from temper.tiers import Tier
 from tests.nodeagent.fakes import RecordingEnforcer
 from tests.nodeagent.harness import make_agent, make_node
@@ -71,9 +72,12 @@ async def test_metrics_export_state_in_base_units_with_bounded_labels(tmp_path: 
 async def test_metrics_pass_promtool_check_metrics(tmp_path: Path, aiohttp_client: AiohttpClient) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool comes with Debian's prometheus package (apt-get install prometheus)"
-    agent, _ = await _agent(tmp_path)
+    agent, enforcer = await _agent(tmp_path)
+    enforcer.throttling = {cg.cgroup_id: ThrottleStats(10, 2, 3_000, 0, False) for cg in agent.state.cgroups.values()}
+    await agent.step()
     client: TestClient[Any, Any] = await aiohttp_client(create_app(agent, run_loop=False))
     body = await (await client.get("/metrics")).read()
+    assert b"temper_pod_cpu_throttled_seconds_total{" in body
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, check=False)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
 
@@ -94,6 +98,34 @@ async def test_observe_serves_the_same_snapshot_as_json_and_cbor(tmp_path: Path,
     assert as_json["tiers"]["background"]["request_m"] == 2000
     assert as_json["enforcement"]["state"] == "enforcing"
     assert as_json["enforcer"]["counters"]["critical"]["dispatched"] == 7
+
+
+async def test_throttle_counters_are_exported_per_pod_in_metrics_and_observe(
+        tmp_path: Path, aiohttp_client: AiohttpClient) -> None:
+    agent, enforcer = await _agent(tmp_path)
+    db = next(p for p in agent.state.pods if p.name == "db")
+    db_cgroup = agent.state.cgroups[db.uid].cgroup_id
+    enforcer.throttling = {
+        db_cgroup: ThrottleStats(nr_periods=120, nr_throttled=7, throttled_ns=2_500_000_000, runtime_ns=-5,
+                                 throttled=True),
+        999_999: ThrottleStats(3, 1, 1_000, 0, False),  # a cgroup the agent knows no pod of (container level)
+    }
+    await agent.step()
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(agent, run_loop=False))
+    text = await (await client.get("/metrics")).text()
+    samples = _samples(text)
+    assert samples['temper_pod_cpu_nr_periods_total{namespace="default",pod="db"}'] == 120
+    assert samples['temper_pod_cpu_nr_throttled_total{namespace="default",pod="db"}'] == 7
+    assert samples['temper_pod_cpu_throttled_seconds_total{namespace="default",pod="db"}'] == 2.5
+    for name in ("nr_periods", "nr_throttled", "throttled_seconds"):
+        assert f"# TYPE temper_pod_cpu_{name}_total counter" in text or f"# TYPE temper_pod_cpu_{name} counter" in text
+        assert f"# HELP temper_pod_cpu_{name}" in text
+    assert [k for k in samples if k.startswith("temper_pod_")] == [
+        f'temper_pod_cpu_{name}_total{{namespace="default",pod="db"}}'
+        for name in ("nr_periods", "nr_throttled", "throttled_seconds")], "only pods with counters, nothing else"
+    pods = {p["name"]: p for p in (await (await client.get("/observe")).json())["pods"]}
+    assert pods["db"]["throttling"] == {"nr_periods": 120, "nr_throttled": 7, "throttled_seconds": 2.5}
+    assert pods["web"]["throttling"] is None
 
 
 def test_observe_before_any_plan_has_no_plan_and_is_not_ready(tmp_path: Path) -> None:
