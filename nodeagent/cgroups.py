@@ -75,7 +75,8 @@ class CgroupScan:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _skip_reason(exc: OSError) -> str:
+def skip_reason(exc: OSError) -> str:
+    """The ``SKIP_REASONS`` value for a failed cgroup read."""
     if isinstance(exc, FileNotFoundError | NotADirectoryError) or exc.errno == errno.ENODEV:
         return SKIP_VANISHED  # ENODEV: a file of a removed cgroup, still open
     if isinstance(exc, PermissionError):
@@ -90,7 +91,7 @@ def _list_dirs(directory: str, scan: CgroupScan) -> list[str]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        scan.skipped[_skip_reason(exc)] += 1
+        scan.skipped[skip_reason(exc)] += 1
         return []
 
 
@@ -101,7 +102,7 @@ def _add_pod(root: str, relative: str, driver: CgroupDriver, scan: CgroupScan) -
     try:
         inode = os.stat(f"{root}/{relative}").st_ino
     except OSError as exc:
-        scan.skipped[_skip_reason(exc)] += 1
+        scan.skipped[skip_reason(exc)] += 1
         return
     if uid in scan.pods:
         scan.skipped[SKIP_DUPLICATE] += 1
@@ -231,7 +232,7 @@ def read_pods(root: str | Path, cgroups: Mapping[str, PodCgroup], pressure: bool
             if pressure:
                 result.pressure_pct[uid] = parse_pressure_avg10(_read_small(directory + "cpu.pressure"))
         except OSError as exc:
-            result.skipped[_skip_reason(exc)] += 1
+            result.skipped[skip_reason(exc)] += 1
         except CgroupReadError:
             result.skipped[SKIP_MALFORMED] += 1
     return result
@@ -272,7 +273,7 @@ class UsageReader:
                 if pressure:
                     pressures[uid] = parse_pressure_avg10(pread(cgroup, "cpu.pressure").decode("ascii", "replace"))
             except OSError as exc:
-                result.skipped[_skip_reason(exc)] += 1
+                result.skipped[skip_reason(exc)] += 1
             except CgroupReadError:
                 result.skipped[SKIP_MALFORMED] += 1
         return result

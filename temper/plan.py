@@ -22,18 +22,20 @@ Fencing (Critical)
     fenced (tiny node), Critical runs on the shared CPUs with the highest priority there.
 
 Pinned CPUs (kubelet's static CPU manager)
-    A Guaranteed pod with whole-CPU requests may be pinned by kubelet to exclusive CPUs
-    (its containers' ``cpuset.cpus.effective``). ``plan(..., cpusets=...)`` takes each pod's
-    observed cpuset (union over its containers) and ``pinned_cpus`` decides whether it is a
-    pin: Guaranteed, a proper subset of the online CPUs, and no more CPUs than the request
-    (kubelet's shared pool is bigger than any one fractional pod's request, so a shared-pool
-    cpuset is not mistaken for a pin). Then:
+    A Guaranteed pod with whole-CPU requests may be pinned by kubelet to exclusive CPUs (its
+    containers' ``cpuset.cpus.effective``). ``plan(..., cpusets=...)`` takes each pod's
+    observed cpuset (``pod_cpuset``: the union over its constrained containers) and
+    ``pinned_cpus`` decides whether it is a pin: Guaranteed, a proper subset of the online
+    CPUs, and no more CPUs than the request (kubelet's shared pool is bigger than any one
+    fractional pod's request, so a shared-pool cpuset is not mistaken for a pin). Then:
     fence = Critical-pinned CPUs (minus ``unfenceable_cpus``) + whole cores chosen as above
     for the *unpinned* Critical requests, skipping every core that holds a pinned CPU. A CPU
     pinned by a non-Critical pod is never fenced (its threads may run nowhere else); at least
     ``min_shared_cpus`` stay unfenced (Critical-pinned CPUs are dropped highest first if they
     alone would break that). ``Plan.pinned_fenced`` / ``Plan.pinned_unfenced`` record why.
-    Without pins the fence is exactly the one described above.
+    Without pins the fence is exactly the one described above. Worked example: 8 CPUs, 2-way
+    SMT, Critical 1500m unpinned, a High Guaranteed 2000m pod pinned to {6,7} -> core {6,7}
+    is skipped and {4,5} fenced; a Critical Guaranteed 2000m pod pinned to {2,3} -> fence {2,3}.
 
 Sharing (High, Normal)
     Both run on every unfenced CPU and may borrow an idle fenced CPU (preempted when Critical
@@ -249,6 +251,17 @@ def aggregate_weight(tier: Tier, request_milli: int) -> int:
         return TIER_DEFAULTS[tier].base_weight
     cores = max(1.0, request_milli / 1000.0)
     return max(1, min(MAX_WEIGHT, round(TIER_DEFAULTS[tier].base_weight * cores)))
+
+
+def pod_cpuset(container_cpusets: Iterable[frozenset[int]], online: frozenset[int]) -> frozenset[int]:
+    """A pod's observed cpuset: the union of its containers' ``cpuset.cpus.effective``, leaving
+    out containers that may use every online CPU (unconstrained: the sandbox/pause container
+    inherits the pod cgroup's cpuset, which kubelet never narrows). Empty: nothing constrained."""
+    result: set[int] = set()
+    for cpus in container_cpusets:
+        if not online <= cpus:
+            result.update(cpus)
+    return frozenset(result)
 
 
 def pinned_cpus(pod: PodInfo, cpuset: frozenset[int], online: frozenset[int]) -> frozenset[int]:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from nodeagent.enforcement import EnforcementError, EnforcerStatus, Probe
+from temper.bandwidth import Bandwidth
 from temper.plan import Plan
 from temper.tiers import Tier
 
@@ -114,13 +115,17 @@ class RecordingEnforcer:
         self.attach_count = 0
         self.last_exit = ""
         self.counters: Mapping[Tier, Mapping[str, int]] = {}
+        self.bandwidths: list[dict[int, Bandwidth]] = []
+        """The ``bandwidth=`` of every apply, in order."""
 
     async def probe(self) -> Probe:
         self.calls.append(("probe", None))
         return Probe(self.supported, "" if self.supported else "kernel 6.1.0 is older than 6.12", "6.12.8")
 
-    async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int]) -> None:
+    async def apply(self, plan: Plan, cgroup_ids: Mapping[str, int], *,
+                    bandwidth: Mapping[int, Bandwidth] | None = None) -> None:
         self.calls.append(("apply", (plan, dict(cgroup_ids))))
+        self.bandwidths.append(dict(bandwidth or {}))
         if self.fail_applies:
             self.fail_applies -= 1
             raise EnforcementError("map update failed", "bpftool: Operation not permitted")
