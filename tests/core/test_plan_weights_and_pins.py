@@ -21,6 +21,7 @@ from temper.plan import (
     kubelet_cpu_weight,
     pinned_cpus,
     plan,
+    pod_cpuset,
 )
 from temper.pods import PodInfo, QosClass
 from temper.render import render_scx_layered, render_table
@@ -218,3 +219,12 @@ def test_worked_example_pins_move_the_fence() -> None:
     result = plan(topology, [pinned_critical], cpusets={pinned_critical.uid: frozenset({2, 3})})
     assert result.fenced == result.pinned_fenced == {2, 3} and result.fence_wanted_cpus == 2
     assert "fenced for critical 2-3" in render_table(result)
+
+
+@given(st.lists(st.frozensets(st.integers(min_value=0, max_value=11), max_size=12), max_size=5))
+def test_a_pods_cpuset_leaves_out_unconstrained_containers(container_cpusets: list[frozenset[int]]) -> None:
+    online = frozenset(range(8))
+    result = pod_cpuset(container_cpusets, online)
+    constrained = [cpus for cpus in container_cpusets if not online <= cpus]
+    assert result == frozenset().union(*constrained)
+    assert pod_cpuset([online, frozenset({2, 3})], online) == {2, 3}, "the sandbox inherits every CPU"
