@@ -5,8 +5,6 @@ a Critical one)."""
 
 from __future__ import annotations
 
-import uuid
-
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -27,27 +25,15 @@ from temper.pods import PodInfo, QosClass
 from temper.render import render_scx_layered, render_table
 from temper.tiers import Tier
 from temper.topology import NodeTopology
+from tests.core import plan_strategies
 
 
-@st.composite
-def topologies(draw: st.DrawFn) -> NodeTopology:
-    threads = draw(st.sampled_from([1, 2]))
-    cores = draw(st.integers(min_value=1, max_value=16))
-    per_llc = draw(st.integers(min_value=1, max_value=cores))
-    return NodeTopology.uniform(cores * threads, threads, per_llc)
+def topologies() -> st.SearchStrategy[NodeTopology]:
+    return plan_strategies.topologies(max_cores=16)
 
 
-@st.composite
-def pod_infos(draw: st.DrawFn, tier: Tier | None = None) -> PodInfo:
-    return PodInfo(
-        uid=str(uuid.UUID(int=draw(st.integers(min_value=0, max_value=2**64)))),
-        namespace="ns", name=f"p{draw(st.integers(0, 10**6))}",
-        tier=tier if tier is not None else draw(st.sampled_from(list(Tier))),
-        cpu_request_milli=draw(st.one_of(st.integers(min_value=0, max_value=64_000),
-                                         st.integers(min_value=0, max_value=8).map(lambda n: n * 1000))),
-        cpu_limit_milli=None, qos=draw(st.sampled_from(list(QosClass))),
-        phase=draw(st.sampled_from(["Running", "Running", "Pending", "Succeeded"])),
-    )
+def pod_infos(tier: Tier | None = None) -> st.SearchStrategy[PodInfo]:
+    return plan_strategies.pod_infos(tier, qos=tuple(QosClass), whole_cpus=True)
 
 
 configs = st.builds(
@@ -67,6 +53,11 @@ def node_facts(draw: st.DrawFn) -> tuple[NodeTopology, list[PodInfo], dict[str, 
     cpusets = {pod.uid: draw(st.frozensets(st.sampled_from(cpus), max_size=len(cpus)))
                for pod in pods if draw(st.booleans())}
     return topology, pods, cpusets
+
+
+def _pinned(result: Plan, critical: bool) -> frozenset[int]:
+    """The CPUs the plan found pinned to its Critical (or to its other) members."""
+    return frozenset().union(*(m.pinned_cpus for m in result.members if (m.tier is Tier.CRITICAL) == critical))
 
 
 def _weight(result: Plan, tier: Tier, pod_weight: int, nice_weight: int = 100) -> int:
@@ -146,7 +137,7 @@ def test_the_fence_never_holds_a_cpu_pinned_by_a_non_critical_pod(
         facts: tuple[NodeTopology, list[PodInfo], dict[str, frozenset[int]]], config: PlanConfig) -> None:
     topology, pods, cpusets = facts
     result = plan(topology, pods, config, cpusets=cpusets)
-    others = frozenset().union(*(m.pinned_cpus for m in result.members if m.tier is not Tier.CRITICAL))
+    others = _pinned(result, critical=False)
     assert result.fenced.isdisjoint(others)
     assert result.pinned_unfenced == others & topology.online
     assert result.fenced <= topology.online and result.fenced.isdisjoint(config.unfenceable_cpus)
@@ -159,8 +150,7 @@ def test_a_critical_pods_pinned_cpus_are_fenced_when_there_is_room(
         facts: tuple[NodeTopology, list[PodInfo], dict[str, frozenset[int]]], config: PlanConfig) -> None:
     topology, pods, cpusets = facts
     result = plan(topology, pods, config, cpusets=cpusets)
-    others = frozenset().union(*(m.pinned_cpus for m in result.members if m.tier is not Tier.CRITICAL))
-    critical = frozenset().union(*(m.pinned_cpus for m in result.members if m.tier is Tier.CRITICAL))
+    others, critical = _pinned(result, critical=False), _pinned(result, critical=True)
     wanted = critical - others - config.unfenceable_cpus
     assert result.pinned_fenced <= result.fenced and result.pinned_fenced <= wanted
     if len(wanted) <= len(topology.online) - config.min_shared_cpus:
@@ -172,7 +162,7 @@ def test_cores_without_pinned_cpus_are_fenced_whole(
         facts: tuple[NodeTopology, list[PodInfo], dict[str, frozenset[int]]], config: PlanConfig) -> None:
     topology, pods, cpusets = facts
     result = plan(topology, pods, config, cpusets=cpusets)
-    pinned = frozenset().union(*(m.pinned_cpus for m in result.members))
+    pinned = _pinned(result, critical=True) | _pinned(result, critical=False)
     for core in topology.cores().values():
         if pinned.isdisjoint(core):
             assert set(core) <= result.fenced or result.fenced.isdisjoint(core)

@@ -25,6 +25,7 @@ from nodeagent.cgroupfacts import (
 )
 from nodeagent.cgroups import SKIP_VANISHED, PodCgroup, scan_pods
 from temper.bandwidth import Bandwidth
+from temper.cgroupnames import pod_cgroup_path
 from temper.pods import QosClass
 from tests.core.factories import container, pod
 from tests.nodeagent.fakes import RecordingEnforcer
@@ -176,8 +177,6 @@ def test_retain_forgets_the_files_of_cgroups_that_left(tmp_path: Path) -> None:
 # -- through the agent ---------------------------------------------------------------------
 
 def _pod_dir(node_root: Path, uid: str, qos: QosClass = QosClass.BURSTABLE) -> Path:
-    from temper.cgroupnames import pod_cgroup_path
-
     return node_root / pod_cgroup_path(uid, qos)
 
 
