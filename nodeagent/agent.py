@@ -190,8 +190,8 @@ class Agent:
         self.usage = UsageTracker()
         self.reader = UsageReader(cgroup_root)
         self.facts = FactsReader(cgroup_root)
-        self._malformed: set[int] = set()
-        """Cgroup ids whose limit or cpuset file is malformed now (each logged once)."""
+        self._malformed: dict[str, set[int]] = {"limit": set(), "cpuset": set()}
+        """Per file kind, the cgroup ids whose file is malformed now (each logged once)."""
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._logged_errors: set[str] = set()
@@ -277,13 +277,16 @@ class Agent:
         state.used_milli = self.usage.update(reads.usage_usec, now)
         if with_pressure:
             state.pressure_pct = reads.pressure_pct
-        facts = self.facts.read(state.cgroups, state.containers, state.topology.online)
+        facts = self.facts.read(state.cgroups, state.containers, state.topology.online, cpusets=rescan)
         state.limits = facts.limits
-        self._log_malformed(facts.malformed)
-        if facts.cpusets != state.cpusets:
-            state.cpusets = facts.cpusets
-            state.plan = plan(state.topology, state.pods, self.config.plan, cpusets=state.cpusets)
-            state.plans_computed += 1
+        self._log_malformed("limit", facts.malformed)
+        if facts.cpusets is not None:  # read at rescans: kubelet pins a container when it creates it
+            self._scan_skipped.update(facts.cpuset_skipped)
+            self._log_malformed("cpuset", facts.cpuset_malformed)
+            if facts.cpusets != state.cpusets:
+                state.cpusets = facts.cpusets
+                state.plan = plan(state.topology, state.pods, self.config.plan, cpusets=state.cpusets)
+                state.plans_computed += 1
         transient = reads.skipped + facts.skipped
         if rescan or transient or self._read_skipped:  # else the gauge is as it was
             skipped = self._scan_skipped.copy()
@@ -293,12 +296,12 @@ class Agent:
             state.skipped = skipped
         self._read_skipped = bool(transient)
 
-    def _log_malformed(self, malformed: Mapping[int, str]) -> None:
+    def _log_malformed(self, kind: str, malformed: Mapping[int, str]) -> None:
         """Once per cgroup while its file stays malformed (again if it breaks again later)."""
         for cgroup_id, message in malformed.items():
-            if cgroup_id not in self._malformed:
-                log.warning("cgroup file left out (no limit or cpuset is guessed): %s", message)
-        self._malformed = set(malformed)
+            if cgroup_id not in self._malformed[kind]:
+                log.warning("cgroup %s file left out (nothing is guessed in its place): %s", kind, message)
+        self._malformed[kind] = set(malformed)
 
     def _refresh_enforcement(self) -> None:
         state = self.state

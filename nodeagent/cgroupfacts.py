@@ -12,12 +12,14 @@ Design:
   container cgroup (``cri-containerd-<id>.scope``, ``crio-<id>.scope``, or a bare id under the
   cgroupfs driver; the sandbox's too). Its cgroup id is the directory's inode, as for pods
   (``nodeagent.cgroups``). The agent runs it at every rescan, with ``scan_pods``.
-- ``FactsReader.read`` reads the three files of every pod and container cgroup every scan, so
-  a limit change (``kubectl`` resize) is seen at the next scan. Like ``UsageReader`` it keeps
-  each file open and reads it with one ``os.pread`` from offset 0 (kernfs regenerates the
-  content on every read from 0). A file the kernel does not provide in a directory that
-  exists (``cpu.max.burst`` before Linux 5.14, no cpu or cpuset controller) is remembered as
-  absent and not looked up again until the cgroup leaves the set (``retain``).
+- ``FactsReader.read`` reads ``cpu.max`` (and, for limited cgroups, ``cpu.max.burst``) of
+  every pod and container cgroup every scan, so a limit change (``kubectl`` resize) is seen
+  at the next scan. Like ``UsageReader`` it keeps those files open and reads each with one
+  ``os.pread`` from offset 0 (kernfs regenerates the content on every read from 0), and
+  parses only bytes that changed. A file the kernel does not provide in a directory that
+  exists (``cpu.max.burst`` before Linux 5.14, no cpu controller) is remembered as absent
+  until the cgroup leaves the set (``retain``). ``cpuset.cpus.effective`` is read only when
+  asked (``cpusets=True``: the agent asks at every rescan), with no descriptor kept.
 - Results: ``limits`` (cgroup id -> ``Bandwidth``, limited cgroups only: ``max`` is absent),
   ``cpusets`` (pod uid -> ``temper.plan.pod_cpuset`` of its containers; pods with no
   constrained container are absent).
@@ -31,13 +33,14 @@ the directory is gone): counted as ``SKIP_VANISHED``, which makes the agent resc
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nodeagent.cgroups import PodCgroup, skip_reason
+from nodeagent.cgroups import FdKey, PodCgroup, pread_or_forget, skip_reason
 from temper.bandwidth import Bandwidth, BandwidthError, parse_cpu_max
 from temper.cpuset import parse_cpulist
 from temper.plan import pod_cpuset
@@ -93,27 +96,48 @@ def scan_containers(root: str | Path, pods: Mapping[str, PodCgroup]) -> Containe
 class CgroupFacts:
     limits: dict[int, Bandwidth] = field(default_factory=dict)
     """Cgroup id -> its CPU limit; unlimited cgroups are absent."""
-    cpusets: dict[str, frozenset[int]] = field(default_factory=dict)
-    """Pod uid -> the union of its constrained containers' ``cpuset.cpus.effective``."""
+    cpusets: dict[str, frozenset[int]] | None = None
+    """Pod uid -> the union of its constrained containers' ``cpuset.cpus.effective``; None when
+    cpusets were not read this time."""
     skipped: Counter[str] = field(default_factory=Counter)
+    """Limit reads that failed, by reason."""
     malformed: dict[int, str] = field(default_factory=dict)
-    """Cgroup id -> why its file was left out (path and parse error, never more)."""
+    """Cgroup id -> why its limit was left out (path and parse error, never the content)."""
+    cpuset_skipped: Counter[str] = field(default_factory=Counter)
+    cpuset_malformed: dict[int, str] = field(default_factory=dict)
+    """As ``skipped`` / ``malformed``, for the cpuset reads (only when they were read)."""
+
+
+_Parsed = Bandwidth | None | BandwidthError
 
 
 class FactsReader:
-    """Reads ``cpu.max``, ``cpu.max.burst`` and ``cpuset.cpus.effective`` through descriptors
-    kept open between scans (see the module docstring). Not thread-safe; ``close`` when done."""
+    """Reads ``cpu.max`` / ``cpu.max.burst`` every scan and ``cpuset.cpus.effective`` when
+    asked (see the module docstring). Not thread-safe; ``close`` when done.
+
+    Cost per scan: one ``pread`` of ``cpu.max`` per cgroup through a descriptor kept open,
+    plus one of ``cpu.max.burst`` for limited cgroups only; unchanged bytes are not parsed
+    again. ``cpuset.cpus.effective`` is opened, read and closed (the agent asks at rescans
+    only: kubelet sets a container's cpuset when it creates the container), so no descriptor
+    is held for it."""
 
     def __init__(self, root: str | Path) -> None:
         self._base = os.fspath(root)
-        self._fds: dict[tuple[str, int, str], int] = {}
+        self._fds: dict[FdKey, int] = {}
         """(cgroup path, cgroup id, file name) -> open descriptor, or ``_ABSENT``."""
+        self._parsed: dict[tuple[str, int], tuple[bytes, bytes | None, _Parsed]] = {}
+        """(cgroup path, cgroup id) -> the last cpu.max and cpu.max.burst bytes and their meaning."""
 
     def __len__(self) -> int:
         return sum(1 for fd in self._fds.values() if fd != _ABSENT)
 
-    def _pread(self, path: str, cgroup_id: int, name: str) -> str | None:
-        """The file's text; None if the kernel does not provide it in this (existing) cgroup."""
+    def _gone_or_absent(self, path: str) -> None:
+        """After ``FileNotFoundError`` on a file of ``path``: raise again if the cgroup is gone."""
+        if not os.path.isdir(f"{self._base}/{path}"):
+            raise FileNotFoundError(errno.ENOENT, "cgroup removed", f"{self._base}/{path}")
+
+    def _pread(self, path: str, cgroup_id: int, name: str) -> bytes | None:
+        """The file's bytes; None if the kernel does not provide it in this (existing) cgroup."""
         key = (path, cgroup_id, name)
         fd = self._fds.get(key)
         if fd == _ABSENT:
@@ -122,33 +146,37 @@ class FactsReader:
             try:
                 fd = os.open(f"{self._base}/{path}/{name}", os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
-                if not os.path.isdir(f"{self._base}/{path}"):
-                    raise  # the cgroup itself is gone
+                self._gone_or_absent(path)
                 self._fds[key] = _ABSENT
                 return None
             self._fds[key] = fd
-        try:
-            data = os.pread(fd, _MAX_FILE_BYTES, 0)
-        except OSError:
-            del self._fds[key]
-            os.close(fd)
-            raise
-        return data.decode("ascii", "replace")
+        return pread_or_forget(self._fds, key, fd, _MAX_FILE_BYTES)
 
     def _limit(self, path: str, cgroup_id: int, facts: CgroupFacts) -> None:
         try:
             cpu_max = self._pread(path, cgroup_id, CPU_MAX)
             if cpu_max is None:
                 return  # no cpu controller here: nothing limits this cgroup
-            limit = parse_cpu_max(cpu_max, self._pread(path, cgroup_id, CPU_MAX_BURST))
+            burst = None if cpu_max.startswith(b"max") else self._pread(path, cgroup_id, CPU_MAX_BURST)
         except OSError as exc:
             facts.skipped[skip_reason(exc)] += 1
-        except BandwidthError as exc:
-            facts.skipped[SKIP_LIMIT_MALFORMED] += 1
-            facts.malformed[cgroup_id] = f"{path}: {exc}"[:300]
+            return
+        key = (path, cgroup_id)
+        last = self._parsed.get(key)
+        if last is not None and last[0] == cpu_max and last[1] == burst:
+            parsed = last[2]
         else:
-            if limit is not None:
-                facts.limits[cgroup_id] = limit
+            try:
+                parsed = parse_cpu_max(cpu_max.decode("ascii", "replace"),
+                                       None if burst is None else burst.decode("ascii", "replace"))
+            except BandwidthError as exc:
+                parsed = exc
+            self._parsed[key] = (cpu_max, burst, parsed)
+        if isinstance(parsed, BandwidthError):
+            facts.skipped[SKIP_LIMIT_MALFORMED] += 1
+            facts.malformed[cgroup_id] = f"{path}: {parsed}"[:300]
+        elif parsed is not None:
+            facts.limits[cgroup_id] = parsed
 
     def _cpusets(self, containers: Sequence[ContainerCgroup], facts: CgroupFacts) -> list[frozenset[int]] | None:
         """Each container's effective cpuset; None when one cannot be read (the pod then has
@@ -156,29 +184,34 @@ class FactsReader:
         result: list[frozenset[int]] = []
         for container in containers:
             try:
-                text = self._pread(container.path, container.cgroup_id, CPUSET_EFFECTIVE)
-                if text is not None:
-                    result.append(parse_cpulist(text))
+                try:
+                    with open(f"{self._base}/{container.path}/{CPUSET_EFFECTIVE}", "rb") as file:
+                        text = file.read(_MAX_FILE_BYTES).decode("ascii", "replace")
+                except FileNotFoundError:
+                    self._gone_or_absent(container.path)
+                    continue  # no cpuset controller: the container is not constrained
+                result.append(parse_cpulist(text))
             except OSError as exc:
-                facts.skipped[skip_reason(exc)] += 1
+                facts.cpuset_skipped[skip_reason(exc)] += 1
                 return None
             except ValueError as exc:
-                facts.skipped[SKIP_CPUSET_MALFORMED] += 1
-                facts.malformed[container.cgroup_id] = f"{container.path}/{CPUSET_EFFECTIVE}: {exc}"[:300]
+                facts.cpuset_skipped[SKIP_CPUSET_MALFORMED] += 1
+                facts.cpuset_malformed[container.cgroup_id] = f"{container.path}/{CPUSET_EFFECTIVE}: {exc}"[:300]
                 return None
         return result
 
     def read(self, pods: Mapping[str, PodCgroup], containers: Mapping[str, Sequence[ContainerCgroup]],
-             online: frozenset[int]) -> CgroupFacts:
-        facts = CgroupFacts()
+             online: frozenset[int], cpusets: bool = True) -> CgroupFacts:
+        """The limits of every pod and container cgroup; with ``cpusets``, each pod's cpuset."""
+        facts = CgroupFacts(cpusets={} if cpusets else None)
         for uid, pod in pods.items():
             self._limit(pod.path, pod.cgroup_id, facts)
             own = containers.get(uid, ())
             for container in own:
                 self._limit(container.path, container.cgroup_id, facts)
-            cpusets = self._cpusets(own, facts)
-            if cpusets:
-                cpuset = pod_cpuset(cpusets, online)
+            if facts.cpusets is not None:
+                found = self._cpusets(own, facts)
+                cpuset = pod_cpuset(found, online) if found else frozenset()
                 if cpuset:
                     facts.cpusets[uid] = cpuset
         return facts
@@ -191,7 +224,8 @@ class FactsReader:
             fd = self._fds.pop(key)
             if fd != _ABSENT:
                 os.close(fd)
+        for cgroup in [k for k in self._parsed if k not in live]:
+            del self._parsed[cgroup]
 
     def close(self) -> None:
         self.retain({}, {})
-

@@ -29,7 +29,7 @@ from temper.cgroupnames import pod_cgroup_path
 from temper.pods import QosClass
 from tests.core.factories import container, pod
 from tests.nodeagent.fakes import RecordingEnforcer
-from tests.nodeagent.harness import make_agent, make_node
+from tests.nodeagent.harness import make_agent, make_node, refresh
 from tests.nodeagent.trees import write_cgroup_limit, write_container_cgroup, write_pod_cgroup
 
 ONLINE = frozenset(range(8))
@@ -159,7 +159,24 @@ def test_a_malformed_cpuset_drops_that_pods_cpuset_and_is_counted(tmp_path: Path
     bad = write_container_cgroup(pod_dir, "cri-containerd-bad.scope", cpuset=text)
     facts = _read(tmp_path)[2]
     assert facts.cpusets == {}, "a partial union could look like a pin"
-    assert facts.skipped[SKIP_CPUSET_MALFORMED] == 1 and bad.stat().st_ino in facts.malformed
+    assert facts.cpuset_skipped[SKIP_CPUSET_MALFORMED] == 1 and bad.stat().st_ino in facts.cpuset_malformed
+
+
+def test_steady_state_reads_hold_one_descriptor_per_cgroup_and_burst_only_when_limited(tmp_path: Path) -> None:
+    uid = _uid()
+    pod_dir = write_pod_cgroup(tmp_path, uid, QosClass.BURSTABLE)
+    write_cgroup_limit(pod_dir, "max 100000\n")
+    write_container_cgroup(pod_dir, "cri-containerd-app.scope", cpu_max="50000 100000\n", cpuset="2-3")
+    reader = FactsReader(tmp_path)
+    pods = scan_pods(tmp_path).pods
+    containers = scan_containers(tmp_path, pods).containers
+    facts = reader.read(pods, containers, ONLINE, cpusets=False)
+    assert facts.cpusets is None and len(facts.limits) == 1
+    # pod cpu.max, app cpu.max + cpu.max.burst; the sandbox has no cpu.max (absent, no descriptor)
+    assert len(reader) == 3
+    assert reader.read(pods, containers, ONLINE).cpusets == {uid: {2, 3}}, "observed; the plan decides pins"
+    assert len(reader) == 3, "cpusets are read without keeping a descriptor"
+    reader.close()
 
 
 def test_retain_forgets_the_files_of_cgroups_that_left(tmp_path: Path) -> None:
@@ -236,7 +253,13 @@ async def test_a_pinned_high_pod_moves_the_fence_off_its_cpus(tmp_path: Path) ->
     await agent.start()
     await agent.step()
     assert enforcer.calls[-1][1][0].fenced == {6, 7}
-    (app / "cpuset.cpus.effective").write_text("6-7\n")  # kubelet's static CPU manager pins it
+    # The static CPU manager pins the container as kubelet (re)creates it; the pod's status
+    # changes with it, which moves the pod source's generation and so rescans.
+    (app / "cpuset.cpus.effective").write_text("6-7\n")
+    await agent.step()
+    assert enforcer.calls[-1][1][0].fenced == {6, 7}, "cpusets are read at rescans only"
+    node.write_pods()
+    refresh(agent)
     await agent.step()
     applied = enforcer.calls[-1][1][0]
     assert applied.fenced == {4, 5} and applied.pinned_unfenced == {6, 7}
