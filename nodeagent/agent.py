@@ -12,8 +12,10 @@ One iteration (``Agent.step``):
      ``cpu.pressure``, turn usage into millicores (between rescans only the files are read,
      through descriptors kept open: ``UsageReader``); read every pod and container cgroup's
      ``cpu.max`` / ``cpu.max.burst`` and the containers' ``cpuset.cpus.effective`` the same
-     way (``FactsReader``). A changed pinned cpuset re-plans at once (``plan(cpusets=...)``);
-     a file that does not parse leaves that cgroup out, is logged once and counted;
+     way (``FactsReader``; cpusets at rescans only, since kubelet pins a container when it
+     creates it, which changes the pod and so rescans). A changed cpuset re-plans at once
+     (``plan(cpusets=...)``); a file that does not parse leaves that cgroup out, is logged
+     once and counted;
   3. when enforcing and ``apply_due``: ``enforcer.apply(plan, cgroup_ids, bandwidth=limits)``.
      Pods whose cgroup is not found yet are in the plan but not in ``cgroup_ids`` (reason
      ``no_cgroup``); they are picked up by a later scan, which changes the ids and so

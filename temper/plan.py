@@ -26,8 +26,9 @@ Pinned CPUs (kubelet's static CPU manager)
     containers' ``cpuset.cpus.effective``). ``plan(..., cpusets=...)`` takes each pod's
     observed cpuset (``pod_cpuset``: the union over its constrained containers) and
     ``pinned_cpus`` decides whether it is a pin: Guaranteed, a proper subset of the online
-    CPUs, and no more CPUs than the request (kubelet's shared pool is bigger than any one
-    fractional pod's request, so a shared-pool cpuset is not mistaken for a pin). Then:
+    CPUs, and no more CPUs than the request, leaving out CPUs another pod's cpuset also holds
+    (an exclusive CPU is in one pod's cpuset only; kubelet's shared pool is in every shared
+    pod's, and usually larger than one pod's request, so it is not mistaken for a pin). Then:
     fence = Critical-pinned CPUs (minus ``unfenceable_cpus``) + whole cores chosen as above
     for the *unpinned* Critical requests, skipping every core that holds a pinned CPU. A CPU
     pinned by a non-Critical pod is never fenced (its threads may run nowhere else); at least
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -264,18 +266,21 @@ def pod_cpuset(container_cpusets: Iterable[frozenset[int]], online: frozenset[in
     return frozenset(result)
 
 
-def pinned_cpus(pod: PodInfo, cpuset: frozenset[int], online: frozenset[int]) -> frozenset[int]:
+def pinned_cpus(pod: PodInfo, cpuset: frozenset[int], online: frozenset[int],
+                elsewhere: frozenset[int] = frozenset()) -> frozenset[int]:
     """The CPUs kubelet's static CPU manager gave ``pod`` exclusively, from its observed cpuset
     (union of its containers' ``cpuset.cpus.effective``); empty when it is not pinned.
 
     Only Guaranteed pods are pinned, to at most their requested whole CPUs; a cpuset that is
-    every online CPU, or larger than the request (kubelet's shared pool), is no pin."""
+    every online CPU, or larger than the request (kubelet's shared pool), is no pin. An
+    exclusive CPU is in no other pod's cpuset: CPUs in ``elsewhere`` (other pods' observed
+    cpusets: the shared pool, or a pin kubelet has not yet taken out of it) are left out."""
     cpus = cpuset & online
     if pod.qos is not QosClass.GUARANTEED or not cpus or cpus == online:
         return frozenset()
     if len(cpus) * 1000 > pod.cpu_request_milli:
         return frozenset()
-    return cpus
+    return cpus - elsewhere
 
 
 def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | None = None, *,
@@ -289,15 +294,18 @@ def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | N
     config = config or PlanConfig()
     cpusets = cpusets or {}
     online = topology.online
-    seen: set[str] = set()
-    members: list[Member] = []
+    live: dict[str, PodInfo] = {}
     for pod in pods:
-        if pod.is_terminal or pod.uid in seen:
-            continue
-        seen.add(pod.uid)
-        members.append(Member(pod.uid, pod.namespace, pod.name, pod.tier, pod.cpu_request_milli,
-                              kubelet_cpu_weight(pod.cpu_request_milli),
-                              pinned_cpus(pod, cpusets.get(pod.uid, frozenset()), online)))
+        if not pod.is_terminal:
+            live.setdefault(pod.uid, pod)
+    observed = {uid: cpusets.get(uid, frozenset()) & online for uid in live}
+    holders = Counter(cpu for cpus in observed.values() for cpu in cpus)
+    members = [
+        Member(pod.uid, pod.namespace, pod.name, pod.tier, pod.cpu_request_milli,
+               kubelet_cpu_weight(pod.cpu_request_milli),
+               pinned_cpus(pod, observed[uid], online, frozenset(c for c in observed[uid] if holders[c] > 1)))
+        for uid, pod in live.items()
+    ]
     members.sort(key=lambda m: m.uid)
 
     request_by_tier = {tier: 0 for tier in Tier}

@@ -168,6 +168,19 @@ def test_cores_without_pinned_cpus_are_fenced_whole(
             assert set(core) <= result.fenced or result.fenced.isdisjoint(core)
 
 
+@given(node_facts())
+def test_a_cpu_two_pods_hold_is_nobodys_pin_and_pins_stay_within_what_was_observed(
+        facts: tuple[NodeTopology, list[PodInfo], dict[str, frozenset[int]]]) -> None:
+    topology, pods, cpusets = facts
+    result = plan(topology, pods, cpusets=cpusets)
+    live = {m.uid for m in result.members}
+    for member in result.members:
+        assert member.pinned_cpus <= cpusets.get(member.uid, frozenset()) & topology.online
+        for other, cpus in cpusets.items():
+            if other != member.uid and other in live:
+                assert member.pinned_cpus.isdisjoint(cpus)
+
+
 @given(node_facts(), pod_infos(Tier.CRITICAL), configs)
 def test_with_pins_fixed_more_critical_requests_never_shrink_the_fence(
         facts: tuple[NodeTopology, list[PodInfo], dict[str, frozenset[int]]], extra: PodInfo,
@@ -218,3 +231,16 @@ def test_a_pods_cpuset_leaves_out_unconstrained_containers(container_cpusets: li
     constrained = [cpus for cpus in container_cpusets if not online <= cpus]
     assert result == frozenset().union(*constrained)
     assert pod_cpuset([online, frozenset({2, 3})], online) == {2, 3}, "the sandbox inherits every CPU"
+
+
+def test_the_shared_pool_is_no_pin_even_for_a_pod_that_requests_more_than_it() -> None:
+    topology = NodeTopology.uniform(8, threads_per_core=2)
+    pool = frozenset(range(6))  # CPUs 6-7 are exclusive to someone else
+    big = _pod(1, Tier.HIGH, 7000, QosClass.GUARANTEED)
+    small = _pod(2, Tier.NORMAL, 500, QosClass.GUARANTEED)
+    pinned = _pod(3, Tier.HIGH, 2000, QosClass.GUARANTEED)
+    critical = _pod(4, Tier.CRITICAL, 1500)
+    result = plan(topology, [big, small, pinned, critical],
+                  cpusets={big.uid: pool, small.uid: pool, pinned.uid: frozenset({6, 7})})
+    assert {m.uid: m.pinned_cpus for m in result.members if m.pinned_cpus} == {pinned.uid: {6, 7}}
+    assert result.fenced == {4, 5}
