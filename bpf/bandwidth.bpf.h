@@ -74,7 +74,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, u32);
 	__type(value, struct bw_timer);
-} bw_timers SEC(".maps");
+} temper_timers SEC(".maps");
 
 u64 unpark_seq;		/* bumped when some cgroup got quota back */
 u64 unpark_done;	/* unpark_seq as of the last completed scan */
@@ -309,10 +309,10 @@ static s32 bw_init(void)
 	u32 zero = 0;
 	s32 ret;
 
-	t = bpf_map_lookup_elem(&bw_timers, &zero);
+	t = bpf_map_lookup_elem(&temper_timers, &zero);
 	if (!t)
 		return -2; /* -ENOENT */
-	ret = bpf_timer_init(&t->timer, &bw_timers, CLOCK_MONOTONIC);
+	ret = bpf_timer_init(&t->timer, &temper_timers, CLOCK_MONOTONIC);
 	if (ret)
 		return ret;
 	ret = bpf_timer_set_callback(&t->timer, bw_tick);

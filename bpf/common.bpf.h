@@ -17,7 +17,8 @@
  *                scx_bpf_dispatch_from_dsq_set_vtime, scx_bpf_reenqueue_local() -> u32
  *   6.13+        scx_bpf_dsq_insert[_vtime], scx_bpf_dsq_move_to_local, scx_bpf_dsq_move[_vtime],
  *                scx_bpf_dsq_move_set_vtime
- *   7.1+         scx_bpf_dsq_move_to_local___v2(dsq, enq_flags), scx_bpf_reenqueue_local___v2()
+ *   7.1+         scx_bpf_dsq_move_to_local___v2(dsq, enq_flags), scx_bpf_reenqueue_local___v2(),
+ *                scx_bpf_task_set_slice (writing p->scx.slice is deprecated)
  * A weak kfunc whose prototype does not match the kernel's stays unresolved (NULL), so a
  * shim never calls a variant with the wrong arguments.
  *
@@ -98,6 +99,15 @@ static __always_inline bool dsq_move_vtime(struct bpf_iter_scx_dsq *it, struct t
 	}
 	scx_bpf_dispatch_from_dsq_set_vtime___compat(it, vtime);
 	return scx_bpf_dispatch_vtime_from_dsq___compat(it, p, dsq, 0);
+}
+
+/* End @p's slice (7.x warns about writing p->scx.slice directly and offers a kfunc). */
+static __always_inline void set_slice(struct task_struct *p, u64 slice)
+{
+	if (bpf_ksym_exists(scx_bpf_task_set_slice))
+		scx_bpf_task_set_slice(p, slice);
+	else
+		p->scx.slice = slice;
 }
 
 static __always_inline void reenqueue_local(void)

@@ -667,7 +667,7 @@ void BPF_STRUCT_OPS(temper_tick, struct task_struct *p)
 		return;
 	bw_charge(tctx, bpf_ktime_get_ns());
 	if (bw_throttled(tctx))
-		p->scx.slice = 0;
+		set_slice(p, 0);
 }
 
 void BPF_STRUCT_OPS(temper_stopping, struct task_struct *p, bool runnable)
@@ -782,7 +782,7 @@ void BPF_STRUCT_OPS(temper_exit, struct scx_exit_info *ei)
 {
 	u32 zero = 0;
 	struct temper_exit_record *record = bpf_map_lookup_elem(&temper_exitinfo, &zero);
-	struct bw_timer *t = bpf_map_lookup_elem(&bw_timers, &zero);
+	struct bw_timer *t = bpf_map_lookup_elem(&temper_timers, &zero);
 
 	if (t)
 		bpf_timer_cancel(&t->timer);

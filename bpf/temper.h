@@ -22,6 +22,9 @@
  *   temper_bw_stats HASH   u64 cgroup id -> struct temper_bw_stats       written by the
  *                          scheduler only (its bandwidth state and the cpu.stat-style
  *                          counters the kernel's own cpu.stat leaves at 0 under sched_ext).
+ *   temper_timers   ARRAY  u32 0         -> struct bpf_timer (16 bytes)  the bandwidth refill
+ *                          timer. Private, but the agent pins it: the kernel cancels a BPF
+ *                          timer once its map has no user reference left.
  */
 #ifndef __TEMPER_H
 #define __TEMPER_H

@@ -17,7 +17,7 @@ attach
        (the ``bpfmaps`` mirror of ``bpf/temper.h``): a mismatched object is refused.
 apply
     Writes, in this order: changed tiers, changed CPUs, changed cgroup entries, changed
-    bandwidth limits (``temper_bandwidth``, when ``bandwidth`` is given), deletions of stale
+    bandwidth limits (``temper_cpu_max``, when ``bandwidth`` is given), deletions of stale
     cgroup and bandwidth entries, then the global config with generation+1 — LAST, so the
     scheduler re-reads a complete configuration. (Only when a hash map is full does an upsert
     wait for that map's stale deletes: ``SchedulerMaps.write``.) A write that fails stops the sequence (the
@@ -77,7 +77,8 @@ MAP_LAYOUTS: dict[MapName, tuple[int, int, int, int]] = {
     MapName.GLOBAL: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.GLOBAL_CONFIG.size, 1),
     MapName.STATS: (bpfsys.MAP_PERCPU_ARRAY, bpfmaps.U32.size, bpfmaps.U64.size, len(Tier) * bpfmaps.NR_STATS),
     MapName.EXIT: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.EXIT_RECORD.size, 1),
-    MapName.BANDWIDTH: (bpfsys.MAP_HASH, bpfmaps.U64.size, bpfmaps.BW_CONFIG.size, bpfmaps.MAX_BW_CGROUPS),
+    MapName.CPU_MAX: (bpfsys.MAP_HASH, bpfmaps.U64.size, bpfmaps.BW_CONFIG.size, bpfmaps.MAX_BW_CGROUPS),
+    MapName.TIMERS: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.TIMER_SIZE, 1),
     MapName.BW_STATS: (bpfsys.MAP_HASH, bpfmaps.U64.size, bpfmaps.BW_STATS.size, bpfmaps.MAX_BW_CGROUPS),
 }
 """Map type, key size, value size and max_entries of every pinned map, as ``bpf/temper.bpf.c``
@@ -256,10 +257,10 @@ class BpfEnforcer:
             writes += [(MapName.CGROUPS, k, v) for k, v in contents.cgroups.items()
                        if self._written_cgroups.get(k) != v]
             if limits is not None:
-                writes += [(MapName.BANDWIDTH, k, v) for k, v in limits.items() if self._written_bandwidth.get(k) != v]
+                writes += [(MapName.CPU_MAX, k, v) for k, v in limits.items() if self._written_bandwidth.get(k) != v]
             writes += [(MapName.CGROUPS, k, None) for k in self._written_cgroups if k not in contents.cgroups]
             if limits is not None:
-                writes += [(MapName.BANDWIDTH, k, None) for k in self._written_bandwidth if k not in limits]
+                writes += [(MapName.CPU_MAX, k, None) for k in self._written_bandwidth if k not in limits]
             writes.append((MapName.GLOBAL, *contents.global_config))
             try:
                 self._maps.write(writes)
@@ -268,7 +269,7 @@ class BpfEnforcer:
                 # written, so the next apply rewrites tiers/CPUs and diffs against the live maps.
                 self._written_static.clear()
                 self._written_cgroups = self._live(MapName.CGROUPS)
-                self._written_bandwidth = self._live(MapName.BANDWIDTH)
+                self._written_bandwidth = self._live(MapName.CPU_MAX)
                 raise
             self._written_static = {MapName.TIERS: contents.tiers, MapName.CPUS: contents.cpus}
             self._written_cgroups = dict(contents.cgroups)
@@ -447,8 +448,8 @@ class BpfEnforcer:
 
     async def _pin_maps(self) -> None:
         """Pin the scheduler's maps: every map of its struct_ops programs, newest id per name.
-        The kernel keeps only the first 15 characters of a map's name (BPF_OBJ_NAME_LEN), so
-        ``temper_bandwidth`` is listed as ``temper_bandwidt``; the pin gets the full name."""
+        The kernel keeps only the first 15 characters of a map's name (BPF_OBJ_NAME_LEN): a
+        longer name is matched on those and the pin gets the full name."""
         programs = [p for p in await self.tool.programs()
                     if p.get("type") == "struct_ops" and str(p.get("name", "")).startswith(PROGRAM_PREFIX)]
         ours = {int(m) for p in programs for m in p.get("map_ids", [])}

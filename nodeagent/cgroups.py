@@ -20,6 +20,8 @@ Design:
   also when the cgroup was recreated under the same path with a new id) or a read fails — a
   removed cgroup's files fail with ``ENODEV``, counted as vanished, which makes the agent
   rescan.
+- Container cgroups (the pod cgroup's children) and the limit/cpuset files are read by
+  ``nodeagent.cgroupfacts``, with the same descriptor cache (``pread_or_forget``).
 - ``UsageTracker`` turns cumulative ``usage_usec`` samples into millicores over the interval
   (pure arithmetic, fed by the reads above).
 
@@ -75,7 +77,8 @@ class CgroupScan:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _skip_reason(exc: OSError) -> str:
+def skip_reason(exc: OSError) -> str:
+    """The ``SKIP_REASONS`` value for a failed cgroup read."""
     if isinstance(exc, FileNotFoundError | NotADirectoryError) or exc.errno == errno.ENODEV:
         return SKIP_VANISHED  # ENODEV: a file of a removed cgroup, still open
     if isinstance(exc, PermissionError):
@@ -90,7 +93,7 @@ def _list_dirs(directory: str, scan: CgroupScan) -> list[str]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        scan.skipped[_skip_reason(exc)] += 1
+        scan.skipped[skip_reason(exc)] += 1
         return []
 
 
@@ -101,7 +104,7 @@ def _add_pod(root: str, relative: str, driver: CgroupDriver, scan: CgroupScan) -
     try:
         inode = os.stat(f"{root}/{relative}").st_ino
     except OSError as exc:
-        scan.skipped[_skip_reason(exc)] += 1
+        scan.skipped[skip_reason(exc)] += 1
         return
     if uid in scan.pods:
         scan.skipped[SKIP_DUPLICATE] += 1
@@ -231,10 +234,25 @@ def read_pods(root: str | Path, cgroups: Mapping[str, PodCgroup], pressure: bool
             if pressure:
                 result.pressure_pct[uid] = parse_pressure_avg10(_read_small(directory + "cpu.pressure"))
         except OSError as exc:
-            result.skipped[_skip_reason(exc)] += 1
+            result.skipped[skip_reason(exc)] += 1
         except CgroupReadError:
             result.skipped[SKIP_MALFORMED] += 1
     return result
+
+
+FdKey = tuple[str, int, str]
+"""(cgroup path, cgroup id, file name): a descriptor kept open across scans."""
+
+
+def pread_or_forget(fds: dict[FdKey, int], key: FdKey, fd: int, size: int) -> bytes:
+    """``os.pread`` from offset 0; on failure the descriptor is closed and dropped from ``fds``
+    (so the next read reopens it, or finds the cgroup gone) and the error raised."""
+    try:
+        return os.pread(fd, size, 0)
+    except OSError:
+        del fds[key]
+        os.close(fd)
+        raise
 
 
 class UsageReader:
@@ -244,7 +262,7 @@ class UsageReader:
 
     def __init__(self, root: str | Path) -> None:
         self._base = os.fspath(root)
-        self._fds: dict[tuple[str, int, str], int] = {}
+        self._fds: dict[FdKey, int] = {}
         """(cgroup path, cgroup id, file name) -> open descriptor."""
 
     def __len__(self) -> int:
@@ -255,12 +273,7 @@ class UsageReader:
         fd = self._fds.get(key)
         if fd is None:
             fd = self._fds[key] = os.open(f"{self._base}/{cgroup.path}/{name}", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            return os.pread(fd, _MAX_FILE_BYTES, 0)
-        except OSError:
-            del self._fds[key]
-            os.close(fd)
-            raise
+        return pread_or_forget(self._fds, key, fd, _MAX_FILE_BYTES)
 
     def read(self, cgroups: Mapping[str, PodCgroup], pressure: bool = True) -> UsageRead:
         """As ``read_pods``; a failed read closes that file (reopened on the next read)."""
@@ -272,7 +285,7 @@ class UsageReader:
                 if pressure:
                     pressures[uid] = parse_pressure_avg10(pread(cgroup, "cpu.pressure").decode("ascii", "replace"))
             except OSError as exc:
-                result.skipped[_skip_reason(exc)] += 1
+                result.skipped[skip_reason(exc)] += 1
             except CgroupReadError:
                 result.skipped[SKIP_MALFORMED] += 1
         return result

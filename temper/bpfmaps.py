@@ -66,6 +66,7 @@ class MapName(enum.StrEnum):
     EXIT = "temper_exitinfo"
     CPU_MAX = "temper_cpu_max"
     BW_STATS = "temper_bw_stats"
+    TIMERS = "temper_timers"
 
 
 U32 = struct.Struct("<I")
@@ -74,6 +75,7 @@ CGROUP_ENTRY = struct.Struct("<II")  # tier, weight
 TIER_CONFIG = struct.Struct("<QII")  # slice_ns, weight, flags
 GLOBAL_CONFIG = struct.Struct("<QQII")  # generation, starvation_guard_ns, nr_fenced, abi_version
 EXIT_RECORD = struct.Struct(f"<qqQ{REASON_LEN}s{MSG_LEN}s")  # kind, exit_code, timestamp_ns, reason, msg
+TIMER_SIZE = 16  # sizeof(struct bpf_timer): temper_timers is pinned, never read or written
 BW_CONFIG = struct.Struct("<QQQ")  # period_ns, quota_ns, burst_ns
 BW_STATS = struct.Struct("<QQQqQQII")  # nr_periods, nr_throttled, throttled_ns, runtime_ns,
 #                                       period_start_ns, throttled_since_ns, throttled, pad

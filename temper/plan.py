@@ -21,11 +21,34 @@ Fencing (Critical)
     Critical requests never shrink it (monotone). If Critical pods exist but nothing can be
     fenced (tiny node), Critical runs on the shared CPUs with the highest priority there.
 
+Pinned CPUs (kubelet's static CPU manager)
+    A Guaranteed pod with whole-CPU requests may be pinned by kubelet to exclusive CPUs (its
+    containers' ``cpuset.cpus.effective``). ``plan(..., cpusets=...)`` takes each pod's
+    observed cpuset (``pod_cpuset``: the union over its constrained containers) and
+    ``pinned_cpus`` decides whether it is a pin: Guaranteed, a proper subset of the online
+    CPUs, and no more CPUs than the request, leaving out CPUs another pod's cpuset also holds
+    (an exclusive CPU is in one pod's cpuset only; kubelet's shared pool is in every shared
+    pod's, and usually larger than one pod's request, so it is not mistaken for a pin). Then:
+    fence = Critical-pinned CPUs (minus ``unfenceable_cpus``) + whole cores chosen as above
+    for the *unpinned* Critical requests, skipping every core that holds a pinned CPU. A CPU
+    pinned by a non-Critical pod is never fenced (its threads may run nowhere else); at least
+    ``min_shared_cpus`` stay unfenced (Critical-pinned CPUs are dropped highest first if they
+    alone would break that). ``Plan.pinned_fenced`` / ``Plan.pinned_unfenced`` record why.
+    Without pins the fence is exactly the one described above. Worked example: 8 CPUs, 2-way
+    SMT, Critical 1500m unpinned, a High Guaranteed 2000m pod pinned to {6,7} -> core {6,7}
+    is skipped and {4,5} fenced; a Critical Guaranteed 2000m pod pinned to {2,3} -> fence {2,3}.
+
 Sharing (High, Normal)
     Both run on every unfenced CPU and may borrow an idle fenced CPU (preempted when Critical
-    wakes there). Weight = base(tier) x max(1, requested cores of the tier), capped at 10000,
-    so a tier's share grows with what its pods asked for; inside a tier each pod is weighted
-    by its kubelet ``cpu.weight`` (``kubelet_cpu_weight``).
+    wakes there). They share one dispatch queue in the scheduler, where a task's weight is
+    ``tier weight x pod weight x nice weight / 100`` (``effective_weight``), the pod weight
+    being kubelet's ``cpu.weight`` for the pod's own request (``kubelet_cpu_weight``). Tier
+    weights are therefore per-tier constants (``TIER_DEFAULTS``): a pod's share must not
+    depend on how many *other* pods of its tier are on the node. Rule: a High pod never gets
+    less than a Normal pod with an equal or smaller request, and at equal requests it gets
+    ``HIGH_OVER_NORMAL`` (4) times Normal's weight, whatever else runs on the node.
+    (``aggregate_weight`` scales a tier by its requested cores, for backends such as
+    scx_layered that weigh a whole tier as one layer and ignore per-pod weights.)
 
 Batch (Low, Background)
     Weights fixed at their base (10, 1). Open: any online CPU while it is otherwise idle,
@@ -38,10 +61,11 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from temper.pods import PodInfo
+from temper.pods import PodInfo, QosClass
 from temper.tiers import Tier
 from temper.topology import NodeTopology
 
@@ -77,6 +101,11 @@ TIER_DEFAULTS: dict[Tier, TierDefaults] = {
     Tier.LOW: TierDefaults(LayerKind.OPEN, 10, 20_000, False, True, (0.0, 1.0)),
     Tier.BACKGROUND: TierDefaults(LayerKind.OPEN, 1, 20_000, False, True, (0.0, 1.0)),
 }
+
+HIGH_OVER_NORMAL = TIER_DEFAULTS[Tier.HIGH].base_weight // TIER_DEFAULTS[Tier.NORMAL].base_weight
+"""How many times a Normal pod's weight a High pod with the same request gets (4)."""
+NICE_0_WEIGHT = 100
+"""The kernel's task weight at nice 0 under sched_ext (``p->scx.weight``)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +163,8 @@ class Member:
     cpu_request_milli: int
     weight: int
     """kubelet's cpu.weight for the pod's request: its share inside the tier."""
+    pinned_cpus: frozenset[int] = frozenset()
+    """CPUs kubelet's static CPU manager pinned the pod to (``pinned_cpus``); empty if none."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +180,10 @@ class Plan:
     critical_request_milli: int
     fence_wanted_cpus: int
     starvation_guard_us: int
+    pinned_fenced: frozenset[int] = frozenset()
+    """Fenced because a Critical pod is pinned there (and not unfenceable)."""
+    pinned_unfenced: frozenset[int] = frozenset()
+    """Never fenced because a non-Critical pod is pinned there (whole cores skipped)."""
 
     @property
     def fence_capped(self) -> bool:
@@ -191,41 +226,86 @@ def fence_size_wanted(critical_request_milli: int, headroom: float) -> int:
     return math.ceil(critical_request_milli * (1.0 + headroom) / 1000.0 - 1e-9)
 
 
-def choose_fenced(topology: NodeTopology, wanted: int, config: PlanConfig) -> frozenset[int]:
-    """Whole cores in canonical order until ``wanted`` CPUs, leaving ``min_shared_cpus``."""
-    limit = len(topology.online) - config.min_shared_cpus
+def choose_fenced(topology: NodeTopology, wanted: int, config: PlanConfig,
+                  avoid: frozenset[int] = frozenset(), taken: int = 0) -> frozenset[int]:
+    """Whole cores in canonical order until ``wanted`` CPUs, leaving ``min_shared_cpus``
+    unfenced besides ``taken`` CPUs fenced otherwise; cores holding an ``avoid`` CPU are skipped."""
+    limit = len(topology.online) - config.min_shared_cpus - taken
     fenced: list[int] = []
-    for core in canonical_core_order(topology, config.unfenceable_cpus):
+    for core in canonical_core_order(topology, config.unfenceable_cpus | avoid):
         if len(fenced) >= wanted or len(fenced) + len(core) > limit:
             break
         fenced.extend(core)
     return frozenset(fenced)
 
 
-def _tier_weight(tier: Tier, request_milli: int) -> int:
-    """Grouped tiers scale with their requested cores; other tiers keep their base weight,
-    so Low always outweighs Background whatever the filler pods request."""
+def effective_weight(tier_weight: int, pod_weight: int, nice_weight: int = NICE_0_WEIGHT) -> int:
+    """A task's weight in its dispatch queue, as the scheduler computes it (``task_weight`` in
+    ``bpf/temper.bpf.c``): tier weight x pod weight x nice weight / 100, at least 1."""
+    return max(1, tier_weight * pod_weight * nice_weight // 100)
+
+
+def aggregate_weight(tier: Tier, request_milli: int) -> int:
+    """A whole tier's weight when a backend weighs the tier as one unit (scx_layered layers,
+    which ignore per-pod weights): grouped tiers scale with their requested cores, capped at
+    ``MAX_WEIGHT``; other tiers keep their base. Not used by Temper's own scheduler."""
     if TIER_DEFAULTS[tier].kind is not LayerKind.GROUPED:
         return TIER_DEFAULTS[tier].base_weight
     cores = max(1.0, request_milli / 1000.0)
     return max(1, min(MAX_WEIGHT, round(TIER_DEFAULTS[tier].base_weight * cores)))
 
 
-def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | None = None) -> Plan:
+def pod_cpuset(container_cpusets: Iterable[frozenset[int]], online: frozenset[int]) -> frozenset[int]:
+    """A pod's observed cpuset: the union of its containers' ``cpuset.cpus.effective``, leaving
+    out containers that may use every online CPU (unconstrained: the sandbox/pause container
+    inherits the pod cgroup's cpuset, which kubelet never narrows). Empty: nothing constrained."""
+    result: set[int] = set()
+    for cpus in container_cpusets:
+        if not online <= cpus:
+            result.update(cpus)
+    return frozenset(result)
+
+
+def pinned_cpus(pod: PodInfo, cpuset: frozenset[int], online: frozenset[int],
+                elsewhere: frozenset[int] = frozenset()) -> frozenset[int]:
+    """The CPUs kubelet's static CPU manager gave ``pod`` exclusively, from its observed cpuset
+    (union of its containers' ``cpuset.cpus.effective``); empty when it is not pinned.
+
+    Only Guaranteed pods are pinned, to at most their requested whole CPUs; a cpuset that is
+    every online CPU, or larger than the request (kubelet's shared pool), is no pin. An
+    exclusive CPU is in no other pod's cpuset: CPUs in ``elsewhere`` (other pods' observed
+    cpusets: the shared pool, or a pin kubelet has not yet taken out of it) are left out."""
+    cpus = cpuset & online
+    if pod.qos is not QosClass.GUARANTEED or not cpus or cpus == online:
+        return frozenset()
+    if len(cpus) * 1000 > pod.cpu_request_milli:
+        return frozenset()
+    return cpus - elsewhere
+
+
+def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | None = None, *,
+         cpusets: Mapping[str, frozenset[int]] | None = None) -> Plan:
     """The layer plan for a node. Total: any valid topology and pod list gives a plan.
 
     Terminal pods (Succeeded/Failed) hold no CPU and are left out. A uid seen twice is
     planned once (the first occurrence), so every member is in exactly one tier.
+    ``cpusets`` maps pod uid -> its observed cpuset (see "Pinned CPUs" above).
     """
     config = config or PlanConfig()
-    seen: set[str] = set()
-    members: list[Member] = []
+    cpusets = cpusets or {}
+    online = topology.online
+    live: dict[str, PodInfo] = {}
     for pod in pods:
-        if pod.is_terminal or pod.uid in seen:
-            continue
-        seen.add(pod.uid)
-        members.append(Member(pod.uid, pod.namespace, pod.name, pod.tier, pod.cpu_request_milli,
-                              kubelet_cpu_weight(pod.cpu_request_milli)))
+        if not pod.is_terminal:
+            live.setdefault(pod.uid, pod)
+    observed = {uid: cpusets.get(uid, frozenset()) & online for uid in live}
+    holders = Counter(cpu for cpus in observed.values() for cpu in cpus)
+    members = [
+        Member(pod.uid, pod.namespace, pod.name, pod.tier, pod.cpu_request_milli,
+               kubelet_cpu_weight(pod.cpu_request_milli),
+               pinned_cpus(pod, observed[uid], online, frozenset(c for c in observed[uid] if holders[c] > 1)))
+        for uid, pod in live.items()
+    ]
     members.sort(key=lambda m: m.uid)
 
     request_by_tier = {tier: 0 for tier in Tier}
@@ -234,9 +314,18 @@ def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | N
         request_by_tier[member.tier] += member.cpu_request_milli
         count_by_tier[member.tier] += 1
 
-    online = topology.online
-    wanted = fence_size_wanted(request_by_tier[Tier.CRITICAL], config.critical_headroom)
-    fenced = choose_fenced(topology, wanted, config)
+    no_cpus: frozenset[int] = frozenset()
+    others_pinned = no_cpus.union(*(m.pinned_cpus for m in members if m.tier is not Tier.CRITICAL))
+    critical_pinned = no_cpus.union(*(m.pinned_cpus for m in members if m.tier is Tier.CRITICAL))
+    critical_pinned -= others_pinned | config.unfenceable_cpus
+    room = max(0, len(online) - config.min_shared_cpus)
+    if len(critical_pinned) > room:  # only on a node kubelet could not have laid out: stay total
+        critical_pinned = frozenset(sorted(critical_pinned)[:room])
+    unpinned_request = sum(m.cpu_request_milli for m in members if m.tier is Tier.CRITICAL and not m.pinned_cpus)
+    wanted_free = fence_size_wanted(unpinned_request, config.critical_headroom)
+    wanted = len(critical_pinned) + wanted_free
+    fenced = critical_pinned | choose_fenced(topology, wanted_free, config,
+                                             avoid=others_pinned | critical_pinned, taken=len(critical_pinned))
     shared = online - fenced
 
     tiers: list[TierPlan] = []
@@ -252,7 +341,7 @@ def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | N
             tier=tier,
             kind=defaults.kind,
             cpus=cpus,
-            weight=_tier_weight(tier, request_by_tier[tier]),
+            weight=defaults.base_weight,
             slice_us=config.slice_for(tier),
             preempt=defaults.preempt,
             preemptible=defaults.preemptible,
@@ -271,4 +360,6 @@ def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | N
         critical_request_milli=request_by_tier[Tier.CRITICAL],
         fence_wanted_cpus=wanted,
         starvation_guard_us=config.starvation_guard_us,
+        pinned_fenced=critical_pinned,
+        pinned_unfenced=others_pinned & online,
     )

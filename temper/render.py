@@ -8,6 +8,11 @@ to the cgroup v2 root (no leading ``/``, trailing ``/``); scx_layered allows at 
 OR-groups per layer, so for a tier with more pods than that the renderer raises
 ``RenderError`` instead of silently dropping pods (Temper's own scheduler has no such limit).
 Pods whose cgroup is not known (not started yet) are left out of the layer config.
+A layer's ``weight`` is ``temper.plan.aggregate_weight`` (the tier's base x its requested
+cores), not ``TierPlan.weight``: scx_layered weighs a layer as one unit and ignores the
+pods' ``cpu.weight``, so only the aggregate keeps a Normal layer full of pods from
+outweighing a High layer; Temper's own scheduler multiplies the constant tier weight by each
+pod's weight instead.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from temper.cpuset import format_cpulist
-from temper.plan import LayerKind, Plan
+from temper.plan import LayerKind, Plan, aggregate_weight
 from temper.profiles.select import Selection
 from temper.tiers import Tier
 
@@ -39,6 +44,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "fence_wanted_cpus": plan.fence_wanted_cpus,
         "fence_capped": plan.fence_capped,
         "starvation_guard_us": plan.starvation_guard_us,
+        "pinned_fenced": format_cpulist(plan.pinned_fenced),
+        "pinned_unfenced": format_cpulist(plan.pinned_unfenced),
         "tiers": [
             {
                 "tier": t.tier.label, "kind": t.kind.value, "cpus": format_cpulist(t.cpus),
@@ -50,7 +57,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "members": [
             {"uid": m.uid, "pod": f"{m.namespace}/{m.name}", "tier": m.tier.label,
-             "request_m": m.cpu_request_milli, "weight": m.weight}
+             "request_m": m.cpu_request_milli, "weight": m.weight, "pinned": format_cpulist(m.pinned_cpus)}
             for m in plan.members
         ],
     }
@@ -67,9 +74,11 @@ def render_table(plan: Plan) -> str:
         f"  shared {format_cpulist(plan.shared) or '-'}"
         + ("  (fence capped: Critical asked for "
            f"{plan.fence_wanted_cpus} CPUs)" if plan.fence_capped else ""),
-        header,
-        "-" * len(header),
     ]
+    if plan.pinned_fenced or plan.pinned_unfenced:
+        lines.append(f"pinned by kubelet: fenced for critical {format_cpulist(plan.pinned_fenced) or '-'}"
+                     f"  kept unfenced {format_cpulist(plan.pinned_unfenced) or '-'}")
+    lines += [header, "-" * len(header)]
     for t in plan.tiers:
         flags = ",".join(name for name, on in (
             ("preempt", t.preempt), ("preemptible", t.preemptible), ("borrow", t.may_borrow_fenced)) if on)
@@ -108,7 +117,7 @@ def render_scx_layered(plan: Plan, cgroup_paths: Mapping[str, str]) -> list[dict
                 f"{SCX_LAYERED_MAX_OR_GROUPS} match groups per layer"
             )
         common: dict[str, Any] = {
-            "slice_us": t.slice_us, "weight": t.weight, "preempt": t.preempt,
+            "slice_us": t.slice_us, "weight": aggregate_weight(t.tier, t.request_milli), "preempt": t.preempt,
             "exclusive": t.kind is LayerKind.CONFINED and bool(plan.fenced),
         }
         lo, hi = t.util_band
@@ -137,7 +146,8 @@ def render_scx_layered(plan: Plan, cgroup_paths: Mapping[str, str]) -> list[dict
             "util_range": list(plan.tier(Tier.NORMAL).util_band),
             "cpus_range": [1, max(1, nr_cpus)], "protected": False,
             "util_includes_open_cputime": True, "slice_us": plan.tier(Tier.NORMAL).slice_us,
-            "weight": plan.tier(Tier.NORMAL).weight, "preempt": False, "exclusive": False}},
+            "weight": aggregate_weight(Tier.NORMAL, plan.tier(Tier.NORMAL).request_milli),
+            "preempt": False, "exclusive": False}},
     })
     if len(layers) > SCX_LAYERED_MAX_LAYERS:
         raise RenderError("too many layers for scx_layered")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -11,27 +9,7 @@ from temper.plan import PlanConfig, fence_size_wanted, plan
 from temper.pods import PodInfo, QosClass
 from temper.tiers import Tier
 from temper.topology import NodeTopology
-
-
-@st.composite
-def topologies(draw: st.DrawFn) -> NodeTopology:
-    threads = draw(st.sampled_from([1, 2]))
-    cores = draw(st.integers(min_value=1, max_value=32))
-    per_llc = draw(st.integers(min_value=1, max_value=cores))
-    return NodeTopology.uniform(cores * threads, threads, per_llc)
-
-
-@st.composite
-def pod_infos(draw: st.DrawFn, tier: Tier | None = None) -> PodInfo:
-    return PodInfo(
-        uid=str(uuid.UUID(int=draw(st.integers(min_value=0, max_value=2**64)))),
-        namespace="ns", name=f"p{draw(st.integers(0, 10**6))}",
-        tier=tier if tier is not None else draw(st.sampled_from(list(Tier))),
-        cpu_request_milli=draw(st.integers(min_value=0, max_value=64_000)),
-        cpu_limit_milli=None, qos=QosClass.BURSTABLE,
-        phase=draw(st.sampled_from(["Running", "Pending", "Succeeded"])),
-    )
-
+from tests.core.plan_strategies import pod_infos, topologies
 
 configs = st.builds(
     PlanConfig,

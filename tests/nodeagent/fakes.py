@@ -119,6 +119,8 @@ class RecordingEnforcer:
         self.throttling: Mapping[int, ThrottleStats] = {}
         self.bandwidth: Mapping[int, Bandwidth] | None = None
         """What the last apply was handed (None: leave the limits as they are)."""
+        self.bandwidths: list[dict[int, Bandwidth]] = []
+        """The ``bandwidth=`` of every apply, in order."""
 
     async def probe(self) -> Probe:
         self.calls.append(("probe", None))
@@ -128,6 +130,7 @@ class RecordingEnforcer:
                     bandwidth: Mapping[int, Bandwidth] | None = None) -> None:
         self.calls.append(("apply", (plan, dict(cgroup_ids))))
         self.bandwidth = bandwidth
+        self.bandwidths.append(dict(bandwidth or {}))
         if self.fail_applies:
             self.fail_applies -= 1
             raise EnforcementError("map update failed", "bpftool: Operation not permitted")

@@ -138,8 +138,8 @@ async def test_apply_writes_the_whole_plan_and_the_limits_into_the_maps(enforcer
     assert {k: v for k, v in _read(enforcer, MapName.TIERS).items() if k in expected.tiers} == expected.tiers
     assert {k: v for k, v in _read(enforcer, MapName.CPUS).items() if k in expected.cpus} == expected.cpus
     assert _read(enforcer, MapName.GLOBAL)[U32.pack(0)] == expected.global_config[1]
-    assert _read(enforcer, MapName.BANDWIDTH) == bpfmaps.encode_bandwidth(limits)
-    period, quota, burst = bpfmaps.BW_CONFIG.unpack(_read(enforcer, MapName.BANDWIDTH)[U64.pack(7001)])
+    assert _read(enforcer, MapName.CPU_MAX) == bpfmaps.encode_bandwidth(limits)
+    period, quota, burst = bpfmaps.BW_CONFIG.unpack(_read(enforcer, MapName.CPU_MAX)[U64.pack(7001)])
     assert (period, quota, burst) == (100_000_000, 20_000_000, 5_000_000)
     await _stand_down(enforcer)
 
@@ -148,13 +148,13 @@ async def test_limits_are_updated_and_stale_ones_deleted_and_none_leaves_them(en
     layer_plan = _plan()
     await enforcer.apply(layer_plan, IDS, bandwidth={101: Bandwidth(50_000, 100_000), 102: Bandwidth(10_000, 100_000)})
     await enforcer.apply(layer_plan, IDS, bandwidth={101: Bandwidth(80_000, 100_000), 103: Bandwidth(1_000, 10_000)})
-    live = _read(enforcer, MapName.BANDWIDTH)
+    live = _read(enforcer, MapName.CPU_MAX)
     assert live == bpfmaps.encode_bandwidth({101: Bandwidth(80_000, 100_000), 103: Bandwidth(1_000, 10_000)})
     await enforcer.apply(layer_plan, IDS)  # None: leave the limits as they are
-    assert _read(enforcer, MapName.BANDWIDTH) == live
+    assert _read(enforcer, MapName.CPU_MAX) == live
     assert _generation(enforcer) == 3
     await enforcer.apply(layer_plan, IDS, bandwidth={})  # {}: no limits at all
-    assert _read(enforcer, MapName.BANDWIDTH) == {}
+    assert _read(enforcer, MapName.CPU_MAX) == {}
     with pytest.raises(EnforcementError, match="bandwidth limits refused: invalid cgroup id 0"):
         await enforcer.apply(layer_plan, IDS, bandwidth={0: Bandwidth(50_000, 100_000)})
     assert _generation(enforcer) == 4, "a refused apply writes nothing"
@@ -168,13 +168,13 @@ async def test_a_failed_write_stops_before_the_global_config_and_the_next_apply_
         bpffs: Path, tmp_path: Path) -> None:
     # A bandwidth map that holds two entries: the third limit makes the kernel refuse (E2BIG).
     small = dict(MAP_LAYOUTS)
-    kind, key_size, value_size, _ = small[MapName.BANDWIDTH]
-    small[MapName.BANDWIDTH] = (kind, key_size, value_size, 2)
+    kind, key_size, value_size, _ = small[MapName.CPU_MAX]
+    small[MapName.CPU_MAX] = (kind, key_size, value_size, 2)
     enforcer = MapsOnlyEnforcer(bpffs / "temper", _sched_ext(tmp_path), small)
     first = _plan()
     await enforcer.apply(first, {"db": 101, "web": 102}, bandwidth={101: Bandwidth(50_000, 100_000)})
     three = {101: Bandwidth(60_000, 100_000), 102: Bandwidth(10_000, 100_000), 103: Bandwidth(10_000, 100_000)}
-    with pytest.raises(BpfSysError, match=r"update .*temper_bandwidth: .*errno 7\)"):
+    with pytest.raises(BpfSysError, match=r"update .*temper_cpu_max: .*errno 7\)"):
         await enforcer.apply(first, {"db": 101, "batch": 103}, bandwidth=three)
     # Ordering: cgroup upserts come before bandwidth (103 is there), stale deletes after (102
     # stays), and the global config last: the scheduler still sees generation 1.
@@ -184,7 +184,7 @@ async def test_a_failed_write_stops_before_the_global_config_and_the_next_apply_
     # map (101 and 102 live) takes 103 once the stale entries are deleted.
     await enforcer.apply(first, {"db": 101, "batch": 103}, bandwidth={103: Bandwidth(10_000, 100_000)})
     assert set(_read(enforcer, MapName.CGROUPS)) == {U64.pack(101), U64.pack(103)}
-    assert _read(enforcer, MapName.BANDWIDTH) == bpfmaps.encode_bandwidth({103: Bandwidth(10_000, 100_000)})
+    assert _read(enforcer, MapName.CPU_MAX) == bpfmaps.encode_bandwidth({103: Bandwidth(10_000, 100_000)})
     assert _generation(enforcer) == 2
     tiers = _read(enforcer, MapName.TIERS)
     assert tiers[U32.pack(Tier.CRITICAL)] == bpfmaps.encode_plan(first, {}, 2).tiers[U32.pack(Tier.CRITICAL)]
@@ -255,8 +255,8 @@ async def test_maps_are_found_by_their_kernel_names_and_pinned_under_their_full_
     enforcer = PinningEnforcer(bpffs / "temper", _sched_ext(tmp_path))
     await enforcer.apply(_plan(), IDS, bandwidth={101: Bandwidth(50_000, 100_000)})
     assert sorted(p.name for p in enforcer.maps_dir.iterdir()) == sorted(MapName)
-    with BpfMap.open(enforcer.maps_dir / MapName.BANDWIDTH) as bandwidth:
-        assert bandwidth.info.name == "temper_bandwidt", "the kernel cut the name; the pin did not"
+    with BpfMap.open(enforcer.maps_dir / MapName.CPU_MAX) as bandwidth:
+        assert bandwidth.info.name == kernel_name(MapName.CPU_MAX)
         assert bandwidth.items() == list(bpfmaps.encode_bandwidth({101: Bandwidth(50_000, 100_000)}).items())
     with BpfMap.open(enforcer.maps_dir / MapName.STATS) as stats:
         assert isinstance(enforcer.tool, ListingTool)

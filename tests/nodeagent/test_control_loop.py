@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nodeagent.agent import MAX_CONSECUTIVE_FAILURES, SKIP_NO_CGROUP, apply_due, enforcement_state
+from nodeagent.agent import MAX_CONSECUTIVE_FAILURES, SKIP_NO_CGROUP, apply_due, apply_key, enforcement_state
 from nodeagent.enforcement import ObserveOnly, Probe
 from nodeagent.main import choose_enforcer
 from nodeagent.podsource import PodSnapshot, PodSource
 from temper.annotations import EnforcementState
+from temper.bandwidth import Bandwidth
 from temper.config import AgentConfig
 from temper.plan import plan
 from temper.topology import NodeTopology
@@ -280,9 +281,14 @@ def test_safe_mode_always_wins_and_enforcing_needs_every_condition(observe_only:
 
 def test_apply_is_due_on_first_plan_on_change_and_on_reverify() -> None:
     topology = NodeTopology.uniform(4)
-    key = (plan(topology, []), frozenset({("u", 1)}))
-    other = (plan(topology, []), frozenset({("u", 2)}))
+    key = apply_key(plan(topology, []), {"u": 1}, {})
+    other = apply_key(plan(topology, []), {"u": 2}, {})
+    limited = apply_key(plan(topology, []), {"u": 1}, {1: Bandwidth(50_000, 100_000)})
+    resized = apply_key(plan(topology, []), {"u": 1}, {1: Bandwidth(150_000, 100_000)})
     assert apply_due(None, key, 0.0, 0.0)
     assert not apply_due(key, key, 10.0, 0.0)
     assert apply_due(key, other, 10.0, 0.0)
     assert apply_due(key, key, 61.0, 0.0)
+    assert apply_due(key, limited, 10.0, 0.0) and apply_due(limited, resized, 10.0, 0.0)
+    assert not apply_due(resized, apply_key(plan(topology, []), {"u": 1}, {1: Bandwidth(150_000, 100_000)}),
+                         10.0, 0.0)

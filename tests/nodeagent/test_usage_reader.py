@@ -18,11 +18,11 @@ from nodeagent.cgroups import (
     SKIP_VANISHED,
     CgroupReadError,
     UsageReader,
-    _skip_reason,
     parse_usage_usec,
     parse_usage_usec_bytes,
     read_pods,
     scan_pods,
+    skip_reason,
 )
 from temper.pods import QosClass
 from tests.nodeagent.trees import write_pod_cgroup, write_usage
@@ -72,7 +72,7 @@ def test_retain_closes_the_files_of_pods_gone_or_recreated_with_a_new_id(tmp_pat
 
 
 def test_a_removed_cgroups_enodev_counts_as_vanished() -> None:
-    assert _skip_reason(OSError(errno.ENODEV, "No such device")) == SKIP_VANISHED
+    assert skip_reason(OSError(errno.ENODEV, "No such device")) == SKIP_VANISHED
 
 
 @given(st.one_of(st.integers(0, 2**63), st.text(alphabet="0123456789 -x_\n", max_size=12)),

@@ -65,3 +65,29 @@ def write_usage(directory: Path, usage_usec: int) -> None:
     (directory / "cpu.stat").write_text(
         f"usage_usec {usage_usec}\nuser_usec {usage_usec // 2}\nsystem_usec {usage_usec // 2}\n"
         "nr_periods 0\nnr_throttled 0\nthrottled_usec 0\n")
+
+
+def write_cgroup_limit(directory: Path, cpu_max: str = "max 100000\n", cpu_max_burst: str | None = "0\n") -> None:
+    """``cpu.max`` ("$QUOTA $PERIOD" or "max $PERIOD") and ``cpu.max.burst`` as the kernel
+    prints them; ``cpu_max_burst=None``: a kernel without the file (before 5.14)."""
+    (directory / "cpu.max").write_text(cpu_max)
+    burst = directory / "cpu.max.burst"
+    if cpu_max_burst is None:
+        burst.unlink(missing_ok=True)
+    else:
+        burst.write_text(cpu_max_burst)
+
+
+def write_container_cgroup(pod_dir: Path, name: str = "cri-containerd-4567cdef.scope", *,
+                           cpu_max: str | None = "max 100000\n", cpu_max_burst: str | None = "0\n",
+                           cpuset: str | None = None) -> Path:
+    """A container cgroup below a pod cgroup (kubelet/containerd name it
+    ``cri-containerd-<id>.scope``), with the files kubelet sets: ``cpu.max`` (+ burst) and, when
+    the cpuset controller is on, ``cpuset.cpus.effective`` (a cpulist such as "2-3,6")."""
+    directory = pod_dir / name
+    directory.mkdir(exist_ok=True)
+    if cpu_max is not None:
+        write_cgroup_limit(directory, cpu_max, cpu_max_burst)
+    if cpuset is not None:
+        (directory / "cpuset.cpus.effective").write_text(cpuset + "\n")
+    return directory
