@@ -19,19 +19,28 @@
  *               capped by its pod) at each tick and when it stops.
  *   throttle    runtime_ns <= 0: the cgroup's tasks are PARKED - inserted into DSQ_PARKED
  *               instead of their tier queue, never direct-dispatched, never kicking a CPU;
- *               a running one gets its slice zeroed at the next tick. A throttled Critical
+ *               a running one gets its slice zeroed at the next tick, and the next dispatch
+ *               moves the ones still queued in tier queues to DSQ_PARKED (the core's sweep,
+ *               when throttle_seq moved).
+ *               A throttled Critical
  *               pod therefore leaves its fenced CPUs to borrowers while parked.
- *   refill      a BPF timer every BW_TICK_NS walks the limited cgroups: at each period
+ *   refill      a BPF timer every BW_TICK_NS walks the limited cgroups (dispatch walks
+ *               and re-arms the timer if it has not run for 4 ticks: the kernel frees a
+ *               map's timers while no user holds the map, e.g. between bpftool's exit and
+ *               the agent's pin of temper_timers): at each period
  *               boundary runtime_ns += quota (capped at quota + burst: unused quota carries
  *               over up to cpu.max.burst, as in the fair class). Overrun is carried as debt
  *               (so the long-run average is exact) but never beyond one quota, so a cgroup
  *               stays parked at most about two periods - far inside the 5 s watchdog.
  *   unpark      when a cgroup has quota again the timer bumps unpark_seq and wakes an idle
  *               CPU; the next dispatch (any CPU, one at a time) moves every parked task whose
- *               cgroups all have quota back to its tier queue at a rebased vtime. Parked
- *               tasks re-enter in FIFO order and queue by vtime, so they rotate: the one that
- *               ran least goes first. Dispatch also rescans every BW_RESCAN_NS, which closes
- *               the race of a task parked just after its cgroup was refilled.
+ *               cgroups all have quota back to its tier queue. DSQ_PARKED is ordered by the
+ *               time each task last started running, and unparked tasks get consecutive
+ *               vtimes just behind the queue's clock in that order: the tasks of a throttled
+ *               pod take turns, least recently run first, so with 200 threads and a 500m
+ *               limit each runs about every 200 x one tick / 0.5 CPU = 1.6 s, far inside
+ *               the watchdog. Dispatch also rescans every BW_RESCAN_NS, which closes the race
+ *               of a task parked just after its cgroup was refilled.
  *   counters    nr_periods (periods the cgroup used CPU in), nr_throttled (throttle events),
  *               throttled_ns (closed throttled intervals) - what cpu.stat would say.
  *
@@ -76,10 +85,13 @@ struct {
 	__type(value, struct bw_timer);
 } temper_timers SEC(".maps");
 
+u64 throttle_seq;	/* bumped when some cgroup ran out of quota */
+u64 park_done;		/* throttle_seq as of the last sweep of the tier queues */
 u64 unpark_seq;		/* bumped when some cgroup got quota back */
 u64 unpark_done;	/* unpark_seq as of the last completed scan */
 u64 unpark_scanned_at;
 u64 nr_bw_cgroups;	/* limited cgroups known to the timer (0: skip all bandwidth work) */
+u64 bw_walked_at;	/* when the refill walk last ran */
 u32 bw_epoch;		/* bumped when the kernel forwards a limit: tasks re-resolve */
 
 static __always_inline struct temper_bw_config *bw_config(u64 cgroup_id)
@@ -135,6 +147,7 @@ static void bw_charge(struct task_ctx *tctx, u64 now)
 		if (st->runtime_ns <= 0 && __sync_val_compare_and_swap(&st->throttled, 0, 1) == 0) {
 			st->throttled_since_ns = now;
 			__sync_fetch_and_add(&st->nr_throttled, 1);
+			__sync_fetch_and_add(&throttle_seq, 1);
 		}
 	}
 }
@@ -224,24 +237,70 @@ static long bw_refill_one(struct bpf_map *map, u64 *key, struct temper_bw_stats 
 	return 0;
 }
 
-static int bw_tick(void *map, int *key, struct bw_timer *t)
+/* One refill walk over every limited cgroup; wakes a CPU to unpark if anything was released. */
+static void bw_walk(u64 now)
 {
-	struct bw_walk walk = { .now = bpf_ktime_get_ns() };
+	struct bw_walk walk = { .now = now };
+	const struct cpumask *online;
 	s32 cpu;
 
-	if (nr_bw_cgroups)
-		bpf_for_each_map_elem(&temper_bw_stats, bw_refill_one, &walk, 0);
-	if (walk.released) {
-		const struct cpumask *online = scx_bpf_get_online_cpumask();
+	bpf_for_each_map_elem(&temper_bw_stats, bw_refill_one, &walk, 0);
+	if (!walk.released)
+		return;
+	__sync_fetch_and_add(&unpark_seq, 1);
+	online = scx_bpf_get_online_cpumask();
+	cpu = scx_bpf_pick_idle_cpu(online, 0);
+	scx_bpf_put_cpumask(online);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+}
 
-		__sync_fetch_and_add(&unpark_seq, 1);
-		cpu = scx_bpf_pick_idle_cpu(online, 0);
-		scx_bpf_put_cpumask(online);
-		if (cpu >= 0)
-			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-	}
+static int bw_tick(void *map, int *key, struct bw_timer *t)
+{
+	u64 now = bpf_ktime_get_ns();
+
+	bw_walked_at = now;
+	if (nr_bw_cgroups)
+		bw_walk(now);
 	bpf_timer_start(&t->timer, BW_TICK_NS, 0);
 	return 0;
+}
+
+/*
+ * (Re)arm the refill timer. The kernel frees a map's timers when its last user reference
+ * goes (bpftool exits right after registering; the agent's pin comes a moment later) and
+ * refuses bpf_timer_init while there is none, so this is retried until it sticks.
+ */
+static void bw_arm(void)
+{
+	struct bw_timer *t;
+	u32 zero = 0;
+	long ret;
+
+	t = bpf_map_lookup_elem(&temper_timers, &zero);
+	if (!t)
+		return;
+	ret = bpf_timer_init(&t->timer, &temper_timers, CLOCK_MONOTONIC);
+	if (ret && ret != -16 /* -EBUSY: already initialised */)
+		return;
+	if (bpf_timer_set_callback(&t->timer, bw_tick) == 0)
+		bpf_timer_start(&t->timer, BW_TICK_NS, 0);
+}
+
+/*
+ * From ops.dispatch: if the timer has not walked for a while (not armed yet, or freed),
+ * walk here and try to re-arm it - one CPU at a time.
+ */
+static void bw_watchdog(u64 now)
+{
+	u64 last = bw_walked_at;
+
+	if ((s64)(now - last) < (s64)(4 * BW_TICK_NS))
+		return;
+	if (__sync_val_compare_and_swap(&bw_walked_at, last, now) != last)
+		return;
+	bw_arm();
+	bw_walk(now);
 }
 
 /*
@@ -254,7 +313,8 @@ static void bw_unpark(u64 now)
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
 	struct task_ctx *tctx;
-	u64 seq = unpark_seq, last = unpark_scanned_at, dsq;
+	u64 seq = unpark_seq, last = unpark_scanned_at, dsq, vtime;
+	u32 index;
 
 	if (seq == unpark_done && (s64)(now - last) < (s64)BW_RESCAN_NS)
 		return;
@@ -273,9 +333,19 @@ static void bw_unpark(u64 now)
 		if (tctx && bw_throttled(tctx))
 			continue;
 		dsq = tctx ? queue_of_rcu(p, tctx->tier) : DSQ_SHARED;
-		if (tctx)
-			settle_vtime(tctx, dsq - DSQ_CRITICAL, tier_slice(tctx->tier));
-		dsq_move_vtime(&it, p, dsq, tctx ? tctx->vtime : queue_clocks[1].vtime_now);
+		index = dsq - DSQ_CRITICAL < NR_DSQS ? dsq - DSQ_CRITICAL : 1;
+		/*
+		 * Least recently run first, one slice behind the queue's clock (like any waking
+		 * task), in parked order: within a throttled pod the tasks take turns.
+		 */
+		vtime = queue_clocks[index].vtime_now - ((u64)BW_MIN_SLICE_NS << VTIME_SHIFT) / DEFAULT_WEIGHT +
+			(bpf_ktime_get_ns() - now);
+		if (tctx) {
+			tctx->vtime = vtime;
+			tctx->dsq_index = index;
+			tctx->queued_at = now;
+		}
+		dsq_move_vtime(&it, p, dsq, vtime);
 	}
 	bpf_iter_scx_dsq_destroy(&it);
 }
@@ -301,24 +371,5 @@ static void bw_kernel_set(struct cgroup *cgrp, u64 period_us, u64 quota_us, u64 
 	__sync_fetch_and_add(&bw_epoch, 1);
 }
 #endif
-
-/* From ops.init: arm the refill timer. */
-static s32 bw_init(void)
-{
-	struct bw_timer *t;
-	u32 zero = 0;
-	s32 ret;
-
-	t = bpf_map_lookup_elem(&temper_timers, &zero);
-	if (!t)
-		return -2; /* -ENOENT */
-	ret = bpf_timer_init(&t->timer, &temper_timers, CLOCK_MONOTONIC);
-	if (ret)
-		return ret;
-	ret = bpf_timer_set_callback(&t->timer, bw_tick);
-	if (ret)
-		return ret;
-	return bpf_timer_start(&t->timer, BW_TICK_NS, 0);
-}
 
 #endif /* __TEMPER_BANDWIDTH_BPF_H */

@@ -60,6 +60,8 @@ void scx_bpf_dispatch___compat(struct task_struct *p, u64 dsq_id, u64 slice, u64
 void scx_bpf_dispatch_vtime___compat(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime,
 				     u64 enq_flags) __ksym __weak;
 bool scx_bpf_consume___compat(u64 dsq_id) __ksym __weak;
+bool scx_bpf_dispatch_from_dsq___compat(struct bpf_iter_scx_dsq *it__iter, struct task_struct *p,
+					u64 dsq_id, u64 enq_flags) __ksym __weak;
 bool scx_bpf_dispatch_vtime_from_dsq___compat(struct bpf_iter_scx_dsq *it__iter, struct task_struct *p,
 					      u64 dsq_id, u64 enq_flags) __ksym __weak;
 void scx_bpf_dispatch_from_dsq_set_vtime___compat(struct bpf_iter_scx_dsq *it__iter, u64 vtime) __ksym __weak;
@@ -87,6 +89,14 @@ static __always_inline bool dsq_move_to_local(u64 dsq)
 	if (bpf_ksym_exists(scx_bpf_dsq_move_to_local))
 		return scx_bpf_dsq_move_to_local(dsq);
 	return scx_bpf_consume___compat(dsq);
+}
+
+/* Move @p, found by iterating @it, to the tail of the FIFO (or local) @dsq. */
+static __always_inline bool dsq_move(struct bpf_iter_scx_dsq *it, struct task_struct *p, u64 dsq)
+{
+	if (bpf_ksym_exists(scx_bpf_dsq_move))
+		return scx_bpf_dsq_move(it, p, dsq, 0);
+	return scx_bpf_dispatch_from_dsq___compat(it, p, dsq, 0);
 }
 
 /* Move @p, found by iterating @it, into the vtime-ordered @dsq at @vtime. */
@@ -125,7 +135,7 @@ enum temper_dsq {
 	DSQ_SHARED,
 	DSQ_LOW,
 	DSQ_BACKGROUND,
-	DSQ_PARKED,		/* FIFO: tasks of cgroups out of CPU quota (bandwidth.bpf.h) */
+	DSQ_PARKED,		/* tasks of cgroups out of CPU quota, least recently run first */
 #ifdef TEMPER_BROKEN
 	DSQ_NEVER_CONSUMED,
 #endif
@@ -142,6 +152,8 @@ enum {
 	DEFAULT_GUARD_NS = 200000000ULL,
 	DEFAULT_WEIGHT = 100,
 	MAX_CHARGE_NS = 1ULL << 32,	/* one charge/vtime step never exceeds ~4.3 s of CPU */
+	AGE_NS = 1000000000ULL,		/* a task queued this long is run next, whatever its vtime */
+	SWEEP_NS = 100000000ULL,	/* how often dispatch sweeps the queues for aged tasks */
 };
 
 /* ---- maps shared with the agent (layouts in temper.h) ---- */
@@ -210,6 +222,7 @@ struct task_ctx {
 	u64 vtime;
 	u64 started_at;		/* when it last started running (vtime accounting) */
 	u64 charged_at;		/* when its run time was last charged to its cgroups' quota */
+	u64 queued_at;		/* when it was last put in a tier queue (the aging sweep) */
 	u64 bw_ids[MAX_BW_LEVELS];	/* nearest CPU-limited cgroups (0 = none) */
 	u32 tier;
 	u32 pod_weight;

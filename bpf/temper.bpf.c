@@ -50,13 +50,15 @@
  *   shared CPU:  SHARED, CRITICAL (overflow; first when nothing is fenced), LOW, BACKGROUND.
  *   fenced CPU:  CRITICAL, then the tiers allowed to borrow: SHARED, LOW, BACKGROUND.
  *
- * STARVATION GUARD
+ * STARVATION GUARD AND AGING
  * Every dispatch first checks each queue: one that is non-empty and was last served more
  * than starvation_guard_ns ago (default 200 ms; 4x that for non-Critical queues on a fenced
  * CPU) is served before the normal order. So batch on a node saturated by protected work
  * still progresses - far inside the kernel watchdog (timeout_ms 5 s). Timestamps are
  * compared as signed deltas: a clock read on one CPU that is older than another CPU's
- * last_served never looks like an ancient one.
+ * last_served never looks like an ancient one. Inside a queue, vtime alone cannot bound a
+ * wait when weights differ by orders of magnitude, so every 100 ms one dispatch sweeps the
+ * queues and runs next (local queue of a CPU it may use) any task queued for 1 s or more.
  *
  * AFFINITY
  * Restricted tasks (cpusets, taskset, kubelet's static CPU manager) use the kernel's idle
@@ -537,7 +539,7 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 	if (bw_throttled(tctx)) {
-		dsq_insert(p, DSQ_PARKED, slice, enq_flags);
+		dsq_insert_vtime(p, DSQ_PARKED, slice, tctx->started_at, enq_flags);
 		stat_inc(tier, TEMPER_STAT_THROTTLED);
 		return;
 	}
@@ -553,9 +555,71 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	if (tier == TEMPER_TIER_CRITICAL && dsq != DSQ_CRITICAL)
 		stat_inc(tier, TEMPER_STAT_FALLBACK);
 	vtime = settle_vtime(tctx, dsq - DSQ_CRITICAL, slice);
+	tctx->queued_at = bpf_ktime_get_ns();
 	dsq_insert_vtime(p, dsq, slice, vtime, enq_flags);
 	stat_inc(tier, TEMPER_STAT_ENQUEUE);
 	kick_for(p, tier);
+}
+
+u64 swept_at;		/* when the aging sweep last ran */
+
+/* A CPU @p may run on, its current one if allowed. Caller in an RCU read section. */
+static __always_inline s32 allowed_cpu(struct task_struct *p)
+{
+	s32 cpu = scx_bpf_task_cpu(p);
+
+	if (bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		return cpu;
+	return bpf_cpumask_first(p->cpus_ptr);
+}
+
+/*
+ * From ops.dispatch: one pass over the tier queues that
+ *   - parks the queued tasks of cgroups that ran out of quota (after throttle_seq moved),
+ *   - runs next every task queued for AGE_NS or more, on a CPU it may use (every SWEEP_NS).
+ * Aging is what bounds a task's wait whatever the weights: a nice-19 kthread (task weight 1)
+ * queued behind 200 busy tasks of weight 2000 would wait far past the 5 s watchdog on
+ * vtime alone. One CPU sweeps at a time.
+ */
+static void sweep_queues(u64 now)
+{
+	u64 seq = throttle_seq, done = park_done, last = swept_at;
+	bool park = seq != done, age = (s64)(now - last) >= (s64)SWEEP_NS;
+	struct bpf_iter_scx_dsq it;
+	struct task_struct *p;
+	struct task_ctx *tctx;
+	s32 cpu;
+	u32 i;
+
+	if (park && __sync_val_compare_and_swap(&park_done, done, seq) != done)
+		park = false;
+	if (age && __sync_val_compare_and_swap(&swept_at, last, now) != last)
+		age = false;
+	if (!park && !age)
+		return;
+	for (i = 0; i < NR_DSQS; i++) {
+		if (scx_bpf_dsq_nr_queued(DSQ_CRITICAL + i) <= 0)
+			continue;
+		bpf_iter_scx_dsq_new(&it, DSQ_CRITICAL + i, 0);
+		while ((p = bpf_iter_scx_dsq_next(&it))) {
+			tctx = task_ctx_of(p);
+			if (!tctx)
+				continue;
+			if (park && bw_throttled(tctx)) {
+				if (dsq_move_vtime(&it, p, DSQ_PARKED, tctx->started_at))
+					stat_inc(tctx->tier, TEMPER_STAT_THROTTLED);
+				continue;
+			}
+			if (!age || (s64)(now - tctx->queued_at) < (s64)AGE_NS)
+				continue;
+			cpu = allowed_cpu(p);
+			if (cpu >= 0 && cpu < (s32)nr_cpu_ids && dsq_move(&it, p, SCX_DSQ_LOCAL_ON | cpu)) {
+				stat_inc(tctx->tier, TEMPER_STAT_STARVATION_GUARD);
+				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+			}
+		}
+		bpf_iter_scx_dsq_destroy(&it);
+	}
 }
 
 static __always_inline bool serve(u32 index, u64 now)
@@ -593,8 +657,11 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 #ifdef TEMPER_BROKEN
 	return;
 #endif
-	if (nr_bw_cgroups)
+	if (nr_bw_cgroups) {
+		bw_watchdog(now);
 		bw_unpark(now);
+	}
+	sweep_queues(now);
 	fenced = cpu_is_fenced(cpu);
 	/*
 	 * Starvation guard: a queue left waiting too long is served first, once. A fenced CPU is
@@ -775,7 +842,8 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(temper_init)
 		return ret;
 #endif
 	refresh_masks(current_generation());
-	return bw_init();
+	bw_arm();
+	return 0;
 }
 
 void BPF_STRUCT_OPS(temper_exit, struct scx_exit_info *ei)

@@ -1,0 +1,47 @@
+"""Temper's scheduler under the routine events of a real node (issue 10), on real kernels.
+
+One boot per kernel (7.2, and 6.12 with the pre-6.13 kfunc names) runs
+``kernellab/scenarios/hardening.py``: CPU limits (cpu.max) measured against the fair class in
+the same boot, a live limit change, burst, the throttle counters, 200 throttled tasks in one
+pod, a new pod moving from Normal to Critical on a node saturated for 20 s, CPU hotplug, and
+1,000 pod arrivals/departures - and the scheduler is never ejected. On failure the kernel's
+exit dump (every runnable task and its queue) is in the scenario's records.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kernellab import fetch, vm
+
+pytestmark = pytest.mark.lab
+KERNELS = ["7.2", "6.12"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def lab() -> fetch.Lab:
+    lab = fetch.fetch_all(KERNELS)
+    subprocess.run(["bash", str(ROOT / "scripts" / "build-bpf.sh")], check=True, cwd=ROOT)
+    return lab
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_limits_hold_and_routine_events_never_eject_the_scheduler(lab: fetch.Lab, kernel: vm.KernelName) -> None:
+    result = vm.run_scenario(kernel, "hardening", lab=lab, timeout=1200)
+    failed = [r for r in result.records if r.get("ok") is False]
+    assert result.ok and not failed, failed or result.to_json()
+    temper, fair = result.record("cpu_max_temper")["cpus"], result.record("cpu_max_fair_class")["cpus"]
+    assert abs(temper - 0.5) <= 0.075 and abs(fair - 0.5) <= 0.075
+    assert abs(result.record("cpu_max_live_change")["cpus"] - 1.0) <= 0.15
+    bursts = result.record("cpu_max_burst")["bursts"]
+    assert bursts["40000"]["ran_ns"] >= bursts["0"]["ran_ns"] + 25_000_000
+    crowd = result.record("many_throttled_threads")
+    assert crowd["tasks"] >= 201 and crowd["never_ran"] <= 1
+    assert result.record("tier_move_after_saturation")["seconds"] <= 1.0
+    assert result.record("hotplug_keeps_scheduler")["states"] == ["enabled", "enabled"]
+    assert result.record("pod_churn")["arrivals"] == 1000
+    assert result.record("never_ejected")["enable_seq"] == result.record("cpu_max_temper")["enable_seq"]
