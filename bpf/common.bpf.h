@@ -241,7 +241,7 @@ struct cpu_ctx {
 	u32 tier;		/* tier of the task running there */
 	u32 busy;		/* 0 while idle or right after we kicked it */
 	u32 offline;		/* between ops.cpu_offline and ops.cpu_online */
-	u32 pad;
+	u32 fence_critical;	/* 1 while a Critical task runs here and this CPU is fenced */
 } __attribute__((aligned(CACHELINE)));
 
 struct {

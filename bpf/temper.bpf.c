@@ -29,11 +29,12 @@
  * breaks ordering when the u64 wraps.
  *
  * WAKE-UP (select_cpu)
- *   Critical:    an idle fenced CPU (prev first), else an idle shared CPU (overflow: Critical
- *                demand above its fence uses idle capacity instead of waiting). Else a fenced
- *                CPU running a borrower (any non-Critical task), else a shared CPU running
- *                Low/Background: the task goes straight into that CPU's local queue with
+ *   Critical:    an idle fenced CPU (prev first). Else a fenced CPU running a borrower (any
+ *                non-Critical task): the task goes straight into that CPU's local queue with
  *                SCX_ENQ_PREEMPT, which ends the current slice and reschedules at once.
+ *                Overflow: only while every fenced CPU runs Critical work (the demand is
+ *                above the fence), an idle shared CPU, else one running Low/Background, is
+ *                used the same way, and shared CPUs serve DSQ_CRITICAL after SHARED.
  *   High/Normal: an idle shared CPU, else an idle fenced CPU (borrow), else a shared CPU
  *                running Low/Background, preempted the same way.
  *   Low/Bg:      an idle CPU anywhere, shared first; a Low wake-up may preempt Background.
@@ -47,7 +48,8 @@
  * idles.
  *
  * DISPATCH ORDER
- *   shared CPU:  SHARED, CRITICAL (overflow; first when nothing is fenced), LOW, BACKGROUND.
+ *   shared CPU:  SHARED, CRITICAL (first when nothing is fenced; after SHARED while the fence
+ *                is saturated), LOW, BACKGROUND.
  *   fenced CPU:  CRITICAL, then the tiers allowed to borrow: SHARED, LOW, BACKGROUND.
  *
  * STARVATION GUARD AND AGING
@@ -125,6 +127,7 @@ struct {
 u64 masks_generation = ~0ULL;
 u64 masks_hotplug_seq;
 u32 nr_fenced;
+u32 fence_critical_running;	/* fenced CPUs running a Critical task now */
 
 static __always_inline const struct cpumask *cast_mask(struct bpf_cpumask *mask)
 {
@@ -140,6 +143,12 @@ static __always_inline bool cpu_is_fenced(s32 cpu)
 		return false;
 	role = bpf_map_lookup_elem(&temper_cpus, &key);
 	return role && *role == TEMPER_CPU_FENCED;
+}
+
+/* Critical overflows to shared CPUs only while every fenced CPU runs Critical work. */
+static __always_inline bool fence_saturated(void)
+{
+	return nr_fenced && fence_critical_running >= nr_fenced;
 }
 
 static __always_inline u64 dsq_of_tier(u32 tier)
@@ -366,7 +375,7 @@ static s32 pick_idle_for_tier(u32 tier, s32 prev)
 	bpf_rcu_read_lock();
 	if (tier == TEMPER_TIER_CRITICAL && nr_fenced) {
 		cpu = claim_idle(m->fenced, prev);
-		if (cpu < 0)
+		if (cpu < 0 && fence_saturated())
 			cpu = claim_idle(m->shared, prev); /* overflow */
 	} else {
 		cpu = claim_idle(m->shared, prev);
@@ -423,7 +432,7 @@ static s32 find_victim(struct task_struct *p, u32 tier, s32 prefer)
 		break;
 	}
 	temper_iter_end(it);
-	if (victim < 0)
+	if (victim < 0 && fence_saturated())
 		victim = spare;
 	if (victim >= 0) {
 		c = cpu_ctx_of(victim);
@@ -685,7 +694,7 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	if (!fenced) {
 		if (!nr_fenced && serve(0, now))
 			return;
-		if (serve(1, now) || serve(0, now) || serve(2, now))
+		if (serve(1, now) || (fence_saturated() && serve(0, now)) || serve(2, now))
 			return;
 		serve(3, now);
 		return;
@@ -719,6 +728,10 @@ void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 	if (c) {
 		c->tier = tctx->tier;
 		c->busy = 1;
+		if (tctx->tier == TEMPER_TIER_CRITICAL && cpu_is_fenced(cpu) && !c->fence_critical) {
+			c->fence_critical = 1;
+			__sync_fetch_and_add(&fence_critical_running, 1);
+		}
 	}
 	if (tctx->tier != TEMPER_TIER_CRITICAL && cpu_is_fenced(cpu))
 		stat_inc(tctx->tier, TEMPER_STAT_BORROW);
@@ -754,8 +767,13 @@ void BPF_STRUCT_OPS(temper_stopping, struct task_struct *p, bool runnable)
 		used = MAX_CHARGE_NS;
 	tctx->vtime += (used << VTIME_SHIFT) / task_weight(p, tctx);
 	c = cpu_ctx_of(bpf_get_smp_processor_id());
-	if (c)
+	if (c) {
 		c->busy = 0;
+		if (c->fence_critical) {
+			c->fence_critical = 0;
+			__sync_fetch_and_add(&fence_critical_running, -1);
+		}
+	}
 }
 
 void BPF_STRUCT_OPS(temper_cpu_release, s32 cpu, struct scx_cpu_release_args *args)

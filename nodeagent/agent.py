@@ -60,9 +60,11 @@ from nodeagent.cgroups import (
 from nodeagent.enforcement import EnforcementError, Enforcer, EnforcerStatus, Probe
 from nodeagent.podsource import PodSource
 from nodeagent.publish import Publisher, node_load
+from nodeagent.sysfs import SysfsError, read_online, read_topology
 from temper.annotations import EnforcementState, EnforcementStatus
 from temper.bandwidth import Bandwidth
 from temper.config import AgentConfig
+from temper.cpuset import format_cpulist
 from temper.plan import Plan, plan
 from temper.pods import PodInfo
 from temper.topology import NodeTopology
@@ -153,6 +155,8 @@ class AgentState:
     plan_applies: int = 0
     plan_failures: int = 0
     plans_computed: int = 0
+    topology_changes: int = 0
+    """Times the online CPUs changed (hotplug) and the node was re-planned."""
     loop_errors: int = 0
     """Loop iterations that raised; the loop logs, counts and carries on (never dies)."""
     api_errors: int = 0
@@ -182,8 +186,10 @@ class AgentState:
 
 class Agent:
     def __init__(self, config: AgentConfig, state: AgentState, source: PodSource, enforcer: Enforcer,
-                 cgroup_root: str, publisher: Publisher | None = None) -> None:
+                 cgroup_root: str, publisher: Publisher | None = None, sysfs_root: str | None = None) -> None:
         self.config = config
+        self.sysfs_root = sysfs_root
+        """Where CPU hotplug is watched (None: the topology read at start is kept)."""
         self.state = state
         self.source = source
         self.enforcer = enforcer
@@ -227,6 +233,29 @@ class Agent:
         self.facts.close()
 
     # -- one iteration ---------------------------------------------------------------------
+    def _refresh_topology(self) -> None:
+        """CPU hotplug: when the online CPUs change, re-read the topology and re-plan, so the
+        fence and the scheduler's CPU roles follow the CPUs that exist."""
+        if self.sysfs_root is None:
+            return
+        state = self.state
+        try:
+            if read_online(self.sysfs_root) == state.topology.online:
+                return
+            topology = read_topology(self.sysfs_root)
+        except (OSError, SysfsError) as exc:
+            if "topology" not in self._logged_errors:
+                log.warning("CPU topology unreadable, keeping the last one: %s", exc)
+                self._logged_errors.add("topology")
+            return
+        log.info("online CPUs changed: %s -> %s; re-planning", format_cpulist(state.topology.online),
+                 format_cpulist(topology.online))
+        state.topology = topology
+        state.topology_changes += 1
+        if state.plan is not None:
+            state.plan = plan(topology, state.pods, self.config.plan, cpusets=state.cpusets)
+            state.plans_computed += 1
+
     def _refresh_pods(self) -> None:
         snapshot = self.source.snapshot()
         state = self.state
@@ -371,6 +400,7 @@ class Agent:
     async def step(self) -> None:
         started = time.monotonic()
         state = self.state
+        self._refresh_topology()
         self._refresh_pods()
         if state.plan is not None:
             self._scan(state.plan, started)

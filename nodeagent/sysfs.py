@@ -85,6 +85,11 @@ def _llc_of(cpu_dir: Path) -> frozenset[int] | None:
     return None
 
 
+def read_online(root: str | Path = "/") -> frozenset[int]:
+    """The online CPU ids (one small read: the agent checks it every scan for hotplug)."""
+    return _cpulist(Path(root) / "sys/devices/system/cpu/online")
+
+
 def read_topology(root: str | Path = "/") -> NodeTopology:
     """The online CPUs of the node under ``root`` with their cores and LLCs."""
     cpu_root = Path(root) / "sys/devices/system/cpu"

@@ -47,10 +47,12 @@ def guest_main(ctx: Context) -> int:
     critical = _pods.pod(1, "critical", "critical", "500m", _pods.BUSY)
     fillers = [_pods.pod(100 + i, f"filler-{i}", "background", "100m", _pods.BUSY) for i in range(2)]
     late = _pods.pod(200, "late", "normal", "200m", _pods.SLEEP)
-    laid = kubelet.apply(kubelet.plan(_pods.pod_list([critical, *fillers, late])), _pods.CGROUP_ROOT)
+    capped = _pods.pod(300, "capped", "normal", "300m", _pods.BUSY)
+    capped["spec"]["containers"][0]["resources"]["limits"] = {"cpu": "300m"}
+    laid = kubelet.apply(kubelet.plan(_pods.pod_list([critical, *fillers, late, capped])), _pods.CGROUP_ROOT)
     crit_pids, filler_pids = _pods.pids_of(laid[0]), [p for x in laid[1:3] for p in _pods.pids_of(x)]
     all_pids = [p for x in laid for p in _pods.pids_of(x)]
-    agent = GuestAgent(_pods.pod_list([critical, *fillers]))
+    agent = GuestAgent(_pods.pod_list([critical, *fillers, capped]))
     api = agent.api
     seq_before = enable_seq()
     t0 = time.monotonic()
@@ -76,13 +78,39 @@ def guest_main(ctx: Context) -> int:
     ctx.check("batch_progresses_beside_critical", ticks1 > ticks0, filler_ticks=ticks1 - ticks0)
 
     late_id = (_pods.CGROUP_ROOT / laid[3].cgroup).stat().st_ino
-    agent.write_pods(_pods.pod_list([critical, *fillers, late]))
+    agent.write_pods(_pods.pod_list([critical, *fillers, capped, late]))
     seen = ctx.wait_for(lambda: late_id in cgroup_ids_in_map(), 60, 0.2)
     ctx.check("new_pod_by_live_map_update", seen is not None and enable_seq() == seq_before + 1,
               seconds=seen, enable_seq=[seq_before, enable_seq()])
     metrics = agent.get("/metrics").decode()
     ctx.check("metrics_served", "temper_agent_" in metrics and "temper_agent_scheduler_events" in metrics,
               lines=len(metrics.splitlines()))
+
+    # The agent reads the pod's cpu.max (kubelet wrote 30000 100000) and the scheduler holds it.
+    capped_cg = laid[4].cgroup
+    used = _cpus_used(capped_cg, 4)
+    throttled = [ln for ln in agent.get("/metrics").decode().splitlines()
+                 if ln.startswith("temper_pod_cpu_nr_throttled_total") and 'pod="capped"' in ln]
+    ctx.check("agent_enforces_cpu_max", abs(used - 0.3) <= 0.045 and bool(throttled)
+              and float(throttled[0].rsplit(" ", 1)[1]) > 0, cpus=round(used, 3), metric=throttled)
+
+    # CPU hotplug under the agent: still attached and enforcing, re-planned for 1 then 2 CPUs.
+    online = Path("/sys/devices/system/cpu/cpu1/online")
+    online.write_text("0")
+    def online_seen() -> tuple[str, str]:
+        observe = json.loads(agent.get("/observe"))
+        return str(observe.get("online")), str((observe.get("plan") or {}).get("online"))
+
+    replanned = ctx.wait_for(lambda: online_seen() == ("0", "0"), 15, 0.2)
+    during = (_scx.state(), agent.enforcement_state())
+    online.write_text("1")
+    restored = ctx.wait_for(lambda: online_seen() == ("0-1", "0-1"), 15, 0.2)
+    time.sleep(2)
+    ctx.check("hotplug_keeps_agent_enforcing", replanned is not None and restored is not None
+              and during == ("enabled", "enforcing") and _scx.state() == "enabled"
+              and agent.enforcement_state() == "enforcing" and enable_seq() == seq_before + 1,
+              during=during, after=(_scx.state(), agent.enforcement_state()), replanned_s=replanned,
+              restored_s=restored, log="" if restored is not None else agent.tail()[-1500:])
 
     assert agent.proc is not None
     os.kill(agent.proc.pid, signal.SIGKILL)
@@ -135,6 +163,15 @@ def guest_main(ctx: Context) -> int:
         _scx.unpin(broken)
     _pods.signal_all(all_pids, signal.SIGKILL)
     return 0
+
+
+def _cpus_used(cgroup: str, seconds: float) -> float:
+    def usage() -> int:
+        stat = (_pods.CGROUP_ROOT / cgroup / "cpu.stat").read_text().split()
+        return int(stat[stat.index("usage_usec") + 1])
+    before, t0 = usage(), time.monotonic()
+    time.sleep(seconds)
+    return (usage() - before) / 1e6 / (time.monotonic() - t0)
 
 
 def _cpulist(text: str) -> set[int]:

@@ -53,6 +53,7 @@ def test_the_node_agent_enforces_survives_kills_and_honours_safe_mode(
     assert result.ok and not failed_checks(result), failed_checks(result) or result.to_json()
     for check in ("agent_attaches", "annotation_enforcing", "pod_tasks_on_ext", "critical_only_on_fenced_cpus",
                   "batch_progresses_beside_critical", "new_pod_by_live_map_update", "metrics_served",
+                  "agent_enforces_cpu_max", "hotplug_keeps_agent_enforcing",
                   "sigkill_reverts_to_fair_class", "restart_reattaches", "safe_mode_detaches_within_5s",
                   "safe_mode_reported", "safe_mode_removed_resumes", "sigterm_detaches_and_exits_0",
                   "broken_scheduler_ejected_by_watchdog"):

@@ -292,3 +292,24 @@ def test_apply_is_due_on_first_plan_on_change_and_on_reverify() -> None:
     assert apply_due(key, limited, 10.0, 0.0) and apply_due(limited, resized, 10.0, 0.0)
     assert not apply_due(resized, apply_key(plan(topology, []), {"u": 1}, {1: Bandwidth(150_000, 100_000)}),
                          10.0, 0.0)
+
+
+async def test_cpu_hotplug_re_plans_for_the_cpus_that_are_online(tmp_path: Path) -> None:
+    """sysfs is a generated tree in the kernel's format (``/sys/devices/system/cpu/online``
+    and per-CPU topology); the agent re-reads it when the online list changes."""
+    node = make_node(tmp_path, nr_cpus=8)
+    node.add_pod("crit", tier="critical", cpu="2")
+    enforcer = RecordingEnforcer()
+    agent = make_agent(node, enforcer)
+    agent.sysfs_root = str(node.sysfs_root)
+    await agent.step()
+    assert agent.state.plan is not None and agent.state.plan.online == frozenset(range(8))
+    (node.sysfs_root / "sys/devices/system/cpu/online").write_text("0-5\n")
+    await agent.step()
+    planned = agent.state.plan
+    assert planned is not None and planned.online == frozenset(range(6))
+    assert planned.fenced <= frozenset(range(6)) and agent.state.topology_changes == 1
+    applied_plan = [arg for name, arg in enforcer.calls if name == "apply"][-1][0]
+    assert applied_plan.online == frozenset(range(6)), "the new plan reached the scheduler"
+    await agent.step()
+    assert agent.state.topology_changes == 1, "an unchanged online list is not a change"
