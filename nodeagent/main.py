@@ -29,6 +29,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -37,7 +38,7 @@ from nodeagent.agent import Agent, AgentState
 from nodeagent.enforcement import Enforcer, ObserveOnly, Probe
 from nodeagent.podsource import FilePodSource, PodSource
 from nodeagent.server import Background, create_app
-from nodeagent.sysfs import SysfsError, probe_kernel, read_topology
+from nodeagent.sysfs import SysfsError, kernel_forwards_cgroup_bandwidth, probe_kernel, read_topology
 from temper.config import AgentConfig, ConfigError, load_agent_config
 
 if TYPE_CHECKING:
@@ -72,7 +73,23 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port_text)
 
 
-def choose_enforcer(config: AgentConfig, observe_only: bool, probe: Probe, bpftool: str) -> Enforcer:
+KERNEL_BW_OBJECT = "temper_kbw.bpf.o"
+"""Built next to temper.bpf.o: the same scheduler plus the 6.17+ cgroup bandwidth callbacks."""
+
+
+def pick_scheduler_object(configured: str, kernel_bw: bool) -> str:
+    """The object to load: the configured one, or - when the kernel forwards cpu.max to the
+    BPF scheduler and the configured object is the stock ``temper.bpf.o`` - its
+    ``temper_kbw.bpf.o`` sibling if it was built. A custom object is never swapped."""
+    path = Path(configured)
+    sibling = path.with_name(KERNEL_BW_OBJECT)
+    if kernel_bw and path.name == "temper.bpf.o" and sibling.is_file():
+        return str(sibling)
+    return configured
+
+
+def choose_enforcer(config: AgentConfig, observe_only: bool, probe: Probe, bpftool: str,
+                    bpf_object: str | None = None) -> Enforcer:
     if observe_only:
         return ObserveOnly("observe-only configured", probe.kernel)
     if not probe.supported:
@@ -82,7 +99,7 @@ def choose_enforcer(config: AgentConfig, observe_only: bool, probe: Probe, bpfto
             BpfEnforcer,
         )
 
-        enforcer: Enforcer = BpfEnforcer(config.bpf_object, config.pin_dir, bpftool)
+        enforcer: Enforcer = BpfEnforcer(bpf_object or config.bpf_object, config.pin_dir, bpftool)
     except Exception as exc:  # ImportError, or any constructor failure: observe, never crash
         return ObserveOnly(f"enforcer unavailable: {type(exc).__name__}: {exc}"[:300], probe.kernel)
     return enforcer
@@ -106,7 +123,10 @@ async def run(args: argparse.Namespace, config: AgentConfig) -> int:
     topology = read_topology(args.sysfs_root)
     observe_only = args.observe_only or config.observe_only
     probe = probe_kernel(args.sysfs_root, args.bpftool)  # read-only; its kernel release is reported either way
-    enforcer = choose_enforcer(config, observe_only, probe, args.bpftool)
+    bpf_object = pick_scheduler_object(config.bpf_object, kernel_forwards_cgroup_bandwidth(args.sysfs_root))
+    if bpf_object != config.bpf_object:
+        log.info("kernel forwards cgroup CPU limits to sched_ext: loading %s", bpf_object)
+    enforcer = choose_enforcer(config, observe_only, probe, args.bpftool, bpf_object)
     state = AgentState(node_name=args.node_name, topology=topology, observe_only=observe_only)
     cgroup_root = args.cgroup_root or config.cgroup_root
     background: list[Background] = []

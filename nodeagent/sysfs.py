@@ -85,6 +85,16 @@ def _llc_of(cpu_dir: Path) -> frozenset[int] | None:
     return None
 
 
+def kernel_forwards_cgroup_bandwidth(root: str | Path = "/") -> bool:
+    """Whether the running kernel's sched_ext has ``ops.cgroup_set_bandwidth`` (6.17+): its
+    name is in the kernel's BTF string table. False when the BTF cannot be read."""
+    try:
+        btf = (Path(root) / "sys/kernel/btf/vmlinux").read_bytes()
+    except OSError:
+        return False
+    return b"\0cgroup_set_bandwidth\0" in btf
+
+
 def read_online(root: str | Path = "/") -> frozenset[int]:
     """The online CPU ids (one small read: the agent checks it every scan for hotplug)."""
     return _cpulist(Path(root) / "sys/devices/system/cpu/online")

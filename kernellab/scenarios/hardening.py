@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from kernellab.guest.runner import Context
 
 OBJ = "/lab/bpf/build/temper.bpf.o"
+OBJ_KERNEL_BW = "/lab/bpf/build/temper_kbw.bpf.o"
 PIN = Path("/sys/fs/bpf/temper")
 MAPS = PIN / "maps"
 SCX_ENABLE_SEQ = Path("/sys/kernel/sched_ext/enable_seq")
@@ -148,12 +149,12 @@ def burst_run(cgroup: str, pids: list[int], period_ns: int) -> dict[str, int]:
 class Node:
     """The pods laid out so far and the enforcer applying their plan."""
 
-    def __init__(self) -> None:
+    def __init__(self, obj: str = OBJ) -> None:
         from nodeagent.bpf_enforcer import BpfEnforcer
 
         self.items: list[dict[str, Any]] = []
         self.plans: list[kubelet.PodPlan] = []
-        self.enforcer = BpfEnforcer(OBJ, str(PIN))
+        self.enforcer = BpfEnforcer(obj, str(PIN))
 
     def add(self, *pods: dict[str, Any]) -> list[kubelet.PodPlan]:
         laid = kubelet.apply(kubelet.plan(_pods.pod_list(list(pods))), _pods.CGROUP_ROOT)
@@ -349,4 +350,30 @@ async def _main(ctx: Context) -> int:
     for plan in list(node.plans):
         node.remove(plan.uid)
     await node.enforcer.stand_down("scenario end")
+    await kernel_forwarded_limits(ctx)
     return 0
+
+
+async def kernel_forwarded_limits(ctx: Context) -> None:
+    """6.17+: temper_kbw.bpf.o takes cpu.max from the kernel (ops.cgroup_init and
+    cgroup_set_bandwidth) - no map write by anyone, and a write to cpu.max is in force at once."""
+    from nodeagent.sysfs import kernel_forwards_cgroup_bandwidth
+
+    if not kernel_forwards_cgroup_bandwidth("/"):
+        ctx.emit("kernel_forwarded_limits", available=False)
+        return
+    node = Node(OBJ_KERNEL_BW)
+    node.add(*[_pods.pod(50 + i, f"kbw-filler-{i}", "background", "100m", _pods.BUSY) for i in range(2)])
+    limited_cg = node.add(limited_pod(52, "kbw-limited", "normal", "500m", _pods.BUSY))[0].cgroup
+    await node.apply()
+    half = cpus_used(limited_cg, 4)
+    (_pods.CGROUP_ROOT / limited_cg / "cpu.max").write_text("100000 100000")
+    time.sleep(0.5)
+    whole = cpus_used(limited_cg, 3)
+    written = json.loads(bpftool("-j", "map", "dump", "pinned", str(MAPS / "temper_cpu_max")).stdout or "[]")
+    ctx.check("kernel_forwarded_limits", abs(half - 0.5) <= 0.075 and abs(whole - 1.0) <= 0.15 and not written
+              and _scx.state() == "enabled", available=True, cpus=round(half, 3), after_write=round(whole, 3),
+              agent_map_entries=len(written), **scheduler())
+    for plan in list(node.plans):
+        node.remove(plan.uid)
+    await node.enforcer.stand_down("scenario end")

@@ -45,3 +45,5 @@ def test_limits_hold_and_routine_events_never_eject_the_scheduler(lab: fetch.Lab
     assert result.record("hotplug_keeps_scheduler")["states"] == ["enabled", "enabled"]
     assert result.record("pod_churn")["arrivals"] == 1000
     assert result.record("never_ejected")["enable_seq"] == result.record("cpu_max_temper")["enable_seq"]
+    # 7.2 forwards cpu.max to sched_ext (6.17+): the temper_kbw object enforces it without the map.
+    assert result.record("kernel_forwarded_limits")["available"] is (kernel == "7.2")

@@ -132,3 +132,27 @@ def test_probe_without_sched_ext_in_the_tree_is_unsupported(tmp_path: Path) -> N
     write_sysfs(tmp_path, sched_ext=False)
     probe = probe_kernel(tmp_path, "/bin/sh", euid=0)
     assert not probe.supported and "CONFIG_SCHED_CLASS_EXT" in probe.reason
+
+
+def test_the_cgroup_bandwidth_object_is_picked_only_where_the_kernel_forwards_limits(tmp_path: Path) -> None:
+    """/sys/kernel/btf/vmlinux is written here with the bytes that matter: BTF names are
+    NUL-separated in its string table."""
+    from nodeagent.main import pick_scheduler_object
+    from nodeagent.sysfs import kernel_forwards_cgroup_bandwidth
+
+    btf = tmp_path / "sys/kernel/btf/vmlinux"
+    btf.parent.mkdir(parents=True)
+    btf.write_bytes(b"\0sched_ext_ops\0cgroup_set_weight\0")
+    assert not kernel_forwards_cgroup_bandwidth(tmp_path)
+    btf.write_bytes(b"\0sched_ext_ops\0cgroup_set_bandwidth\0")
+    assert kernel_forwards_cgroup_bandwidth(tmp_path)
+    assert not kernel_forwards_cgroup_bandwidth(tmp_path / "missing")
+    build = tmp_path / "build"
+    build.mkdir()
+    stock = build / "temper.bpf.o"
+    stock.write_bytes(b"elf")
+    assert pick_scheduler_object(str(stock), True) == str(stock), "no sibling built: keep the stock one"
+    (build / "temper_kbw.bpf.o").write_bytes(b"elf")
+    assert pick_scheduler_object(str(stock), True) == str(build / "temper_kbw.bpf.o")
+    assert pick_scheduler_object(str(stock), False) == str(stock)
+    assert pick_scheduler_object(str(build / "custom.bpf.o"), True) == str(build / "custom.bpf.o")
