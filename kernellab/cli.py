@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("scenario")
     r.add_argument("--kernel", choices=["7.2", "6.12", "all"], default="7.2")
     r.add_argument("--cpus", type=int, default=2)
+    r.add_argument("--topology", default="", help="extra -smp properties, e.g. sockets=2,cores=2")
     r.add_argument("--mem", default="1G")
     r.add_argument("--timeout", type=float, default=180)
     r.add_argument("--workloads", action="store_true", help="add stress-ng/rt-tests/memcached")

@@ -86,12 +86,15 @@ def default_payload(extra: image.Payload | None = None) -> image.Payload:
 
 def qemu_argv(lab: fetch.Lab, kernel: fetch.Kernel, initrd: Path, *, cpus: int, mem: str,
               console: Path | None, results: Path, mode: str,
-              append: str = "") -> list[str]:
+              append: str = "", topology: str = "") -> list[str]:
+    """``topology``: extra ``-smp`` properties, e.g. ``sockets=2,cores=2`` (2 LLCs, 2 nodes'
+    worth of sockets) for a 4-vCPU guest; empty for QEMU's default (one socket)."""
     argv = [str(lab.qemu.binary)]
     for d in lab.qemu.data_dirs:
         argv += ["-L", str(d)]
     cmdline = f"console=ttyS0 quiet panic=-1 temper.mode={mode} {append}".strip()
-    argv += ["-accel", "tcg,thread=multi", "-cpu", "max", "-smp", str(cpus), "-m", mem,
+    smp = f"{cpus},{topology}" if topology else str(cpus)
+    argv += ["-accel", "tcg,thread=multi", "-cpu", "max", "-smp", smp, "-m", mem,
              "-nographic", "-no-reboot", "-nic", "none", "-nodefaults",
              "-kernel", str(kernel.image), "-initrd", str(initrd), "-append", cmdline]
     if console is None:
@@ -194,7 +197,7 @@ def run_scenario(kernel: KernelName, scenario: str, payload: image.Payload | Non
                  cpus: int = 2, mem: str = "1G", timeout: float = 120,
                  args: dict[str, Any] | None = None, workloads: bool = False,
                  lab: fetch.Lab | None = None, boot_timeout: float = 90,
-                 boot_attempts: int = 2) -> ScenarioResult:
+                 boot_attempts: int = 2, topology: str = "") -> ScenarioResult:
     """Boot ``kernel``, run ``scenario`` (module name under ``kernellab.scenarios`` or a
     guest path ending in ``.py`` delivered by ``payload``), return what it reported."""
     lab = lab or fetch.fetch_all([kernel])
@@ -212,7 +215,7 @@ def run_scenario(kernel: KernelName, scenario: str, payload: image.Payload | Non
     initrd = build_initrd(lab, pl, run_dir, workloads=workloads)
     console, results = run_dir / "console.log", run_dir / "results.log"
     argv = qemu_argv(lab, k, initrd, cpus=cpus, mem=mem, console=console, results=results,
-                     mode="run")
+                     mode="run", topology=topology)
     (run_dir / "qemu.argv").write_text(json.dumps(argv))
     timed_out = False
     wall = 0.0

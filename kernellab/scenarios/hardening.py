@@ -4,6 +4,7 @@ Driven through ``nodeagent.bpf_enforcer`` (the agent's own driver) on pods laid 
 kubelet emulator. Checks, in order (issue 10):
   cpu_max_fair_class / cpu_max_temper   a pod limited to 500m beside saturating batch gets
                                         0.5 CPU +-15 % under the fair class and under Temper
+  high_over_normal                      equal requests: High gets >= 2.5x Normal (4x by weight)
   cpu_max_live_change                   a new limit (1 CPU) written to the map is in force
   cpu_max_burst                         unused quota carries over up to cpu.max.burst
   throttle_counters                     nr_periods / nr_throttled / throttled_ns move
@@ -238,6 +239,23 @@ async def _main(ctx: Context) -> int:
     ours = cpus_used(limited_cg, 4)
     ctx.check("cpu_max_temper", abs(ours - 0.5) <= 0.075 and abs(ours - fair) <= 0.1,
               cpus=round(ours, 3), fair=round(fair, 3), write_error=err, **scheduler())
+
+    # 1b. High never loses to Normal: equal requests, both saturating the shared CPUs.
+    threads = os.cpu_count() or 2  # each pod alone could fill the node
+    high = _pods.pod(21, "high", "high", "1", many_busy(threads))
+    normal = _pods.pod(22, "normal-peer", "normal", "1", many_busy(threads))
+    high_cg, normal_cg = (p.cgroup for p in node.add(high, normal))
+    await node.apply()
+    time.sleep(0.5)
+    start_usage, t0 = (usage_usec(high_cg), usage_usec(normal_cg)), time.monotonic()
+    time.sleep(4)
+    span = time.monotonic() - t0
+    shares = [(usage_usec(cg) - b) / 1e6 / span for cg, b in zip((high_cg, normal_cg), start_usage, strict=True)]
+    ctx.check("high_over_normal", shares[0] >= 2.5 * shares[1] and shares[0] > 0.9,
+              high=round(shares[0], 3), normal=round(shares[1], 3))
+    for pod in (high, normal):
+        node.remove(pod["metadata"]["uid"])
+    await node.apply()
 
     # 2. A limit change is in force without re-attaching.
     err = set_limit(limited_cg, 100_000)
