@@ -328,12 +328,12 @@ static __always_inline u64 guard_ns(void)
 /*
  * Put the task's vtime on queue @index's clock before it is queued there (or run straight
  * from a local insert, which advances that clock). A task coming from another queue starts
- * at the clock (its old vtime means nothing here); a @waking one is at most one slice behind
- * (sleep banks no credit) - a preempted or expired one keeps its lag, which is exactly the
- * service its weight is still owed; none is more than one starvation guard ahead. Returns
- * the vtime.
+ * at the clock (its old vtime means nothing here); any task is at most one slice behind it
+ * (sleep banks no credit, and a task that lagged behind a clock leap - a low-weight task
+ * jumps it when it runs - cannot hold everyone who wakes afterwards behind it) and at most
+ * one starvation guard ahead. Returns the vtime.
  */
-static __always_inline u64 settle_vtime(struct task_ctx *tctx, u32 index, u64 slice, bool waking)
+static __always_inline u64 settle_vtime(struct task_ctx *tctx, u32 index, u64 slice)
 {
 	u64 now_v, floor, ceiling;
 
@@ -348,7 +348,7 @@ static __always_inline u64 settle_vtime(struct task_ctx *tctx, u32 index, u64 sl
 		slice = MAX_CHARGE_NS;
 	floor = now_v - (slice << VTIME_SHIFT) / DEFAULT_WEIGHT;
 	ceiling = now_v + (guard_ns() << VTIME_SHIFT) / DEFAULT_WEIGHT;
-	if (waking && (s64)(tctx->vtime - floor) < 0)
+	if ((s64)(tctx->vtime - floor) < 0)
 		tctx->vtime = floor;
 	else if ((s64)(tctx->vtime - ceiling) > 0)
 		tctx->vtime = ceiling;

@@ -23,9 +23,8 @@
  * queue CPU time follows the pods' requests. Each queue has its own clock; a task is put on
  * a queue's clock every time it is queued or run there (settle_vtime): a task that changed
  * queue (new pods run as Normal until the agent maps them; Critical with an affinity outside
- * the fence) starts at that queue's clock, a waking one is at most one slice behind it (a
- * preempted one keeps its lag: the service its weight is still owed) and none is more than
- * one starvation guard ahead. Clocks are compared as signed differences only, so a
+ * the fence) starts at that queue's clock, and every task is at most one slice behind it
+ * and at most one starvation guard ahead. Clocks are compared as signed differences only, so a
  * weight anywhere in 1..10^10 neither overflows (a step is capped at 2^32 ns x 2^24) nor
  * breaks ordering when the u64 wraps.
  *
@@ -463,7 +462,7 @@ static void kick_for(struct task_struct *p, u32 tier)
 static __always_inline void insert_local(struct task_struct *p, struct task_ctx *tctx, u64 slice, u64 flags,
 					 u32 stat)
 {
-	settle_vtime(tctx, queue_of(p, tctx->tier) - DSQ_CRITICAL, slice, true);
+	settle_vtime(tctx, queue_of(p, tctx->tier) - DSQ_CRITICAL, slice);
 	dsq_insert(p, SCX_DSQ_LOCAL, slice, flags);
 	stat_inc(tctx->tier, stat);
 }
@@ -555,7 +554,7 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	cpu = fence_only_cpu(p, tier);
 	if (cpu >= 0) {
-		settle_vtime(tctx, dsq_of_tier(tier) - DSQ_CRITICAL, slice, enq_flags & SCX_ENQ_WAKEUP);
+		settle_vtime(tctx, dsq_of_tier(tier) - DSQ_CRITICAL, slice);
 		dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, enq_flags);
 		stat_inc(tier, TEMPER_STAT_FALLBACK);
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
@@ -564,7 +563,7 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	dsq = queue_of(p, tier);
 	if (tier == TEMPER_TIER_CRITICAL && dsq != DSQ_CRITICAL)
 		stat_inc(tier, TEMPER_STAT_FALLBACK);
-	vtime = settle_vtime(tctx, dsq - DSQ_CRITICAL, slice, enq_flags & SCX_ENQ_WAKEUP);
+	vtime = settle_vtime(tctx, dsq - DSQ_CRITICAL, slice);
 	tctx->queued_at = bpf_ktime_get_ns();
 	dsq_insert_vtime(p, dsq, slice, vtime, enq_flags);
 	stat_inc(tier, TEMPER_STAT_ENQUEUE);
