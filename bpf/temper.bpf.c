@@ -552,11 +552,6 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 		stat_inc(tier, TEMPER_STAT_THROTTLED);
 		return;
 	}
-	/* The only runnable task on its CPU (ENQ_LAST) and not throttled: keep it running. */
-	if (enq_flags & SCX_ENQ_LAST) {
-		dsq_insert(p, SCX_DSQ_LOCAL, slice, enq_flags);
-		return;
-	}
 	cpu = fence_only_cpu(p, tier);
 	if (cpu >= 0) {
 		settle_vtime(tctx, dsq_of_tier(tier) - DSQ_CRITICAL, slice);
@@ -907,8 +902,7 @@ struct sched_ext_ops temper_ops = {
 	.exit = (void *)temper_exit,
 	/*
 	 * ENQ_LAST: a task whose slice ends with nothing else runnable on its CPU is enqueued
-	 * (not silently given another slice), so a throttled one is parked even on an idle node;
-	 * an unthrottled one goes straight back to its local queue (enqueue).
+	 * (not silently given another slice), so a throttled one is parked even on an idle node.
 	 */
 	.flags = SCX_OPS_ENQ_LAST,
 #ifdef TEMPER_BROKEN
