@@ -377,8 +377,6 @@ class Agent:
             if state.safe_mode:
                 return
             try:
-                # Enforcer.apply gains ``bandwidth=`` on the concurrent bpfsys branch; drop this
-                # ignore when the two merge (mypy then reports it unused).
                 await self.enforcer.apply(planned, ids, bandwidth=limits)
             except EnforcementError as exc:
                 state.plan_failures += 1

@@ -9,27 +9,18 @@ They prepare the lab themselves and fail, never skip, when it cannot be prepared
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from kernellab import fetch, vm
+from tests.lab.conftest import BOTH_KERNELS, failed_checks
 
 pytestmark = pytest.mark.lab
-KERNELS = ["7.2", "6.12"]
-ROOT = Path(__file__).resolve().parents[2]
+KERNELS = BOTH_KERNELS
 
 
 @pytest.fixture(scope="module")
-def lab() -> fetch.Lab:
-    lab = fetch.fetch_all(KERNELS)
-    subprocess.run(["bash", str(ROOT / "scripts" / "build-bpf.sh")], check=True, cwd=ROOT)
-    return lab
-
-
-def failed_checks(result: vm.ScenarioResult) -> list[dict[str, object]]:
-    return [r for r in result.records if r.get("ok") is False]
+def lab(built_lab: fetch.Lab) -> fetch.Lab:
+    return built_lab
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

@@ -11,23 +11,18 @@ exit dump (every runnable task and its queue) is in the scenario's records.
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from kernellab import fetch, vm
+from tests.lab.conftest import BOTH_KERNELS, failed_checks
 
 pytestmark = pytest.mark.lab
-KERNELS = ["7.2", "6.12"]
-ROOT = Path(__file__).resolve().parents[2]
+KERNELS = BOTH_KERNELS
 
 
 @pytest.fixture(scope="module")
-def lab() -> fetch.Lab:
-    lab = fetch.fetch_all(KERNELS)
-    subprocess.run(["bash", str(ROOT / "scripts" / "build-bpf.sh")], check=True, cwd=ROOT)
-    return lab
+def lab(built_lab: fetch.Lab) -> fetch.Lab:
+    return built_lab
 
 
 @pytest.mark.parametrize(("kernel", "cpus", "topology"), [
@@ -38,7 +33,7 @@ def test_limits_hold_and_routine_events_never_eject_the_scheduler(
         lab: fetch.Lab, kernel: vm.KernelName, cpus: int, topology: str) -> None:
     result = vm.run_scenario(kernel, "hardening", lab=lab, timeout=1200, cpus=cpus, topology=topology,
                              mem="2G" if cpus > 2 else "1G")
-    failed = [r for r in result.records if r.get("ok") is False]
+    failed = failed_checks(result)
     assert result.ok and not failed, failed or result.to_json()
     temper, fair = result.record("cpu_max_temper")["cpus"], result.record("cpu_max_fair_class")["cpus"]
     assert abs(temper - 0.5) <= 0.075 and abs(fair - 0.5) <= 0.075
