@@ -181,6 +181,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TEMPER_MAX_CPUS);
+	__type(key, u32);
+	__type(value, s32);
+} temper_smt SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
 	__type(value, struct temper_global_config);
@@ -220,8 +227,9 @@ struct task_ctx {
 	u64 generation;		/* config generation the tier was resolved at */
 	u64 cgroup_id;		/* the task's cgroup when it was resolved */
 	u64 vtime;
-	u64 started_at;		/* when it last started running (vtime accounting) */
-	u64 charged_at;		/* when its run time was last charged to its cgroups' quota */
+	u64 started_at;		/* when it last started running (order of DSQ_PARKED) */
+	u64 run_base;		/* se.sum_exec_runtime when it started running (vtime) */
+	u64 charged_runtime;	/* se.sum_exec_runtime when last charged to its cgroups' quota */
 	u64 queued_at;		/* when it was last put in a tier queue (the aging sweep) */
 	u64 bw_ids[MAX_BW_LEVELS];	/* nearest CPU-limited cgroups (0 = none) */
 	u32 tier;
@@ -242,6 +250,7 @@ struct cpu_ctx {
 	u32 busy;		/* 0 while idle or right after we kicked it */
 	u32 offline;		/* between ops.cpu_offline and ops.cpu_online */
 	u32 fence_critical;	/* 1 while a Critical task runs here and this CPU is fenced */
+	s32 sibling;		/* its SMT sibling (temper_smt, as of the adopted generation), -1 = none */
 } __attribute__((aligned(CACHELINE)));
 
 struct {

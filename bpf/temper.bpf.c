@@ -196,8 +196,11 @@ static void refresh_masks(u64 generation)
 	temper_iter_begin(it, cpu, 0, nr_cpu_ids) {
 		u32 key = cpu;
 		u32 *role = generation ? bpf_map_lookup_elem(&temper_cpus, &key) : NULL;
+		s32 *sibling = generation ? bpf_map_lookup_elem(&temper_smt, &key) : NULL;
 		struct cpu_ctx *c = cpu_ctx_of(cpu);
 
+		if (c)
+			c->sibling = sibling && *sibling >= 0 && *sibling < (s32)nr_cpu_ids ? *sibling : -1;
 		if ((c && c->offline) || !bpf_cpumask_test_cpu(cpu, online))
 			continue;
 		if (role && *role == TEMPER_CPU_FENCED) {
@@ -656,11 +659,36 @@ static __always_inline bool may_borrow(u32 index)
 	}
 }
 
+/* Whether the tasks of queue @index yield a fenced CPU whose SMT sibling runs Critical. */
+static __always_inline bool queue_yields_smt(u32 index)
+{
+	switch (index) {
+	case 1:
+		return (tier_flags(TEMPER_TIER_HIGH) | tier_flags(TEMPER_TIER_NORMAL)) & TEMPER_TF_SMT_YIELD;
+	case 2:
+		return tier_flags(TEMPER_TIER_LOW) & TEMPER_TF_SMT_YIELD;
+	case 3:
+		return tier_flags(TEMPER_TIER_BACKGROUND) & TEMPER_TF_SMT_YIELD;
+	default:
+		return false;
+	}
+}
+
+static __always_inline bool sibling_runs_critical(s32 cpu)
+{
+	struct cpu_ctx *c = cpu_ctx_of(cpu), *sib;
+
+	if (!c || c->sibling < 0)
+		return false;
+	sib = cpu_ctx_of(c->sibling);
+	return sib && sib->fence_critical;
+}
+
 void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u64 now = bpf_ktime_get_ns();
 	u64 guard = guard_ns();
-	bool fenced;
+	bool fenced, smt_busy;
 	u32 i;
 
 #ifdef TEMPER_BROKEN
@@ -699,13 +727,32 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 		serve(3, now);
 		return;
 	}
-	/* A fenced CPU: Critical first, then lend it to the tiers allowed to borrow. */
+	/*
+	 * A fenced CPU: Critical first, then lend it to the tiers allowed to borrow - except,
+	 * while Critical runs on its SMT sibling, to the tiers that yield to it (batch would
+	 * halve the Critical thread's core: shared execution units, L1/L2).
+	 */
 	if (serve(0, now))
 		return;
+	smt_busy = sibling_runs_critical(cpu);
 	for (i = 1; i < NR_DSQS; i++) {
-		if (may_borrow(i) && serve(i, now))
+		if (may_borrow(i) && !(smt_busy && queue_yields_smt(i)) && serve(i, now))
 			return;
 	}
+}
+
+/* Critical started on a fenced CPU: kick a yielding tier off its (fenced) SMT sibling. */
+static __always_inline void clear_smt_sibling(s32 sibling)
+{
+	struct cpu_ctx *sib;
+
+	if (sibling < 0 || !cpu_is_fenced(sibling))
+		return;
+	sib = cpu_ctx_of(sibling);
+	if (!sib || !sib->busy || sib->tier == TEMPER_TIER_CRITICAL || !(tier_flags(sib->tier) & TEMPER_TF_SMT_YIELD))
+		return;
+	sib->busy = 0;
+	scx_bpf_kick_cpu(sibling, SCX_KICK_PREEMPT);
 }
 
 void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
@@ -720,7 +767,8 @@ void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 		return;
 	now = bpf_ktime_get_ns();
 	tctx->started_at = now;
-	tctx->charged_at = now;
+	tctx->run_base = p->se.sum_exec_runtime;
+	tctx->charged_runtime = tctx->run_base;
 	index = tctx->dsq_index;
 	if (index < NR_DSQS && (s64)(tctx->vtime - queue_clocks[index].vtime_now) > 0)
 		queue_clocks[index].vtime_now = tctx->vtime;
@@ -731,6 +779,7 @@ void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 		if (tctx->tier == TEMPER_TIER_CRITICAL && cpu_is_fenced(cpu) && !c->fence_critical) {
 			c->fence_critical = 1;
 			__sync_fetch_and_add(&fence_critical_running, 1);
+			clear_smt_sibling(c->sibling);
 		}
 	}
 	if (tctx->tier != TEMPER_TIER_CRITICAL && cpu_is_fenced(cpu))
@@ -745,7 +794,7 @@ void BPF_STRUCT_OPS(temper_tick, struct task_struct *p)
 
 	if (!tctx || !bw_limited(tctx))
 		return;
-	bw_charge(tctx, bpf_ktime_get_ns());
+	bw_charge(p, tctx, bpf_ktime_get_ns());
 	if (bw_throttled(tctx))
 		set_slice(p, 0);
 }
@@ -759,8 +808,8 @@ void BPF_STRUCT_OPS(temper_stopping, struct task_struct *p, bool runnable)
 	if (!tctx)
 		return;
 	now = bpf_ktime_get_ns();
-	bw_charge(tctx, now);
-	used = now - tctx->started_at;
+	bw_charge(p, tctx, now);
+	used = p->se.sum_exec_runtime - tctx->run_base;
 	if ((s64)used < 0)
 		used = 0;
 	if (used > MAX_CHARGE_NS)

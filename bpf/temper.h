@@ -25,11 +25,14 @@
  *   temper_timers   ARRAY  u32 0         -> struct bpf_timer (16 bytes)  the bandwidth refill
  *                          timer. Private, but the agent pins it: the kernel cancels a BPF
  *                          timer once its map has no user reference left.
+ *   temper_smt      ARRAY  u32 cpu       -> s32 its SMT sibling (the lowest other online CPU
+ *                          of its core), -1 = none. Written with temper_cpus, before
+ *                          temper_global; read when a generation is adopted.
  */
 #ifndef __TEMPER_H
 #define __TEMPER_H
 
-#define TEMPER_ABI_VERSION 2
+#define TEMPER_ABI_VERSION 3
 #define TEMPER_MAX_CPUS 512
 #define TEMPER_MAX_CGROUPS 65536
 #define TEMPER_MAX_BW_CGROUPS 16384
@@ -49,6 +52,7 @@ enum temper_tier_flags {
 	TEMPER_TF_PREEMPT = 1,		/* its wake-up kicks preemptible tasks off a CPU */
 	TEMPER_TF_PREEMPTIBLE = 2,	/* kicked when a protected task wakes */
 	TEMPER_TF_BORROW_FENCED = 4,	/* may run on an idle fenced CPU */
+	TEMPER_TF_SMT_YIELD = 8,	/* not lent a fenced CPU whose SMT sibling runs Critical */
 };
 
 enum temper_cpu_role {

@@ -23,7 +23,7 @@ from temper.bandwidth import Bandwidth
 from temper.plan import Plan, TierPlan
 from temper.tiers import Tier
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 MAX_CPUS = 512
 MAX_CGROUPS = 65536
 MAX_BW_CGROUPS = 16384
@@ -35,6 +35,7 @@ class TierFlag(enum.IntFlag):
     PREEMPT = 1
     PREEMPTIBLE = 2
     BORROW_FENCED = 4
+    SMT_YIELD = 8
 
 
 class CpuRole(enum.IntEnum):
@@ -67,10 +68,12 @@ class MapName(enum.StrEnum):
     CPU_MAX = "temper_cpu_max"
     BW_STATS = "temper_bw_stats"
     TIMERS = "temper_timers"
+    SMT = "temper_smt"
 
 
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
+S32 = struct.Struct("<i")
 CGROUP_ENTRY = struct.Struct("<II")  # tier, weight
 TIER_CONFIG = struct.Struct("<QII")  # slice_ns, weight, flags
 GLOBAL_CONFIG = struct.Struct("<QQII")  # generation, starvation_guard_ns, nr_fenced, abi_version
@@ -92,6 +95,8 @@ def tier_flags(tier_plan: TierPlan) -> int:
         flags |= TierFlag.PREEMPTIBLE
     if tier_plan.may_borrow_fenced:
         flags |= TierFlag.BORROW_FENCED
+    if tier_plan.yields_smt_sibling:
+        flags |= TierFlag.SMT_YIELD
     return int(flags)
 
 
@@ -101,6 +106,7 @@ class MapContents:
 
     tiers: dict[bytes, bytes]
     cpus: dict[bytes, bytes]
+    smt: dict[bytes, bytes]
     cgroups: dict[bytes, bytes]
     global_config: tuple[bytes, bytes]
 
@@ -120,6 +126,8 @@ def encode_plan(plan: Plan, cgroup_ids: Mapping[str, int], generation: int) -> M
         U32.pack(cpu): U32.pack(CpuRole.FENCED if cpu in plan.fenced else CpuRole.SHARED)
         for cpu in range(max(plan.online) + 1)
     }
+    siblings = dict(plan.smt_siblings)
+    smt = {U32.pack(cpu): S32.pack(siblings.get(cpu, -1)) for cpu in range(max(plan.online) + 1)}
     cgroups: dict[bytes, bytes] = {}
     for member in plan.members:
         cgroup_id = cgroup_ids.get(member.uid)
@@ -131,7 +139,7 @@ def encode_plan(plan: Plan, cgroup_ids: Mapping[str, int], generation: int) -> M
     if len(cgroups) > MAX_CGROUPS:
         raise ValueError(f"more than {MAX_CGROUPS} pod cgroups")
     global_value = GLOBAL_CONFIG.pack(generation, plan.starvation_guard_us * 1000, len(plan.fenced), ABI_VERSION)
-    return MapContents(tiers, cpus, cgroups, (U32.pack(0), global_value))
+    return MapContents(tiers, cpus, smt, cgroups, (U32.pack(0), global_value))
 
 
 @dataclass(frozen=True)

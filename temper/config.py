@@ -78,7 +78,7 @@ def section_of(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 def parse_plan_config(section: Mapping[str, Any], where: str = "planner") -> PlanConfig:
     reject_unknown(section, {"criticalHeadroom", "minSharedCpus", "unfenceableCpus",
-                             "starvationGuardMs", "sliceUs"}, where)
+                             "starvationGuardMs", "sliceUs", "smtIsolation"}, where)
     slices_raw = take(section, "sliceUs", dict, {}, where)
     slices: dict[Tier, int] = {}
     for label, value in slices_raw.items():
@@ -96,6 +96,7 @@ def parse_plan_config(section: Mapping[str, Any], where: str = "planner") -> Pla
             unfenceable_cpus=parse_cpulist(take(section, "unfenceableCpus", str, "", where)),
             starvation_guard_us=take(section, "starvationGuardMs", int, 200, where) * 1000,
             slice_us=slices,
+            smt_isolation=take(section, "smtIsolation", bool, True, where),
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None

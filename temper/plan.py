@@ -55,6 +55,14 @@ Batch (Low, Background)
     fenced CPUs included; preempted by every
     protected wake-up; Background yields to Low. ``starvation_guard_us`` bounds how long a
     runnable batch task can wait, far inside the kernel watchdog's timeout.
+
+SMT isolation (``PlanConfig.smt_isolation``, on by default)
+    While a Critical task runs on a fenced CPU, its SMT sibling is not lent to batch (the
+    tiers with ``yields_smt_sibling``: Low, Background): two hardware threads share one
+    core's execution units and L1/L2, so a batch thread there slows the Critical one as if
+    it had half a core. Batch already running there is preempted when Critical starts.
+    High/Normal may still borrow the sibling (they are protected work too). ``smt_siblings``
+    pairs each online CPU with the lowest other online CPU of its core (none: no entry).
 """
 
 from __future__ import annotations
@@ -120,6 +128,8 @@ class PlanConfig:
     """A runnable batch task waits at most this long (kernel watchdog: seconds)."""
     slice_us: dict[Tier, int] = field(default_factory=dict)
     """Per-tier slice overrides."""
+    smt_isolation: bool = True
+    """Batch is not lent a fenced CPU whose SMT sibling runs Critical."""
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.critical_headroom <= 10.0) or math.isnan(self.critical_headroom):
@@ -150,6 +160,8 @@ class TierPlan:
     util_band: tuple[float, float]
     pods: int
     request_milli: int
+    yields_smt_sibling: bool = False
+    """Not lent a fenced CPU while its SMT sibling runs Critical (SMT isolation)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,8 @@ class Plan:
     """Fenced because a Critical pod is pinned there (and not unfenceable)."""
     pinned_unfenced: frozenset[int] = frozenset()
     """Never fenced because a non-Critical pod is pinned there (whole cores skipped)."""
+    smt_siblings: tuple[tuple[int, int], ...] = ()
+    """(online CPU, the lowest other online CPU of its core), sorted; CPUs without one absent."""
 
     @property
     def fence_capped(self) -> bool:
@@ -205,6 +219,13 @@ def kubelet_cpu_weight(request_milli: int) -> int:
     shares = max(2, request_milli * 1024 // 1000)
     shares = min(shares, 262_144)
     return 1 + ((shares - 2) * 9999) // 262_142
+
+
+def smt_siblings(topology: NodeTopology) -> tuple[tuple[int, int], ...]:
+    """(CPU, the lowest other online CPU of its core) for every online CPU that has one."""
+    pairs = [(cpu, next(c for c in cpus if c != cpu))
+             for cpus in topology.cores().values() if len(cpus) > 1 for cpu in cpus]
+    return tuple(sorted(pairs))
 
 
 def canonical_core_order(topology: NodeTopology, unfenceable: frozenset[int] = frozenset()) -> list[tuple[int, ...]]:
@@ -349,6 +370,7 @@ def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | N
             util_band=defaults.util_band,
             pods=count_by_tier[tier],
             request_milli=request_by_tier[tier],
+            yields_smt_sibling=config.smt_isolation and defaults.preemptible,
         ))
     return Plan(
         schema=PLAN_SCHEMA_VERSION,
@@ -362,4 +384,5 @@ def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | N
         starvation_guard_us=config.starvation_guard_us,
         pinned_fenced=critical_pinned,
         pinned_unfenced=others_pinned & online,
+        smt_siblings=smt_siblings(topology),
     )

@@ -46,16 +46,17 @@ asyncio.run(main())
 """
 
 
-def plan_for(items: list[dict[str, Any]]) -> tuple[Any, dict[str, int]]:
-    """The production plan for these pods and their cgroup ids (the inodes BPF sees)."""
+def plan_for(items: list[dict[str, Any]], config: Any = None) -> tuple[Any, dict[str, int]]:
+    """The production plan for these pods on the guest's real topology (sysfs: cores, SMT
+    siblings, LLCs, as the agent reads it) and their cgroup ids (the inodes BPF sees)."""
+    from nodeagent.sysfs import read_topology
     from temper.cgroupnames import pod_cgroup_path
     from temper.plan import plan
     from temper.pods import decode_pod_list
-    from temper.topology import NodeTopology
 
     decoded = decode_pod_list(_pods.pod_list(items))
     ids = {p.uid: (_pods.CGROUP_ROOT / pod_cgroup_path(p.uid, p.qos)).stat().st_ino for p in decoded.pods}
-    return plan(NodeTopology.uniform(os.cpu_count() or 1), decoded.pods), ids
+    return plan(read_topology("/"), decoded.pods, config), ids
 
 
 async def apply_pods(items: list[dict[str, Any]]) -> Any:

@@ -14,6 +14,9 @@ kubelet emulator. Checks, in order (issue 10):
   hotplug_keeps_scheduler               CPU 1 offline/online: still enabled, still enforcing
   pod_churn                             1,000 pod arrivals/departures under saturation
   never_ejected                         the scheduler was never unloaded (enable_seq)
+  kernel_forwarded_limits               6.17+: limits forwarded by the kernel (temper_kbw)
+  smt_isolation                         SMT guests: batch is not lent a fenced CPU whose
+                                        sibling runs Critical (measured against it off)
 Every check also records the scheduler's state; any ejection shows in its dmesg lines.
 """
 
@@ -180,10 +183,10 @@ class Node:
             self.plans.remove(plan)
         self.items = [i for i in self.items if i["metadata"]["uid"] != uid]
 
-    async def apply(self, items: list[dict[str, Any]] | None = None) -> None:
+    async def apply(self, items: list[dict[str, Any]] | None = None, config: Any = None) -> None:
         from kernellab.scenarios.enforce_driver import plan_for
 
-        await self.enforcer.apply(*plan_for(self.items if items is None else items))
+        await self.enforcer.apply(*plan_for(self.items if items is None else items, config))
 
 
 TRACING = Path("/sys/kernel/tracing")
@@ -369,7 +372,52 @@ async def _main(ctx: Context) -> int:
         node.remove(plan.uid)
     await node.enforcer.stand_down("scenario end")
     await kernel_forwarded_limits(ctx)
+    await smt_isolation(ctx)
     return 0
+
+
+def smt_siblings() -> dict[int, int]:
+    """CPU -> its lowest other SMT sibling, from sysfs (empty without SMT)."""
+    from nodeagent.sysfs import read_topology
+    from temper.plan import smt_siblings as pairs
+
+    return dict(pairs(read_topology("/")))
+
+
+async def smt_isolation(ctx: Context) -> None:
+    """With SMT: while Critical runs on a fenced CPU, batch is not lent its sibling. A Critical
+    pod (1 CPU, one busy thread) fences a whole core; 4 busy Background threads get the shared
+    CPUs only (2 of 4) with isolation, and the idle sibling too (3 of 4) without it - the
+    difference is the feature, measured in the same boot."""
+    from kernellab.scenarios.enforce_driver import plan_for
+    from temper.plan import PlanConfig
+
+    siblings = smt_siblings()
+    if not siblings:
+        ctx.emit("smt_isolation", available=False)
+        return
+    node = Node()
+    crit_cg = node.add(_pods.pod(60, "smt-critical", "critical", "1", _pods.BUSY))[0].cgroup
+    batch_cg = node.add(_pods.pod(61, "smt-batch", "background", "100m", many_busy(4)))[0].cgroup
+    used: dict[str, dict[str, float]] = {}
+    fenced: list[int] = []
+    for label, config in (("isolated", PlanConfig()), ("shared", PlanConfig(smt_isolation=False))):
+        await node.apply(config=config)
+        fenced = sorted(plan_for(node.items, config)[0].fenced)
+        time.sleep(0.5)
+        start, t0 = (usage_usec(crit_cg), usage_usec(batch_cg)), time.monotonic()
+        time.sleep(3)
+        span = time.monotonic() - t0
+        crit, batch = ((usage_usec(cg) - b) / 1e6 / span for cg, b in zip((crit_cg, batch_cg), start, strict=True))
+        used[label] = {"critical": round(crit, 3), "batch": round(batch, 3)}
+    shared_cpus = (os.cpu_count() or 2) - len(fenced)
+    ctx.check("smt_isolation", len(fenced) == 2 and fenced[1] == siblings[fenced[0]]
+              and used["isolated"]["batch"] <= shared_cpus + 0.35 and used["isolated"]["critical"] >= 0.85
+              and used["shared"]["batch"] >= used["isolated"]["batch"] + 0.5 and _scx.state() == "enabled",
+              available=True, fenced=fenced, siblings=siblings, used=used, **scheduler())
+    for plan in list(node.plans):
+        node.remove(plan.uid)
+    await node.enforcer.stand_down("scenario end")
 
 
 async def kernel_forwarded_limits(ctx: Context) -> None:

@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from temper import bpfmaps
-from temper.plan import plan
+from temper.plan import PlanConfig, plan
 from temper.pods import PodInfo, QosClass
 from temper.tiers import Tier
-from temper.topology import NodeTopology
+from temper.topology import CpuInfo, NodeTopology
 
 
 def pod(uid: str, tier: Tier, milli: int) -> PodInfo:
@@ -27,11 +27,29 @@ def test_a_small_plan_encodes_exactly() -> None:
     }
     slice_ns, weight, flags = bpfmaps.TIER_CONFIG.unpack(contents.tiers[bpfmaps.U32.pack(Tier.BACKGROUND)])
     assert slice_ns == result.tier(Tier.BACKGROUND).slice_us * 1000 and weight == 1
-    assert flags == bpfmaps.TierFlag.PREEMPTIBLE | bpfmaps.TierFlag.BORROW_FENCED
+    assert flags == bpfmaps.TierFlag.PREEMPTIBLE | bpfmaps.TierFlag.BORROW_FENCED | bpfmaps.TierFlag.SMT_YIELD
     _, critical_flags = bpfmaps.TIER_CONFIG.unpack(contents.tiers[bpfmaps.U32.pack(0)])[1:]
     assert critical_flags == bpfmaps.TierFlag.PREEMPT
     generation, guard_ns, nr_fenced, abi = bpfmaps.GLOBAL_CONFIG.unpack(contents.global_config[1])
     assert (generation, guard_ns, nr_fenced, abi) == (7, 200_000_000, 1, bpfmaps.ABI_VERSION)
+
+
+def test_smt_siblings_are_encoded_and_only_batch_yields_them() -> None:
+    """2-way SMT, cores {0,1} {2,3}: each CPU names its sibling; an offline sibling is -1."""
+    topology = NodeTopology.uniform(4, threads_per_core=2)
+    result = plan(topology, [pod("a", Tier.CRITICAL, 800), pod("b", Tier.LOW, 100)])
+    contents = bpfmaps.encode_plan(result, {}, generation=1)
+    assert contents.smt == {bpfmaps.U32.pack(c): bpfmaps.S32.pack(s) for c, s in ((0, 1), (1, 0), (2, 3), (3, 2))}
+    yielding = {t.tier for t in result.tiers if t.yields_smt_sibling}
+    assert yielding == {Tier.LOW, Tier.BACKGROUND}
+    lone = plan(NodeTopology((CpuInfo(0, 0, 0), CpuInfo(1, 0, 0), CpuInfo(2, 1, 0))), [])
+    assert bpfmaps.encode_plan(lone, {}, generation=1).smt[bpfmaps.U32.pack(2)] == bpfmaps.S32.pack(-1)
+
+
+def test_smt_isolation_off_clears_the_flag() -> None:
+    result = plan(NodeTopology.uniform(4), [pod("b", Tier.BACKGROUND, 100)], PlanConfig(smt_isolation=False))
+    flags = bpfmaps.TIER_CONFIG.unpack(bpfmaps.encode_plan(result, {}, generation=1).tiers[bpfmaps.U32.pack(4)])[2]
+    assert not flags & bpfmaps.TierFlag.SMT_YIELD
 
 
 def test_pods_without_a_cgroup_yet_are_left_out() -> None:

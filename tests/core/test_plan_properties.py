@@ -15,6 +15,7 @@ configs = st.builds(
     PlanConfig,
     critical_headroom=st.floats(min_value=0.0, max_value=1.0),
     min_shared_cpus=st.integers(min_value=1, max_value=4),
+    smt_isolation=st.booleans(),
 )
 
 
@@ -75,6 +76,22 @@ def test_tier_treatment_follows_the_design(topology: NodeTopology, pods: list[Po
     assert result.tier(Tier.HIGH).weight >= 1 and result.tier(Tier.BACKGROUND).weight <= result.tier(Tier.LOW).weight
     if result.fenced:
         assert result.tier(Tier.CRITICAL).cpus == result.fenced
+
+
+@given(topologies(), st.lists(pod_infos(), max_size=10), configs)
+def test_smt_siblings_pair_cpus_of_one_core_and_only_batch_yields(
+        topology: NodeTopology, pods: list[PodInfo], config: PlanConfig) -> None:
+    result = plan(topology, pods, config)
+    core_of = {c.cpu: c.core for c in topology.cpus}
+    siblings = dict(result.smt_siblings)
+    assert len(siblings) == len(result.smt_siblings)
+    for cpus in topology.cores().values():
+        for cpu in cpus:
+            others = [c for c in cpus if c != cpu]
+            assert siblings.get(cpu) == (min(others) if others else None)
+    assert all(core_of[cpu] == core_of[sib] for cpu, sib in siblings.items())
+    yielding = {t.tier for t in result.tiers if t.yields_smt_sibling}
+    assert yielding == ({Tier.LOW, Tier.BACKGROUND} if config.smt_isolation else set())
 
 
 def test_worked_example_from_the_module_docstring() -> None:
