@@ -19,6 +19,9 @@
  *                scx_bpf_dsq_move_set_vtime
  *   7.1+         scx_bpf_dsq_move_to_local___v2(dsq, enq_flags), scx_bpf_reenqueue_local___v2(),
  *                scx_bpf_task_set_slice (writing p->scx.slice is deprecated)
+ *   6.16+        scx_bpf_select_cpu_and: the kernel's topology-aware idle pick (previous CPU,
+ *                its idle SMT core, its LLC, its NUMA node, then anywhere) inside a cpumask;
+ *                before it, idle_cpu_in falls back to previous CPU, a wholly idle core, any
  * A weak kfunc whose prototype does not match the kernel's stays unresolved (NULL), so a
  * shim never calls a variant with the wrong arguments.
  *
@@ -118,6 +121,27 @@ static __always_inline void set_slice(struct task_struct *p, u64 slice)
 		scx_bpf_task_set_slice(p, slice);
 	else
 		p->scx.slice = slice;
+}
+
+/*
+ * Claim an idle CPU in @mask for @p waking on @prev, or -1: topology-aware where the kernel
+ * offers it (from ops.select_cpu only, which is where @in_select_cpu is true).
+ */
+static __always_inline s32 idle_cpu_in(struct task_struct *p, const struct cpumask *mask, s32 prev,
+				       u64 wake_flags, bool in_select_cpu)
+{
+	s32 cpu;
+
+	if (in_select_cpu && bpf_ksym_exists(scx_bpf_select_cpu_and)) {
+		cpu = scx_bpf_select_cpu_and(p, prev, wake_flags, mask, 0);
+		return cpu >= 0 ? cpu : -1;
+	}
+	if (prev >= 0 && bpf_cpumask_test_cpu(prev, mask) && scx_bpf_test_and_clear_cpu_idle(prev))
+		return prev;
+	cpu = scx_bpf_pick_idle_cpu(mask, SCX_PICK_IDLE_CORE);
+	if (cpu >= 0)
+		return cpu;
+	return scx_bpf_pick_idle_cpu(mask, 0);
 }
 
 static __always_inline void reenqueue_local(void)

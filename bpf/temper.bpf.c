@@ -41,6 +41,9 @@
  *                Batch never preempts anything else.
  *   Otherwise the task is queued (enqueue) and, if it is protected, a preemptible CPU is
  *   kicked with SCX_KICK_PREEMPT (the same path serves tasks re-queued without a wake-up).
+ *   "An idle CPU in a set" is topology-aware: on 6.16+ the kernel's own pick inside the set
+ *   (scx_bpf_select_cpu_and: previous CPU, its idle core, its LLC, its node, anywhere);
+ *   before that, and from enqueue, previous CPU, then a wholly idle core, then any.
  * Worked example, 4 CPUs, fence {3}: a memcached (Critical) thread wakes while a stress-ng
  * (Background) worker borrows CPU 3. No fenced CPU is idle; CPU 3 runs a borrower, so the
  * thread is inserted into CPU 3's local queue with SCX_ENQ_PREEMPT and runs as soon as the
@@ -51,6 +54,14 @@
  *   shared CPU:  SHARED, CRITICAL (first when nothing is fenced; after SHARED while the fence
  *                is saturated), LOW, BACKGROUND.
  *   fenced CPU:  CRITICAL, then the tiers allowed to borrow: SHARED, LOW, BACKGROUND.
+ *
+ * SMT ISOLATION
+ * The fence is whole cores. While a Critical task runs on a fenced CPU (cpu_ctx
+ * fence_critical), its SMT sibling (temper_smt) is not lent to tiers flagged SMT_YIELD
+ * (Low/Background by default: planner.smtIsolation): dispatch skips their queues there,
+ * the idle pick hands such a sibling back, and a yielding task already on the sibling is
+ * kicked when Critical starts. The starvation guard still applies, and shared CPUs serve
+ * batch as always.
  *
  * STARVATION GUARD AND AGING
  * Every dispatch first checks each queue: one that is non-empty and was last served more
@@ -356,17 +367,23 @@ static s32 fence_only_cpu(struct task_struct *p, u32 tier)
 	return cpu < (s32)nr_cpu_ids ? cpu : -1;
 }
 
-/* Pick (and claim) an idle CPU in @mask, trying @prev first. -1 if none. */
-static __always_inline s32 claim_idle(struct bpf_cpumask *mask, s32 prev)
+/* Claim an idle CPU in @mask for @p, preferring @prev (see idle_cpu_in). -1 if none. */
+static __always_inline s32 claim_idle(struct task_struct *p, struct bpf_cpumask *mask, s32 prev, u64 wake_flags,
+				      bool in_select_cpu)
 {
 	if (!mask)
 		return -1;
-	if (prev >= 0 && bpf_cpumask_test_cpu(prev, cast_mask(mask)) && scx_bpf_test_and_clear_cpu_idle(prev))
-		return prev;
-	return scx_bpf_pick_idle_cpu(cast_mask(mask), 0);
+	return idle_cpu_in(p, cast_mask(mask), prev, wake_flags, in_select_cpu);
 }
 
-static s32 pick_idle_for_tier(u32 tier, s32 prev)
+static __always_inline bool sibling_runs_critical(s32 cpu);
+
+/*
+ * An idle CPU for a task of @tier (claimed), or -1. A tier that yields SMT siblings does not
+ * borrow a fenced CPU whose sibling runs Critical: such a pick is handed back (kicked, so it
+ * marks itself idle again) and the task queues instead.
+ */
+static s32 pick_idle_for_tier(struct task_struct *p, u32 tier, s32 prev, u64 wake_flags, bool in_select_cpu)
 {
 	struct cpu_masks *m;
 	u32 zero = 0;
@@ -377,13 +394,18 @@ static s32 pick_idle_for_tier(u32 tier, s32 prev)
 		return -1;
 	bpf_rcu_read_lock();
 	if (tier == TEMPER_TIER_CRITICAL && nr_fenced) {
-		cpu = claim_idle(m->fenced, prev);
+		cpu = claim_idle(p, m->fenced, prev, wake_flags, in_select_cpu);
 		if (cpu < 0 && fence_saturated())
-			cpu = claim_idle(m->shared, prev); /* overflow */
+			cpu = claim_idle(p, m->shared, prev, wake_flags, in_select_cpu); /* overflow */
 	} else {
-		cpu = claim_idle(m->shared, prev);
-		if (cpu < 0 && nr_fenced && (tier_flags(tier) & TEMPER_TF_BORROW_FENCED))
-			cpu = claim_idle(m->fenced, prev);
+		cpu = claim_idle(p, m->shared, prev, wake_flags, in_select_cpu);
+		if (cpu < 0 && nr_fenced && (tier_flags(tier) & TEMPER_TF_BORROW_FENCED)) {
+			cpu = claim_idle(p, m->fenced, prev, wake_flags, in_select_cpu);
+			if (cpu >= 0 && (tier_flags(tier) & TEMPER_TF_SMT_YIELD) && sibling_runs_critical(cpu)) {
+				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+				cpu = -1;
+			}
+		}
 	}
 	bpf_rcu_read_unlock();
 	return cpu;
@@ -448,7 +470,7 @@ static s32 find_victim(struct task_struct *p, u32 tier, s32 prefer)
 /* After queueing a task of @tier: wake an idle CPU for it, or kick a lower tier off one. */
 static void kick_for(struct task_struct *p, u32 tier)
 {
-	s32 cpu = pick_idle_for_tier(tier, scx_bpf_task_cpu(p));
+	s32 cpu = pick_idle_for_tier(p, tier, scx_bpf_task_cpu(p), 0, false);
 
 	if (cpu >= 0) {
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
@@ -498,7 +520,7 @@ s32 BPF_STRUCT_OPS(temper_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 			insert_local(p, tctx, slice, 0, TEMPER_STAT_DIRECT);
 		return cpu;
 	}
-	cpu = pick_idle_for_tier(tier, prev_cpu);
+	cpu = pick_idle_for_tier(p, tier, prev_cpu, wake_flags, true);
 	if (cpu >= 0) {
 		insert_local(p, tctx, slice, 0, TEMPER_STAT_DIRECT);
 		return cpu;
