@@ -60,7 +60,8 @@
 #define CLOCK_MONOTONIC 1
 
 /* Provided by the core (temper.bpf.c): the tier queue @p belongs in (caller in RCU). */
-static u64 queue_of_rcu(struct task_struct *p, u32 tier);
+static u32 queue_of_rcu(struct task_struct *p, u32 tier);
+static __always_inline u32 task_slot(struct task_struct *p, u32 index);
 
 enum {
 	BW_TICK_NS = 5000000ULL,	/* refill resolution: 5 ms */
@@ -322,7 +323,7 @@ static void bw_unpark(u64 now)
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
 	struct task_ctx *tctx;
-	u64 seq = unpark_seq, last = unpark_scanned_at, dsq, vtime;
+	u64 seq = unpark_seq, last = unpark_scanned_at, vtime;
 	u32 index;
 
 	if (seq == unpark_done && (s64)(now - last) < (s64)BW_RESCAN_NS)
@@ -341,8 +342,7 @@ static void bw_unpark(u64 now)
 		tctx = task_ctx_of(p);
 		if (tctx && bw_throttled(tctx))
 			continue;
-		dsq = tctx ? queue_of_rcu(p, tctx->tier) : DSQ_SHARED;
-		index = dsq - DSQ_CRITICAL < NR_DSQS ? dsq - DSQ_CRITICAL : 1;
+		index = task_slot(p, tctx ? queue_of_rcu(p, tctx->tier) : Q_SHARED) % NR_SLOTS;
 		/*
 		 * Least recently run first, one slice behind the queue's clock (like any waking
 		 * task), in parked order: within a throttled pod the tasks take turns.
@@ -354,7 +354,7 @@ static void bw_unpark(u64 now)
 			tctx->dsq_index = index;
 			tctx->queued_at = now;
 		}
-		dsq_move_vtime(&it, p, dsq, vtime);
+		dsq_move_vtime(&it, p, dsq_id(index), vtime);
 	}
 	bpf_iter_scx_dsq_destroy(&it);
 }

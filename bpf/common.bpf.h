@@ -154,21 +154,40 @@ static __always_inline void reenqueue_local(void)
 
 /* ---- constants ---- */
 
+/*
+ * Tier queues, one set per LLC: queue index Q_* (the tier order), slot = llc x NR_DSQS +
+ * index, DSQ id = DSQ_TIER_BASE + slot. Each slot has its own vtime clock.
+ */
+enum temper_queue {
+	Q_CRITICAL = 0,
+	Q_SHARED = 1,		/* High, Normal, and tasks of unknown cgroups */
+	Q_LOW = 2,
+	Q_BACKGROUND = 3,
+	NR_DSQS = 4,
+	NR_SLOTS = NR_DSQS * TEMPER_MAX_LLCS,
+};
+
 enum temper_dsq {
-	DSQ_CRITICAL = 0x7e000,
-	DSQ_SHARED,
-	DSQ_LOW,
-	DSQ_BACKGROUND,
-	DSQ_PARKED,		/* tasks of cgroups out of CPU quota, least recently run first */
+	DSQ_TIER_BASE = 0x7e000,	/* .. + NR_SLOTS - 1 */
+	DSQ_PARKED = 0x7f000,	/* tasks of cgroups out of CPU quota, least recently run first */
 #ifdef TEMPER_BROKEN
 	DSQ_NEVER_CONSUMED,
 #endif
 };
 
+static __always_inline u32 slot_of(u32 llc, u32 index)
+{
+	return (llc % TEMPER_MAX_LLCS) * NR_DSQS + index % NR_DSQS;
+}
+
+static __always_inline u64 dsq_id(u32 slot)
+{
+	return DSQ_TIER_BASE + slot % NR_SLOTS;
+}
+
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h; a #define, so not in BTF */
 
 enum {
-	NR_DSQS = 4,		/* the vtime-ordered tier queues, DSQ_CRITICAL + index */
 	VTIME_SHIFT = 24,
 	MAX_CGROUP_DEPTH = 8,
 	MAX_BW_LEVELS = 2,	/* a container's limit and its pod's */
@@ -207,8 +226,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TEMPER_MAX_CPUS);
 	__type(key, u32);
-	__type(value, s32);
-} temper_smt SEC(".maps");
+	__type(value, struct temper_cpu_topology);
+} temper_topology SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -258,7 +277,7 @@ struct task_ctx {
 	u64 bw_ids[MAX_BW_LEVELS];	/* nearest CPU-limited cgroups (0 = none) */
 	u32 tier;
 	u32 pod_weight;
-	u32 dsq_index;		/* the queue whose clock vtime belongs to */
+	u32 dsq_index;		/* the queue slot whose clock vtime belongs to */
 	u32 bw_epoch;		/* bw_epoch the limits were resolved at */
 };
 
@@ -274,8 +293,9 @@ struct cpu_ctx {
 	u32 busy;		/* 0 while idle or right after we kicked it */
 	u32 offline;		/* between ops.cpu_offline and ops.cpu_online */
 	u32 fence_critical;	/* 1 while a Critical task runs here and this CPU is fenced */
-	s32 sibling;		/* its SMT sibling (temper_smt, as of the adopted generation), -1 = none */
+	s32 sibling;		/* its SMT sibling (temper_topology, as of the adopted generation), -1 = none */
 	u32 hints;		/* its bits in the victim hint masks (temper.bpf.c, VICTIM SEARCH) */
+	u32 llc;		/* its LLC (temper_topology), 0..TEMPER_MAX_LLCS-1 */
 } __attribute__((aligned(CACHELINE)));
 
 struct {
@@ -291,7 +311,7 @@ struct queue_clock {
 	u64 last_served;	/* ktime the queue was last served or found empty */
 } __attribute__((aligned(CACHELINE)));
 
-struct queue_clock queue_clocks[NR_DSQS];
+struct queue_clock queue_clocks[NR_SLOTS];
 u32 nr_cpu_ids;
 /* Bumped by cpu_online/cpu_offline: the cpumasks are rebuilt for the new topology. */
 u64 hotplug_seq;
@@ -360,7 +380,7 @@ static __always_inline u64 guard_ns(void)
 }
 
 /*
- * Put the task's vtime on queue @index's clock before it is queued there (or run straight
+ * Put the task's vtime on queue slot @index's clock before it is queued there (or run straight
  * from a local insert, which advances that clock). A task coming from another queue starts
  * at the clock (its old vtime means nothing here); any task is at most one slice behind it
  * (sleep banks no credit, and a task that lagged behind a clock leap - a low-weight task
@@ -371,8 +391,8 @@ static __always_inline u64 settle_vtime(struct task_ctx *tctx, u32 index, u64 sl
 {
 	u64 now_v, floor, ceiling;
 
-	if (index >= NR_DSQS)
-		index = 1;
+	if (index >= NR_SLOTS)
+		index = Q_SHARED;
 	now_v = queue_clocks[index].vtime_now;
 	if (tctx->dsq_index != index) {
 		tctx->vtime = now_v;

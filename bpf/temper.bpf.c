@@ -10,14 +10,19 @@
  * cgroups; containers inherit). Tasks outside pod cgroups (kubelet, the runtime, sshd, ...)
  * are Normal. CPUs are FENCED (reserved for Critical) or SHARED (everyone else).
  *
- * DISPATCH QUEUES (all ordered by weighted virtual time)
- *   DSQ_CRITICAL   Critical tasks; consumed first by fenced CPUs (and by every CPU when
+ * DISPATCH QUEUES (all ordered by weighted virtual time), one set per LLC
+ *   CRITICAL       Critical tasks; consumed first by fenced CPUs (and by every CPU when
  *                  nothing is fenced).
- *   DSQ_SHARED     High and Normal (and tasks of unknown cgroups); consumed by shared CPUs,
+ *   SHARED         High and Normal (and tasks of unknown cgroups); consumed by shared CPUs,
  *                  and by fenced CPUs only while no Critical task is queued (borrowing).
- *   DSQ_LOW        Low: consumed by any CPU that has nothing protected to run.
- *   DSQ_BACKGROUND Background: same, after DSQ_LOW (Background yields to Low).
- *   DSQ_PARKED     FIFO of tasks whose cgroup is out of CPU quota (bandwidth.bpf.h).
+ *   LOW            Low: consumed by any CPU that has nothing protected to run.
+ *   BACKGROUND     Background: same, after LOW (Background yields to Low).
+ *   DSQ_PARKED     one FIFO of tasks whose cgroup is out of CPU quota (bandwidth.bpf.h).
+ * A task is queued in the set of the LLC it last ran in (temper_topology gives each CPU's
+ * LLC; up to TEMPER_MAX_LLCS sets, the agent folds more). A CPU serves a tier from its own
+ * LLC first and then takes it from the other LLCs before it looks at a lower tier: tier
+ * order is global, locality is within a tier. Each (LLC, tier) queue has its own clock, so
+ * fairness by weight holds among the tasks that share an LLC queue.
  * Virtual time advances by run time x 2^24 / weight, weight = tier weight x pod weight
  * (kubelet's cpu.weight from the pod's CPU request) x task weight (nice) / 100, so inside a
  * queue CPU time follows the pods' requests. Each queue has its own clock; a task is put on
@@ -34,7 +39,7 @@
  *                SCX_ENQ_PREEMPT, which ends the current slice and reschedules at once.
  *                Overflow: only while every fenced CPU runs Critical work (the demand is
  *                above the fence), an idle shared CPU, else one running Low/Background, is
- *                used the same way, and shared CPUs serve DSQ_CRITICAL after SHARED.
+ *                used the same way, and shared CPUs serve CRITICAL after SHARED.
  *   High/Normal: an idle shared CPU, else an idle fenced CPU (borrow), else a shared CPU
  *                running Low/Background, preempted the same way.
  *   Low/Bg:      an idle CPU anywhere, shared first; a Low wake-up may preempt Background.
@@ -47,7 +52,7 @@
  * Worked example, 4 CPUs, fence {3}: a memcached (Critical) thread wakes while a stress-ng
  * (Background) worker borrows CPU 3. No fenced CPU is idle; CPU 3 runs a borrower, so the
  * thread is inserted into CPU 3's local queue with SCX_ENQ_PREEMPT and runs as soon as the
- * wake-up returns. The worker goes back to DSQ_BACKGROUND and continues wherever a CPU
+ * wake-up returns. The worker goes back to BACKGROUND and continues wherever a CPU
  * idles.
  *
  * DISPATCH ORDER
@@ -57,7 +62,7 @@
  *
  * SMT ISOLATION
  * The fence is whole cores. While a Critical task runs on a fenced CPU (cpu_ctx
- * fence_critical), its SMT sibling (temper_smt) is not lent to tiers flagged SMT_YIELD
+ * fence_critical), its SMT sibling (temper_topology) is not lent to tiers flagged SMT_YIELD
  * (Low/Background by default: planner.smtIsolation): dispatch skips their queues there,
  * the idle pick hands such a sibling back, and a yielding task already on the sibling is
  * kicked when Critical starts. The starvation guard still applies, and shared CPUs serve
@@ -166,18 +171,33 @@ static __always_inline bool fence_saturated(void)
 	return nr_fenced && fence_critical_running >= nr_fenced;
 }
 
-static __always_inline u64 dsq_of_tier(u32 tier)
+static __always_inline u32 queue_of_tier(u32 tier)
 {
 	switch (tier) {
 	case TEMPER_TIER_CRITICAL:
-		return DSQ_CRITICAL;
+		return Q_CRITICAL;
 	case TEMPER_TIER_LOW:
-		return DSQ_LOW;
+		return Q_LOW;
 	case TEMPER_TIER_BACKGROUND:
-		return DSQ_BACKGROUND;
+		return Q_BACKGROUND;
 	default:
-		return DSQ_SHARED;
+		return Q_SHARED;
 	}
+}
+
+u32 nr_llcs = 1;	/* LLC queue sets in use; only grows, so no queued task is ever orphaned */
+
+static __always_inline u32 llc_of(s32 cpu)
+{
+	struct cpu_ctx *c = cpu_ctx_of(cpu);
+
+	return c ? c->llc : 0;
+}
+
+/* The slot of queue @index in the LLC of the CPU @p last ran on. */
+static __always_inline u32 task_slot(struct task_struct *p, u32 index)
+{
+	return slot_of(llc_of(scx_bpf_task_cpu(p)), index);
 }
 
 /*
@@ -211,11 +231,14 @@ static void refresh_masks(u64 generation)
 	temper_iter_begin(it, cpu, 0, nr_cpu_ids) {
 		u32 key = cpu;
 		u32 *role = generation ? bpf_map_lookup_elem(&temper_cpus, &key) : NULL;
-		s32 *sibling = generation ? bpf_map_lookup_elem(&temper_smt, &key) : NULL;
+		struct temper_cpu_topology *topo = generation ? bpf_map_lookup_elem(&temper_topology, &key) : NULL;
 		struct cpu_ctx *c = cpu_ctx_of(cpu);
 
 		if (c) {
-			c->sibling = sibling && *sibling >= 0 && *sibling < (s32)nr_cpu_ids ? *sibling : -1;
+			c->sibling = topo && topo->sibling >= 0 && topo->sibling < (s32)nr_cpu_ids ? topo->sibling : -1;
+			c->llc = topo && topo->llc < TEMPER_MAX_LLCS ? topo->llc : 0;
+			if (c->llc + 1 > nr_llcs)
+				nr_llcs = c->llc + 1;
 			c->hints = 0;	/* the hint masks are cleared below: roles may have changed */
 		}
 		if ((c && c->offline) || !bpf_cpumask_test_cpu(cpu, online))
@@ -334,29 +357,30 @@ static __always_inline bool needs_queue_check(struct task_struct *p, u32 tier)
 }
 
 /* queue_of() for callers already inside an RCU read section (or a DSQ iteration). */
-static u64 queue_of_rcu(struct task_struct *p, u32 tier)
+static u32 queue_of_rcu(struct task_struct *p, u32 tier)
 {
 	struct cpu_masks *m;
 	u32 zero = 0;
 
 	if (!needs_queue_check(p, tier))
-		return dsq_of_tier(tier);
+		return queue_of_tier(tier);
 	m = bpf_map_lookup_elem(&masks, &zero);
 	if (m && m->fenced && !bpf_cpumask_intersects(cast_mask(m->fenced), p->cpus_ptr))
-		return DSQ_SHARED;
-	return DSQ_CRITICAL;
+		return Q_SHARED;
+	return Q_CRITICAL;
 }
 
-static u64 queue_of(struct task_struct *p, u32 tier)
+/* The tier queue (Q_*) a task of @tier belongs in, given its affinity. */
+static u32 queue_of(struct task_struct *p, u32 tier)
 {
-	u64 dsq;
+	u32 index;
 
 	if (!needs_queue_check(p, tier))
-		return dsq_of_tier(tier);
+		return queue_of_tier(tier);
 	bpf_rcu_read_lock();
-	dsq = queue_of_rcu(p, tier);
+	index = queue_of_rcu(p, tier);
 	bpf_rcu_read_unlock();
-	return dsq;
+	return index;
 }
 
 /* A CPU @p may use when it is allowed only fenced CPUs and is not Critical; else -1. */
@@ -584,11 +608,11 @@ static void kick_for(struct task_struct *p, u32 tier)
 	}
 }
 
-/* Run @p from a local queue now: its vtime joins its tier queue's clock first. */
-static __always_inline void insert_local(struct task_struct *p, struct task_ctx *tctx, u64 slice, u64 flags,
-					 u32 stat)
+/* Run @p from @cpu's local queue now: its vtime joins its tier queue's clock there first. */
+static __always_inline void insert_local(struct task_struct *p, struct task_ctx *tctx, s32 cpu, u64 slice,
+					 u64 flags, u32 stat)
 {
-	settle_vtime(tctx, queue_of(p, tctx->tier) - DSQ_CRITICAL, slice);
+	settle_vtime(tctx, slot_of(llc_of(cpu), queue_of(p, tctx->tier)), slice);
 	dsq_insert(p, SCX_DSQ_LOCAL, slice, flags);
 	stat_inc(tctx->tier, stat);
 }
@@ -618,12 +642,12 @@ s32 BPF_STRUCT_OPS(temper_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 		/* Restricted affinity (cpuset, taskset): the kernel's own idle search honours it. */
 		cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 		if (is_idle)
-			insert_local(p, tctx, slice, 0, TEMPER_STAT_DIRECT);
+			insert_local(p, tctx, cpu, slice, 0, TEMPER_STAT_DIRECT);
 		return cpu;
 	}
 	cpu = pick_idle_for_tier(p, tier, prev_cpu, wake_flags, true);
 	if (cpu >= 0) {
-		insert_local(p, tctx, slice, 0, TEMPER_STAT_DIRECT);
+		insert_local(p, tctx, cpu, slice, 0, TEMPER_STAT_DIRECT);
 		return cpu;
 	}
 	/*
@@ -634,7 +658,7 @@ s32 BPF_STRUCT_OPS(temper_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 	if (tier_flags(tier) & TEMPER_TF_PREEMPT || tier == TEMPER_TIER_LOW) {
 		cpu = find_victim(p, tier, prev_cpu);
 		if (cpu >= 0) {
-			insert_local(p, tctx, slice, SCX_ENQ_PREEMPT, TEMPER_STAT_PREEMPT_KICK);
+			insert_local(p, tctx, cpu, slice, SCX_ENQ_PREEMPT, TEMPER_STAT_PREEMPT_KICK);
 			return cpu;
 		}
 	}
@@ -645,9 +669,9 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = task_ctx_of(p);
 	u64 generation = current_generation();
-	u64 dsq, vtime, slice, flags;
+	u64 vtime, slice, flags;
 	struct cpu_ctx *c;
-	u32 tier;
+	u32 tier, index, slot;
 	s32 cpu;
 
 #ifdef TEMPER_BROKEN
@@ -655,7 +679,7 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	return;
 #endif
 	if (!tctx) {
-		dsq_insert(p, DSQ_SHARED, DEFAULT_SLICE_NS, enq_flags);
+		dsq_insert(p, dsq_id(task_slot(p, Q_SHARED)), DEFAULT_SLICE_NS, enq_flags);
 		return;
 	}
 	refresh_masks(generation);
@@ -680,18 +704,19 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	cpu = fence_only_cpu(p, tier);
 	if (cpu >= 0) {
-		settle_vtime(tctx, dsq_of_tier(tier) - DSQ_CRITICAL, slice);
+		settle_vtime(tctx, slot_of(llc_of(cpu), queue_of_tier(tier)), slice);
 		dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, enq_flags);
 		stat_inc(tier, TEMPER_STAT_FALLBACK);
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		return;
 	}
-	dsq = queue_of(p, tier);
-	if (tier == TEMPER_TIER_CRITICAL && dsq != DSQ_CRITICAL)
+	index = queue_of(p, tier);
+	if (tier == TEMPER_TIER_CRITICAL && index != Q_CRITICAL)
 		stat_inc(tier, TEMPER_STAT_FALLBACK);
-	vtime = settle_vtime(tctx, dsq - DSQ_CRITICAL, slice);
+	slot = task_slot(p, index);
+	vtime = settle_vtime(tctx, slot, slice);
 	tctx->queued_at = bpf_ktime_get_ns();
-	dsq_insert_vtime(p, dsq, slice, vtime, enq_flags);
+	dsq_insert_vtime(p, dsq_id(slot), slice, vtime, enq_flags);
 	stat_inc(tier, TEMPER_STAT_ENQUEUE);
 	kick_for(p, tier);
 }
@@ -723,8 +748,9 @@ static void sweep_queues(u64 now)
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
 	struct task_ctx *tctx;
+	struct bpf_iter_num slots;
 	s32 cpu;
-	u32 i;
+	int i;
 
 	if (park && __sync_val_compare_and_swap(&park_done, done, seq) != done)
 		park = false;
@@ -732,10 +758,10 @@ static void sweep_queues(u64 now)
 		age = false;
 	if (!park && !age)
 		return;
-	for (i = 0; i < NR_DSQS; i++) {
-		if (scx_bpf_dsq_nr_queued(DSQ_CRITICAL + i) <= 0)
+	temper_iter_begin(slots, i, 0, (int)(nr_llcs * NR_DSQS)) {
+		if (scx_bpf_dsq_nr_queued(dsq_id(i)) <= 0)
 			continue;
-		bpf_iter_scx_dsq_new(&it, DSQ_CRITICAL + i, 0);
+		bpf_iter_scx_dsq_new(&it, dsq_id(i), 0);
 		while ((p = bpf_iter_scx_dsq_next(&it))) {
 			tctx = task_ctx_of(p);
 			if (!tctx)
@@ -755,17 +781,45 @@ static void sweep_queues(u64 now)
 		}
 		bpf_iter_scx_dsq_destroy(&it);
 	}
+	temper_iter_end(slots);
 }
 
-static __always_inline bool serve(u32 index, u64 now)
+static __always_inline bool serve_slot(u32 slot, u64 now)
 {
-	if (index >= NR_DSQS)
+	if (slot >= NR_SLOTS)
 		return false;
-	if (dsq_move_to_local(DSQ_CRITICAL + index)) {
-		queue_clocks[index].last_served = now;
+	if (dsq_move_to_local(dsq_id(slot))) {
+		queue_clocks[slot].last_served = now;
 		return true;
 	}
 	return false;
+}
+
+/*
+ * Run the next task of tier queue @index: from this CPU's LLC first, else taken from the
+ * other LLCs (nearest-numbered first, wrapping) - locality inside a tier, never across
+ * tiers: a CPU with nothing of @index in its own LLC serves another LLC's @index before it
+ * looks at a lower tier.
+ */
+static bool serve(u32 index, u32 llc, u64 now)
+{
+	struct bpf_iter_num it;
+	bool done = false;
+	u32 n = nr_llcs;
+	int k;
+
+	if (serve_slot(slot_of(llc, index), now))
+		return true;
+	if (n <= 1)
+		return false;
+	temper_iter_begin(it, k, 1, (int)(n < TEMPER_MAX_LLCS ? n : TEMPER_MAX_LLCS)) {
+		if (serve_slot(slot_of((llc + k) % n, index), now)) {
+			done = true;
+			break;
+		}
+	}
+	temper_iter_end(it);
+	return done;
 }
 
 static __always_inline bool may_borrow(u32 index)
@@ -811,8 +865,10 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u64 now = bpf_ktime_get_ns();
 	u64 guard = guard_ns();
-	bool fenced, smt_busy;
-	u32 i;
+	struct bpf_iter_num slots;
+	bool fenced, smt_busy, guarded = false;
+	u32 i, llc;
+	int s;
 
 #ifdef TEMPER_BROKEN
 	return;
@@ -829,25 +885,32 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	 * longer for them - still far inside the watchdog - and a Critical task is not held up
 	 * behind a batch slice every guard period.
 	 */
-	for (i = 0; i < NR_DSQS; i++) {
+	temper_iter_begin(slots, s, 0, (int)(nr_llcs * NR_DSQS)) {
+		u32 slot = (u32)s % NR_SLOTS, index = slot % NR_DSQS;
 		s64 waited;
 
-		if (scx_bpf_dsq_nr_queued(DSQ_CRITICAL + i) <= 0) {
-			queue_clocks[i].last_served = now;
+		if (scx_bpf_dsq_nr_queued(dsq_id(slot)) <= 0) {
+			queue_clocks[slot].last_served = now;
 			continue;
 		}
-		waited = (s64)(now - queue_clocks[i].last_served);
-		if (waited > (s64)(fenced && i ? 4 * guard : guard) && serve(i, now)) {
-			stat_inc(i == 0 ? TEMPER_TIER_CRITICAL : i + 1, TEMPER_STAT_STARVATION_GUARD);
-			return;
+		waited = (s64)(now - queue_clocks[slot].last_served);
+		if (waited > (s64)(fenced && index ? 4 * guard : guard) && serve_slot(slot, now)) {
+			stat_inc(index == 0 ? TEMPER_TIER_CRITICAL : index + 1, TEMPER_STAT_STARVATION_GUARD);
+			guarded = true;
+			break;
 		}
 	}
+	temper_iter_end(slots);
+	if (guarded)
+		return;
+	llc = llc_of(cpu);
 	if (!fenced) {
-		if (!nr_fenced && serve(0, now))
+		if (!nr_fenced && serve(Q_CRITICAL, llc, now))
 			return;
-		if (serve(1, now) || (fence_saturated() && serve(0, now)) || serve(2, now))
+		if (serve(Q_SHARED, llc, now) || (fence_saturated() && serve(Q_CRITICAL, llc, now)) ||
+		    serve(Q_LOW, llc, now))
 			return;
-		serve(3, now);
+		serve(Q_BACKGROUND, llc, now);
 		return;
 	}
 	/*
@@ -855,11 +918,11 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	 * while Critical runs on its SMT sibling, to the tiers that yield to it (batch would
 	 * halve the Critical thread's core: shared execution units, L1/L2).
 	 */
-	if (serve(0, now))
+	if (serve(Q_CRITICAL, llc, now))
 		return;
 	smt_busy = sibling_runs_critical(cpu);
-	for (i = 1; i < NR_DSQS; i++) {
-		if (may_borrow(i) && !(smt_busy && queue_yields_smt(i)) && serve(i, now))
+	for (i = Q_SHARED; i < NR_DSQS; i++) {
+		if (may_borrow(i) && !(smt_busy && queue_yields_smt(i)) && serve(i, llc, now))
 			return;
 	}
 }
@@ -893,7 +956,7 @@ void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 	tctx->run_base = p->se.sum_exec_runtime;
 	tctx->charged_runtime = tctx->run_base;
 	index = tctx->dsq_index;
-	if (index < NR_DSQS && (s64)(tctx->vtime - queue_clocks[index].vtime_now) > 0)
+	if (index < NR_SLOTS && (s64)(tctx->vtime - queue_clocks[index].vtime_now) > 0)
 		queue_clocks[index].vtime_now = tctx->vtime;
 	c = cpu_ctx_of(cpu);
 	if (c) {
@@ -984,8 +1047,8 @@ s32 BPF_STRUCT_OPS(temper_init_task, struct task_struct *p, struct scx_init_task
 	tctx->generation = ~0ULL;
 	tctx->tier = TEMPER_TIER_NORMAL;
 	tctx->pod_weight = DEFAULT_WEIGHT;
-	tctx->dsq_index = 1;
-	tctx->vtime = queue_clocks[1].vtime_now;
+	tctx->dsq_index = Q_SHARED;
+	tctx->vtime = queue_clocks[Q_SHARED].vtime_now;
 	return 0;
 }
 
@@ -1043,8 +1106,8 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(temper_init)
 	nr_cpu_ids = scx_bpf_nr_cpu_ids();
 	if (nr_cpu_ids > TEMPER_MAX_CPUS)
 		nr_cpu_ids = TEMPER_MAX_CPUS;
-	for (i = 0; i < NR_DSQS; i++) {
-		ret = scx_bpf_create_dsq(DSQ_CRITICAL + i, -1);
+	for (i = 0; i < NR_SLOTS; i++) {
+		ret = scx_bpf_create_dsq(dsq_id(i), -1);
 		if (ret)
 			return ret;
 		queue_clocks[i].last_served = now;

@@ -25,9 +25,9 @@
  *   temper_timers   ARRAY  u32 0         -> struct bpf_timer (16 bytes)  the bandwidth refill
  *                          timer. Private, but the agent pins it: the kernel cancels a BPF
  *                          timer once its map has no user reference left.
- *   temper_smt      ARRAY  u32 cpu       -> s32 its SMT sibling (the lowest other online CPU
- *                          of its core), -1 = none. Written with temper_cpus, before
- *                          temper_global; read when a generation is adopted.
+ *   temper_topology ARRAY  u32 cpu       -> struct temper_cpu_topology   its SMT sibling and
+ *                          LLC. Written with temper_cpus, before temper_global; read when a
+ *                          generation is adopted.
  */
 #ifndef __TEMPER_H
 #define __TEMPER_H
@@ -38,6 +38,7 @@
 #define TEMPER_MAX_BW_CGROUPS 16384
 #define TEMPER_REASON_LEN 128
 #define TEMPER_MSG_LEN 256
+#define TEMPER_MAX_LLCS 16
 
 enum temper_tier {
 	TEMPER_TIER_CRITICAL = 0,
@@ -97,6 +98,11 @@ struct temper_exit_record {
 	__u64 timestamp_ns;		/* bpf_ktime_get_ns() at exit; 0 = never exited */
 	char reason[TEMPER_REASON_LEN];
 	char msg[TEMPER_MSG_LEN];
+};
+
+struct temper_cpu_topology {
+	__s32 sibling;			/* the lowest other online CPU of its core; -1 = none */
+	__u32 llc;			/* dense LLC index 0..TEMPER_MAX_LLCS-1 (the agent folds more) */
 };
 
 struct temper_bw_config {

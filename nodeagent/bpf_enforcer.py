@@ -74,7 +74,7 @@ MAP_LAYOUTS: dict[MapName, tuple[int, int, int, int]] = {
     MapName.CGROUPS: (bpfsys.MAP_HASH, bpfmaps.U64.size, bpfmaps.CGROUP_ENTRY.size, bpfmaps.MAX_CGROUPS),
     MapName.TIERS: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.TIER_CONFIG.size, len(Tier)),
     MapName.CPUS: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.U32.size, bpfmaps.MAX_CPUS),
-    MapName.SMT: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.S32.size, bpfmaps.MAX_CPUS),
+    MapName.TOPOLOGY: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.CPU_TOPOLOGY.size, bpfmaps.MAX_CPUS),
     MapName.GLOBAL: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.GLOBAL_CONFIG.size, 1),
     MapName.STATS: (bpfsys.MAP_PERCPU_ARRAY, bpfmaps.U32.size, bpfmaps.U64.size, len(Tier) * bpfmaps.NR_STATS),
     MapName.EXIT: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.EXIT_RECORD.size, 1),
@@ -253,7 +253,7 @@ class BpfEnforcer:
                 raise EnforcementError(f"bandwidth limits refused: {exc}") from None
             writes: list[MapWrite] = []
             for name, entries in ((MapName.TIERS, contents.tiers), (MapName.CPUS, contents.cpus),
-                                  (MapName.SMT, contents.smt)):
+                                  (MapName.TOPOLOGY, contents.topology)):
                 previous = self._written_static.get(name, {})
                 writes += [(name, k, v) for k, v in entries.items() if previous.get(k) != v]
             writes += [(MapName.CGROUPS, k, v) for k, v in contents.cgroups.items()
@@ -274,7 +274,7 @@ class BpfEnforcer:
                 self._written_bandwidth = self._live(MapName.CPU_MAX)
                 raise
             self._written_static = {MapName.TIERS: contents.tiers, MapName.CPUS: contents.cpus,
-                                    MapName.SMT: contents.smt}
+                                    MapName.TOPOLOGY: contents.topology}
             self._written_cgroups = dict(contents.cgroups)
             if limits is not None:
                 self._written_bandwidth = limits

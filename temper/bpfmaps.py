@@ -29,6 +29,7 @@ MAX_CGROUPS = 65536
 MAX_BW_CGROUPS = 16384
 REASON_LEN = 128
 MSG_LEN = 256
+MAX_LLCS = 16
 
 
 class TierFlag(enum.IntFlag):
@@ -68,17 +69,17 @@ class MapName(enum.StrEnum):
     CPU_MAX = "temper_cpu_max"
     BW_STATS = "temper_bw_stats"
     TIMERS = "temper_timers"
-    SMT = "temper_smt"
+    TOPOLOGY = "temper_topology"
 
 
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
-S32 = struct.Struct("<i")
 CGROUP_ENTRY = struct.Struct("<II")  # tier, weight
 TIER_CONFIG = struct.Struct("<QII")  # slice_ns, weight, flags
 GLOBAL_CONFIG = struct.Struct("<QQII")  # generation, starvation_guard_ns, nr_fenced, abi_version
 EXIT_RECORD = struct.Struct(f"<qqQ{REASON_LEN}s{MSG_LEN}s")  # kind, exit_code, timestamp_ns, reason, msg
 TIMER_SIZE = 16  # sizeof(struct bpf_timer): temper_timers is pinned, never read or written
+CPU_TOPOLOGY = struct.Struct("<iI")  # sibling (-1 = none), llc index
 BW_CONFIG = struct.Struct("<QQQ")  # period_ns, quota_ns, burst_ns
 BW_STATS = struct.Struct("<QQQqQQII")  # nr_periods, nr_throttled, throttled_ns, runtime_ns,
 #                                       period_start_ns, throttled_since_ns, throttled, pad
@@ -106,7 +107,7 @@ class MapContents:
 
     tiers: dict[bytes, bytes]
     cpus: dict[bytes, bytes]
-    smt: dict[bytes, bytes]
+    topology: dict[bytes, bytes]
     cgroups: dict[bytes, bytes]
     global_config: tuple[bytes, bytes]
 
@@ -126,8 +127,9 @@ def encode_plan(plan: Plan, cgroup_ids: Mapping[str, int], generation: int) -> M
         U32.pack(cpu): U32.pack(CpuRole.FENCED if cpu in plan.fenced else CpuRole.SHARED)
         for cpu in range(max(plan.online) + 1)
     }
-    siblings = dict(plan.smt_siblings)
-    smt = {U32.pack(cpu): S32.pack(siblings.get(cpu, -1)) for cpu in range(max(plan.online) + 1)}
+    siblings, llcs = dict(plan.smt_siblings), dict(plan.llc_index)
+    topology = {U32.pack(cpu): CPU_TOPOLOGY.pack(siblings.get(cpu, -1), llcs.get(cpu, 0) % MAX_LLCS)
+                for cpu in range(max(plan.online) + 1)}
     cgroups: dict[bytes, bytes] = {}
     for member in plan.members:
         cgroup_id = cgroup_ids.get(member.uid)
@@ -139,7 +141,7 @@ def encode_plan(plan: Plan, cgroup_ids: Mapping[str, int], generation: int) -> M
     if len(cgroups) > MAX_CGROUPS:
         raise ValueError(f"more than {MAX_CGROUPS} pod cgroups")
     global_value = GLOBAL_CONFIG.pack(generation, plan.starvation_guard_us * 1000, len(plan.fenced), ABI_VERSION)
-    return MapContents(tiers, cpus, smt, cgroups, (U32.pack(0), global_value))
+    return MapContents(tiers, cpus, topology, cgroups, (U32.pack(0), global_value))
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,8 @@ class Plan:
     """Never fenced because a non-Critical pod is pinned there (whole cores skipped)."""
     smt_siblings: tuple[tuple[int, int], ...] = ()
     """(online CPU, the lowest other online CPU of its core), sorted; CPUs without one absent."""
+    llc_index: tuple[tuple[int, int], ...] = ()
+    """(online CPU, dense index of its LLC: 0.. in order of LLC id), sorted."""
 
     @property
     def fence_capped(self) -> bool:
@@ -226,6 +228,12 @@ def smt_siblings(topology: NodeTopology) -> tuple[tuple[int, int], ...]:
     pairs = [(cpu, next(c for c in cpus if c != cpu))
              for cpus in topology.cores().values() if len(cpus) > 1 for cpu in cpus]
     return tuple(sorted(pairs))
+
+
+def llc_index(topology: NodeTopology) -> tuple[tuple[int, int], ...]:
+    """(CPU, dense LLC index) for every online CPU: LLCs numbered 0.. in order of their id."""
+    rank = {llc: i for i, llc in enumerate(sorted({c.llc for c in topology.cpus}))}
+    return tuple(sorted((c.cpu, rank[c.llc]) for c in topology.cpus))
 
 
 def canonical_core_order(topology: NodeTopology, unfenceable: frozenset[int] = frozenset()) -> list[tuple[int, ...]]:
@@ -385,4 +393,5 @@ def plan(topology: NodeTopology, pods: Iterable[PodInfo], config: PlanConfig | N
         pinned_fenced=critical_pinned,
         pinned_unfenced=others_pinned & online,
         smt_siblings=smt_siblings(topology),
+        llc_index=llc_index(topology),
     )

@@ -54,6 +54,7 @@ def c_struct_format(name: str) -> str:
     ("temper_exit_record", bpfmaps.EXIT_RECORD),
     ("temper_bw_config", bpfmaps.BW_CONFIG),
     ("temper_bw_stats", bpfmaps.BW_STATS),
+    ("temper_cpu_topology", bpfmaps.CPU_TOPOLOGY),
 ])
 def test_struct_layouts_match_the_c_header(c_name: str, py_struct: struct.Struct) -> None:
     c_format = c_struct_format(c_name)
@@ -68,6 +69,7 @@ def test_constants_and_enums_match() -> None:
     assert defines["TEMPER_MAX_CPUS"] == bpfmaps.MAX_CPUS
     assert defines["TEMPER_MAX_CGROUPS"] == bpfmaps.MAX_CGROUPS
     assert defines["TEMPER_MAX_BW_CGROUPS"] == bpfmaps.MAX_BW_CGROUPS
+    assert defines["TEMPER_MAX_LLCS"] == bpfmaps.MAX_LLCS
     tiers = c_enum("temper_tier")
     assert {k.removeprefix("TEMPER_TIER_"): v for k, v in tiers.items() if k != "TEMPER_NR_TIERS"} == {
         t.name: t.value for t in Tier}

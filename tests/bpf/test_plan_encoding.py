@@ -39,11 +39,21 @@ def test_smt_siblings_are_encoded_and_only_batch_yields_them() -> None:
     topology = NodeTopology.uniform(4, threads_per_core=2)
     result = plan(topology, [pod("a", Tier.CRITICAL, 800), pod("b", Tier.LOW, 100)])
     contents = bpfmaps.encode_plan(result, {}, generation=1)
-    assert contents.smt == {bpfmaps.U32.pack(c): bpfmaps.S32.pack(s) for c, s in ((0, 1), (1, 0), (2, 3), (3, 2))}
+    assert contents.topology == {bpfmaps.U32.pack(c): bpfmaps.CPU_TOPOLOGY.pack(s, 0)
+                                 for c, s in ((0, 1), (1, 0), (2, 3), (3, 2))}
     yielding = {t.tier for t in result.tiers if t.yields_smt_sibling}
     assert yielding == {Tier.LOW, Tier.BACKGROUND}
     lone = plan(NodeTopology((CpuInfo(0, 0, 0), CpuInfo(1, 0, 0), CpuInfo(2, 1, 0))), [])
-    assert bpfmaps.encode_plan(lone, {}, generation=1).smt[bpfmaps.U32.pack(2)] == bpfmaps.S32.pack(-1)
+    assert bpfmaps.encode_plan(lone, {}, generation=1).topology[bpfmaps.U32.pack(2)] == bpfmaps.CPU_TOPOLOGY.pack(-1, 0)
+
+
+def test_llcs_get_dense_indexes_and_more_than_the_maximum_fold() -> None:
+    """LLC ids are opaque (sysfs: lowest CPU sharing it); the map gets 0.. in id order."""
+    two = plan(NodeTopology.uniform(4, cores_per_llc=2), [])
+    assert two.llc_index == ((0, 0), (1, 0), (2, 1), (3, 1))
+    many = plan(NodeTopology.uniform(40, cores_per_llc=2), [])
+    llcs = {bpfmaps.CPU_TOPOLOGY.unpack(v)[1] for v in bpfmaps.encode_plan(many, {}, generation=1).topology.values()}
+    assert llcs == set(range(bpfmaps.MAX_LLCS))
 
 
 def test_smt_isolation_off_clears_the_flag() -> None:
