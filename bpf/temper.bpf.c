@@ -702,6 +702,17 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 		stat_inc(tier, TEMPER_STAT_THROTTLED);
 		return;
 	}
+	/*
+	 * ENQ_LAST: the kernel asks only after this CPU's dispatch found nothing else it may run,
+	 * and does not dispatch again - a task queued here now would wait for some other event
+	 * (tens of ms on an idle node). So it keeps running, on its clock.
+	 */
+	if (enq_flags & SCX_ENQ_LAST) {
+		cpu = scx_bpf_task_cpu(p);
+		settle_vtime(tctx, slot_of(llc_of(cpu), queue_of(p, tier)), slice);
+		dsq_insert(p, SCX_DSQ_LOCAL, slice, enq_flags);
+		return;
+	}
 	cpu = fence_only_cpu(p, tier);
 	if (cpu >= 0) {
 		settle_vtime(tctx, slot_of(llc_of(cpu), queue_of_tier(tier)), slice);
@@ -1166,7 +1177,8 @@ struct sched_ext_ops temper_ops = {
 	.exit = (void *)temper_exit,
 	/*
 	 * ENQ_LAST: a task whose slice ends with nothing else runnable on its CPU is enqueued
-	 * (not silently given another slice), so a throttled one is parked even on an idle node.
+	 * (not silently given another slice), so a throttled one is parked even on an idle node;
+	 * any other goes straight back to its local queue (enqueue).
 	 */
 	.flags = SCX_OPS_ENQ_LAST,
 #ifdef TEMPER_BROKEN
