@@ -705,12 +705,15 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	/*
 	 * ENQ_LAST: the kernel asks only after this CPU's dispatch found nothing else it may run,
 	 * and does not dispatch again - a task queued here now would wait for some other event
-	 * (tens of ms on an idle node). So it keeps running, on its clock.
+	 * (tens of ms on an idle node). So it goes back to this CPU's local queue, on its clock,
+	 * and the CPU is kicked: the kick is deferred until the rq lock is dropped, so even if the
+	 * CPU is already switching to idle it reschedules and picks the task up.
 	 */
 	if (enq_flags & SCX_ENQ_LAST) {
 		cpu = scx_bpf_task_cpu(p);
 		settle_vtime(tctx, slot_of(llc_of(cpu), queue_of(p, tier)), slice);
 		dsq_insert(p, SCX_DSQ_LOCAL, slice, enq_flags);
+		scx_bpf_kick_cpu(cpu, 0);
 		return;
 	}
 	cpu = fence_only_cpu(p, tier);
