@@ -38,6 +38,7 @@ from certs.pki import Bundle, generate_ca, issue_serving_cert, service_dns_names
 from temper.tls import server_ssl_context
 from webhook.app import make_app
 from webhook.metrics import WebhookMetrics
+from webhook.namespaces import RegistrationOnly
 from webhook.policy import PolicyConfig
 
 HOST = "temper-webhook.temper-system.svc"
@@ -68,7 +69,7 @@ def _serve(kind: str, directory: str, port_queue: multiprocessing.Queue[int]) ->
     async def run() -> None:
         context = server_ssl_context(f"{directory}/tls.crt", f"{directory}/tls.key")
         if kind == "webhook":
-            app = make_app(PolicyConfig(), WebhookMetrics())
+            app = make_app(PolicyConfig(), WebhookMetrics(), RegistrationOnly())
         else:
             app = web.Application()
             app.router.add_post("/mutate", _floor_handler)

@@ -181,13 +181,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE]
     watch = state.watch
-    if watch is not None and not watch.synced:
-        detail = f": {watch.last_error}" if watch.last_error else ""
-        return web.Response(status=503, text=f"node cache not synced yet{detail}\n")
-    if watch is not None and watch.failing_since is not None:
-        failing_s = time.monotonic() - watch.failing_since
-        if failing_s > state.settings.watch_failing_not_ready_s:
-            return web.Response(status=503, text=f"node watch failing for {failing_s:.0f}s: {watch.last_error}\n")
+    why = watch.unready_reason("node", state.settings.watch_failing_not_ready_s) if watch is not None else ""
+    if why:
+        return web.Response(status=503, text=why + "\n")
     return web.Response(text="ok\n")
 
 

@@ -1,28 +1,36 @@
 """The webhook's aiohttp applications: HTTPS ``POST /mutate`` and plain-HTTP metrics/health.
 
 Why this module exists: it is the thin adapter between HTTP and the pure policy. The handler
-decodes (``webhook.review.decode_review``), calls (``webhook.policy.admit``), encodes
-(``webhook.review.encode_response``) — nothing more. Errors are mapped to HTTP status in one
-place, the ``errors`` middleware: ``WebhookError.status`` (400 for ``BadReview``), with a JSON
-``{"message": ...}`` body. ``admit`` is total, so a well-formed review always gets a 200.
+decodes (``webhook.review.decode_review``), looks the namespace's labels up in the
+``webhook.namespaces.NamespaceSource`` (a dictionary lookup, never an API call), calls
+(``webhook.policy.admit``), encodes (``webhook.review.encode_response``) — nothing more.
+Errors are mapped to HTTP status in one place, the ``errors`` middleware:
+``WebhookError.status`` (400 for ``BadReview``), with a JSON ``{"message": ...}`` body.
+``admit`` is total, so a well-formed review always gets a 200.
 
 Two applications, two ports: ``/mutate`` is reachable by the API server over TLS; ``/metrics``
-and ``/healthz`` are for Prometheus and kubelet probes on a separate plain-HTTP port, so the
-serving certificate never has to cover them and a scrape never competes with admissions.
+and ``/healthz`` / ``/readyz`` are for Prometheus and kubelet probes on a separate plain-HTTP
+port, so the serving certificate never has to cover them and a scrape never competes with
+admissions. ``/readyz`` is 503 while the namespace source is not ready (no LIST yet, or its
+watch failing): nothing would be scaled meanwhile, so the replica steps out of the Service.
+
+Lifetimes (``cleanup_ctx`` of the admission app): the namespace source's API client and watch.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from webhook.manifest import OPT_IN_LABEL, OPT_IN_VALUE
 from webhook.metrics import WebhookMetrics
-from webhook.policy import Outcome, PolicyConfig, admit
+from webhook.namespaces import NamespaceSource
+from webhook.policy import Decision, Outcome, PolicyConfig, Reason, admit
 from webhook.review import WebhookError, decode_review, encode_response
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 POLICY: web.AppKey[PolicyConfig] = web.AppKey("policy", PolicyConfig)
 METRICS: web.AppKey[WebhookMetrics] = web.AppKey("metrics", WebhookMetrics)
+NAMESPACES: web.AppKey[NamespaceSource] = web.AppKey("namespaces")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,22 +61,39 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def mutate(request: web.Request) -> web.Response:
     started = time.perf_counter()
     review = decode_review(await request.read())
-    decision = admit(review, request.app[POLICY])
+    namespaces = request.app[NAMESPACES]
+    decision = admit(review, request.app[POLICY], namespaces.labels(review.namespace))
     body = encode_response(review.uid, decision.result)
     metrics = request.app[METRICS]
     metrics.record(decision)
     if decision.outcome is Outcome.UNHANDLED:
         log.warning("pod %s (request %s) left unchanged: %s", review.object_label, review.uid,
                     "; ".join(decision.result.warnings))
+    elif decision.reason in (Reason.NAMESPACE_UNKNOWN, Reason.NAMESPACE_NOT_OPTED_IN):
+        log.debug("pod %s (request %s) left unchanged: namespace %s", review.object_label, review.uid,
+                  _namespace_why(decision, namespaces))
     metrics.latency.observe(time.perf_counter() - started)
     return web.Response(body=body, content_type="application/json")
 
 
-def make_app(policy: PolicyConfig, metrics: WebhookMetrics) -> web.Application:
+def _namespace_why(decision: Decision, namespaces: NamespaceSource) -> str:
+    if decision.reason is Reason.NAMESPACE_NOT_OPTED_IN:
+        return f"does not carry the label {OPT_IN_LABEL}={OPT_IN_VALUE}"
+    return f"labels unknown ({namespaces.not_ready() or 'not in the namespace cache yet'})"
+
+
+async def _namespace_source(app: web.Application) -> AsyncIterator[None]:
+    async with app[NAMESPACES].running():
+        yield
+
+
+def make_app(policy: PolicyConfig, metrics: WebhookMetrics, namespaces: NamespaceSource) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=MAX_BODY_BYTES)
     app[POLICY] = policy
     app[METRICS] = metrics
+    app[NAMESPACES] = namespaces
     app.router.add_post("/mutate", mutate)
+    app.cleanup_ctx.append(_namespace_source)
     return app
 
 
@@ -80,9 +106,20 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-def make_metrics_app(metrics: WebhookMetrics) -> web.Application:
+async def readyz(request: web.Request) -> web.Response:
+    why = request.app[NAMESPACES].not_ready()
+    if why:
+        return web.Response(status=503, text=why + "\n")
+    return web.Response(text="ok\n")
+
+
+def make_metrics_app(metrics: WebhookMetrics, namespaces: NamespaceSource) -> web.Application:
+    """``/metrics``, ``/healthz``, ``/readyz``; ``namespaces`` is the admission app's source
+    (its lifetime belongs to that app)."""
     app = web.Application()
     app[METRICS] = metrics
+    app[NAMESPACES] = namespaces
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app

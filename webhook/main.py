@@ -1,15 +1,18 @@
 """``temper webhook``: run the overcommit admission webhook, or print its registration.
 
 Why this module exists: the process wiring — config file, TLS context with hot certificate
-reload (``temper.tls``), the HTTPS admission app and the plain-HTTP metrics app — kept out of
-the handlers so they stay testable through the app factories.
+reload (``temper.tls``), the namespace source (``webhook.namespaces``: a Namespace watch with
+the in-cluster or ``--kubeconfig`` credentials, unless ``namespaceCheck: off``), the HTTPS
+admission app and the plain-HTTP metrics app — kept out of the handlers so they stay testable
+through the app factories.
 
 Usage::
 
-    temper webhook [serve] [--config FILE] [--cert-file F --key-file F] [--listen H:P]
+    temper webhook [serve] [--config FILE] [--cert-file F --key-file F] [--listen H:P] [--kubeconfig F]
     temper webhook config [--config FILE] [--ca-file ca.crt]   # MutatingWebhookConfiguration YAML
 
-Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 2 bad configuration or unusable TLS files.
+Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 2 bad configuration, unusable TLS files, or no
+Kubernetes configuration while ``namespaceCheck`` is ``api``.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ import yaml
 from aiohttp import web
 
 from temper.config import ConfigError
+from temper.kube.client import auto_config
 from temper.tls import CertReloader, TlsConfigError, server_ssl_context
 from webhook.app import make_app, make_metrics_app
 from webhook.manifest import mutating_webhook_configuration
 from webhook.metrics import WebhookMetrics
-from webhook.settings import WebhookSettings, load_webhook_settings, split_host_port
+from webhook.namespaces import NamespaceSource, RegistrationOnly, WatchedNamespaces
+from webhook.settings import NamespaceCheck, WebhookSettings, load_webhook_settings, split_host_port
 
 log = logging.getLogger("temper.webhook")
 
@@ -46,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", help="HTTPS address host:port (overrides webhook.listen)")
     parser.add_argument("--metrics-listen", help="metrics address host:port (overrides webhook.metricsListen)")
     parser.add_argument("--ca-file", help="config: CA certificate whose base64 becomes caBundle")
+    parser.add_argument("--kubeconfig", help="serve: kubeconfig for the namespace watch "
+                                             "(default: in-cluster, then ~/.kube/config)")
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -71,25 +78,37 @@ def main(argv: list[str]) -> int:
             sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
             return 0
         context = server_ssl_context(settings.cert_file, settings.key_file, settings.client_ca_file)
+        namespaces = _namespace_source(settings, args.kubeconfig)
     except (ConfigError, TlsConfigError, OSError) as exc:
         sys.stderr.write(f"temper webhook: {exc}\n")
         return 2
-    asyncio.run(serve(settings, context))
+    asyncio.run(serve(settings, context, namespaces))
     return 0
 
 
-async def serve(settings: WebhookSettings, context: ssl.SSLContext) -> None:
+def _namespace_source(settings: WebhookSettings, kubeconfig: str | None) -> NamespaceSource:
+    if settings.namespace_check is NamespaceCheck.OFF:
+        return RegistrationOnly()
+    try:
+        return WatchedNamespaces(auto_config(kubeconfig))
+    except Exception as exc:  # ApiError, OSError, or the kubernetes loader's own ConfigException types
+        raise ConfigError(f"namespaceCheck api needs Kubernetes credentials ({type(exc).__name__}: {exc}); "
+                          "run in-cluster, pass --kubeconfig, or set webhook.namespaceCheck: off") from None
+
+
+async def serve(settings: WebhookSettings, context: ssl.SSLContext, namespaces: NamespaceSource) -> None:
     metrics = WebhookMetrics()
     reloader = CertReloader(settings.cert_file, settings.key_file, context)
-    runners = [web.AppRunner(make_app(settings.policy, metrics), access_log=None),
-               web.AppRunner(make_metrics_app(metrics), access_log=None)]
+    runners = [web.AppRunner(make_app(settings.policy, metrics, namespaces), access_log=None),
+               web.AppRunner(make_metrics_app(metrics, namespaces), access_log=None)]
     for runner in runners:
         await runner.setup()
     host, port = split_host_port(settings.listen, "listen")
     mhost, mport = split_host_port(settings.metrics_listen, "metricsListen")
     await web.TCPSite(runners[0], host, port, ssl_context=context).start()
     await web.TCPSite(runners[1], mhost, mport).start()
-    log.info("serving /mutate on https://%s:%d, metrics on http://%s:%d", host, port, mhost, mport)
+    log.info("serving /mutate on https://%s:%d, metrics on http://%s:%d (namespace check: %s)",
+             host, port, mhost, mport, settings.namespace_check.value)
     watcher = asyncio.create_task(reloader.watch(settings.reload_interval_s))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

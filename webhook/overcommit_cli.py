@@ -6,8 +6,13 @@ from the API server and puts them back.
 
 Usage::
 
-    temper overcommit report  [-n NAMESPACE] [--json] [--kubeconfig F | --server URL]
-    temper overcommit restore [-n NAMESPACE] [--dry-run] [--kubeconfig F | --server URL]
+    temper overcommit report  [-n NAMESPACE] [--json] [--config F] [--kubeconfig F | --server URL]
+    temper overcommit restore [-n NAMESPACE] [--dry-run] [--config F] [--kubeconfig F | --server URL]
+
+``--config`` is the webhook's config file (its ``webhook:`` section; default: the built-in
+factors and floor). The annotations are writable by the pod's owner, so only what the webhook
+could have written under that policy is restored (``webhook.restore``); any other pod is
+listed with the reason and left alone.
 
 ``restore`` uses the ``pods/resize`` subresource when the server is 1.33+ (read from
 ``/version``); older clusters cannot change a running pod's requests, so it explains the
@@ -31,8 +36,9 @@ import orjson
 from temper.kube.client import ApiClient, ApiConfig, ApiError, auto_config
 from temper.kube.podpatch import RESIZE_MIN_VERSION, list_pods, patch_pod_annotations, resize_pod, server_version
 from webhook.manifest import OPT_IN_LABEL, OPT_IN_VALUE
-from webhook.policy import FACTOR_ANNOTATION, ORIGINALS_ANNOTATION
+from webhook.policy import FACTOR_ANNOTATION, ORIGINALS_ANNOTATION, PolicyConfig
 from webhook.restore import ScaledPod, restore_plan, scaled_pod
+from webhook.settings import load_webhook_settings
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -43,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-n", "--namespace", help="one namespace (default: all)")
     parser.add_argument("--json", action="store_true", help="report: JSON lines instead of a table")
     parser.add_argument("--dry-run", action="store_true", help="restore: print what would change")
+    parser.add_argument("--config", help="the webhook's config file: its factors and floor decide which "
+                                         "annotations the webhook could have written (default: built-in)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube/config)")
     parser.add_argument("--server", help="API server URL without credentials (e.g. kubectl proxy)")
     return parser
@@ -55,14 +63,15 @@ def main(argv: list[str]) -> int:
 async def run(argv: list[str], api: ApiConfig | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        policy = load_webhook_settings(args.config).policy
         config = api or (ApiConfig(base_url=args.server.rstrip("/")) if args.server else auto_config(args.kubeconfig))
         async with ApiClient(config) as client:
             pods = await list_pods(client, args.namespace)
-            rows = [row for row in map(scaled_pod, pods) if row is not None]
+            rows = [row for row in (scaled_pod(pod, policy) for pod in pods) if row is not None]
             if args.action == "report":
                 _report(rows, args.json)
                 return EXIT_OK
-            return await _restore(client, pods, args.dry_run)
+            return await _restore(client, pods, policy, args.dry_run)
     except (ApiError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         sys.stderr.write(f"temper overcommit: {exc}\n")
         return EXIT_ERROR
@@ -85,8 +94,8 @@ def _report(rows: list[ScaledPod], as_json: bool) -> None:
     sys.stdout.write(f"{len(rows)} scaled pod(s)\n")
 
 
-async def _restore(client: ApiClient, pods: list[dict[str, object]], dry_run: bool) -> int:
-    plans = [plan for plan in map(restore_plan, pods) if plan is not None]
+async def _restore(client: ApiClient, pods: list[dict[str, object]], policy: PolicyConfig, dry_run: bool) -> int:
+    plans = [plan for plan in (restore_plan(pod, policy) for pod in pods) if plan is not None]
     if not plans:
         print("no scaled pods: nothing to restore")
         return EXIT_OK

@@ -10,14 +10,20 @@ Policy (first match wins; every "leave alone" is an allowed response without a p
 1. Not a Pod CREATE (including the ``pods/resize`` subresource, any UPDATE) -> leave alone.
    Resize is the user's explicit decision; scaling it would fight them and could change the
    pod's QoS class, which a resize may not do.
-2. Tier (``temper.tiers.tier_of_pod``, the node agent's rule) is Critical -> leave alone.
-3. The pod already carries ``infera.io/original-cpu-requests`` -> leave alone (idempotent under
+2. The namespace is not known to carry the opt-in label -> leave alone. The webhook acts on
+   whatever reaches it, so it does not trust its registration's ``namespaceSelector`` to have
+   filtered the request: the caller passes the namespace's labels (``None``: unknown — the
+   namespace cache has not synced, or has not seen the namespace yet) and they must match
+   ``webhook.manifest.NAMESPACE_SELECTOR``. Unknown is *not* opted in (fail safe: the only
+   cost is an unscaled pod). Reasons ``namespace_unknown`` / ``namespace_not_opted_in``.
+3. Tier (``temper.tiers.tier_of_pod``, the node agent's rule) is Critical -> leave alone.
+4. The pod already carries ``infera.io/original-cpu-requests`` -> leave alone (idempotent under
    ``reinvocationPolicy: IfNeeded``; a pod is scaled at most once).
-4. Guaranteed QoS (requests = limits for CPU and memory) -> leave alone unless
+5. Guaranteed QoS (requests = limits for CPU and memory) -> leave alone unless
    ``allowGuaranteed``: lowering a request makes the pod Burstable (other cgroup parent,
    other OOM score adjustment).
-5. Pod-level resources (``spec.resources``) -> leave alone: the scheduler then sums those.
-6. Scale ``resources.requests.cpu`` of every app container and native sidecar (an init
+6. Pod-level resources (``spec.resources``) -> leave alone: the scheduler then sums those.
+7. Scale ``resources.requests.cpu`` of every app container and native sidecar (an init
    container with ``restartPolicy: Always``) by the tier's factor::
 
        new = min(old, max(floor, ceil(old * factor)))
@@ -27,8 +33,11 @@ Policy (first match wins; every "leave alone" is an allowed response without a p
    containers and their request only shapes the pod's request when it dominates, in which
    case keeping it is the conservative choice. Containers without a CPU request, limits and
    memory are never touched.
-7. Record the originals (JSON ``{container name: quantity}``) and the factor in annotations;
-   create the annotations map when it is missing.
+8. Record the originals (JSON ``{container name: quantity}``) and the factor in annotations;
+   create the annotations map when it is missing. The factor is written as ``format_factor``
+   text (``%g``, six significant digits) and the scaling uses the value *of that text*, so
+   ``temper overcommit restore`` can recompute every scaled request from the annotations
+   exactly (``webhook.restore``); ``parse_factor`` accepts only text this could have written.
 
 An odd pod shape (containers not a list, unparsable quantity, duplicate names, ...) is allowed
 without a patch, with a warning and the ``unhandled`` outcome: the webhook never blocks a pod
@@ -37,7 +46,9 @@ decoding), never for an object.
 
 Invariants (property-tested): every patch applies cleanly to the pod it was computed for;
 scaling never raises a request nor crosses below the floor; limits, memory and Critical pods
-are never changed; applying ``admit`` to its own output yields no further patch.
+are never changed; a pod whose namespace is not known to be opted in is never changed;
+applying ``admit`` to its own output yields no further patch; ``webhook.restore`` recomputes
+every scaled request from the annotations written (restore plan = the originals, exactly).
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ from temper.config import ConfigError, reject_unknown, take
 from temper.pods import PodError, QosClass, qos_class
 from temper.quantity import QuantityError, format_cpu_milli, parse_cpu_milli
 from temper.tiers import Tier, tier_of_pod
+from webhook.manifest import namespace_opted_in
 from webhook.review import AdmissionRequest, AdmissionResult, PatchOp, escape_pointer
 
 ORIGINALS_ANNOTATION = f"{DOMAIN}/original-cpu-requests"
@@ -131,6 +143,8 @@ class Reason(enum.Enum):
     SCALED = "scaled"
     NOT_POD_CREATE = "not_pod_create"
     RESIZE = "resize"
+    NAMESPACE_UNKNOWN = "namespace_unknown"
+    NAMESPACE_NOT_OPTED_IN = "namespace_not_opted_in"
     CRITICAL_TIER = "critical_tier"
     SYSTEM_CRITICAL = "system_critical"
     FACTOR_ONE = "factor_one"
@@ -156,12 +170,40 @@ def scale_cpu_milli(old: int, factor: float, floor: int) -> int:
     return min(old, max(floor, math.ceil(old * factor)))
 
 
+MAX_FACTOR_TEXT = 12
+"""``%g`` of a positive float is at most 12 characters (``4.94066e-324``); anything longer was
+not written by the webhook."""
+
+
+def format_factor(factor: float) -> str:
+    """The ``infera.io/overcommit-factor`` text of a factor (``%g``: ``0.5``, ``0.333333``)."""
+    return f"{factor:g}"
+
+
+def parse_factor(text: object) -> float:
+    """The factor of an ``infera.io/overcommit-factor`` text, strictly: only text that
+    ``format_factor`` writes for a finite ``0 < f <= 1`` is accepted (no ``nan``, ``1e3``,
+    ``0.50``, `` 0.5``, ``0_5``...). Raises ``ValueError`` saying what is wrong."""
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_FACTOR_TEXT:
+        raise ValueError(f"expected a short decimal text, got {str(text)[:40]!r}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise ValueError(f"{text!r} is not within (0, 1]")
+    if format_factor(value) != text:
+        raise ValueError(f"{text!r} is not in the form the webhook writes ({format_factor(value)!r})")
+    return value
+
+
 class _OddShape(Exception):
     """Internal: the pod is not shaped as the policy expects (becomes an ``unhandled``)."""
 
 
-def admit(request: AdmissionRequest, config: PolicyConfig) -> Decision:
-    """The whole policy (see the module docstring). Total: never raises."""
+def admit(request: AdmissionRequest, config: PolicyConfig, namespace_labels: Mapping[str, str] | None) -> Decision:
+    """The whole policy (see the module docstring). ``namespace_labels``: the labels of the
+    request's namespace, ``None`` when they are not known. Total: never raises."""
     if request.is_pod and request.sub_resource == "resize":
         return Decision(AdmissionResult(), Outcome.IGNORED, Reason.RESIZE, None)
     if not (request.is_pod and request.sub_resource == "" and request.operation == "CREATE"):
@@ -170,6 +212,10 @@ def admit(request: AdmissionRequest, config: PolicyConfig) -> Decision:
     if pod is None:
         return _unhandled(None, "the request carries no pod object")
     tier = tier_of_pod(pod)
+    if namespace_labels is None:
+        return _skip(tier, Reason.NAMESPACE_UNKNOWN)
+    if not namespace_opted_in(namespace_labels):
+        return _skip(tier, Reason.NAMESPACE_NOT_OPTED_IN)
     try:
         return _admit_pod(pod, tier, config)
     except _OddShape as exc:
@@ -208,7 +254,8 @@ def _admit_pod(pod: Mapping[str, Any], tier: Tier, config: PolicyConfig) -> Deci
         return _skip(tier, Reason.CRITICAL_TIER)
     if is_system_critical(pod):
         return _skip(tier, Reason.SYSTEM_CRITICAL)
-    factor = config.factor(tier)
+    factor_text = format_factor(config.factor(tier))
+    factor = float(factor_text)  # scale by exactly what is recorded (restore recomputes it)
     if factor >= 1.0:
         return _skip(tier, Reason.FACTOR_ONE)
     metadata = _object(pod.get("metadata", {}), "metadata")
@@ -257,7 +304,6 @@ def _admit_pod(pod: Mapping[str, Any], tier: Tier, config: PolicyConfig) -> Deci
     if not ops:
         return _skip(tier, Reason.AT_FLOOR if any_request else Reason.NO_CPU_REQUEST)
 
-    factor_text = f"{factor:g}"
     records = {ORIGINALS_ANNOTATION: orjson.dumps(originals, option=orjson.OPT_SORT_KEYS).decode(),
                FACTOR_ANNOTATION: factor_text}
     if pod.get("metadata") is None:

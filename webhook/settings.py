@@ -16,12 +16,22 @@ key, never a silent default. Reference (all keys optional; defaults shown)::
       reloadIntervalSeconds: 10    # how often the certificate files are checked
       namespace: temper-system     # Temper's own namespace (excluded by matchConditions)
       serviceName: temper-webhook
+      namespaceCheck: api          # api | off (see below)
+
+``namespaceCheck``: the webhook checks the opt-in label of the pod's namespace itself, rather
+than trust that the registration's ``namespaceSelector`` filtered the request. ``api`` (the
+default, and the chart's): list+watch Namespaces with the process's Kubernetes credentials
+(in-cluster, or ``--kubeconfig``; needs ``list``/``watch`` on ``namespaces``); until the first
+LIST has landed nothing is scaled and ``/readyz`` answers 503. ``off``: no API access; every
+namespace that reaches the webhook is taken to match the registration's selector — for tests
+and for running outside a cluster only.
 
 Exceptions: ``temper.config.ConfigError`` (a ``ValueError``) naming the file and key.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +39,11 @@ from typing import Any
 
 from temper.config import ConfigError, load_document, section_of, take
 from webhook.policy import PolicyConfig, check_policy_keys, parse_policy_config
+
+
+class NamespaceCheck(enum.Enum):
+    API = "api"
+    OFF = "off"
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,7 @@ class WebhookSettings:
     reload_interval_s: float = 10.0
     namespace: str = "temper-system"
     service_name: str = "temper-webhook"
+    namespace_check: NamespaceCheck = NamespaceCheck.API
 
 
 def split_host_port(text: str, where: str) -> tuple[str, int]:
@@ -56,8 +72,13 @@ def parse_webhook_settings(doc: Mapping[str, Any]) -> WebhookSettings:
     section = section_of(doc, "webhook")
     where = "webhook"
     check_policy_keys(section, {"listen", "metricsListen", "certFile", "keyFile", "clientCaFile",
-                                "reloadIntervalSeconds", "namespace", "serviceName"}, where)
+                                "reloadIntervalSeconds", "namespace", "serviceName", "namespaceCheck"}, where)
     defaults = WebhookSettings()
+    check_text = take(section, "namespaceCheck", str, defaults.namespace_check.value, where)
+    try:
+        namespace_check = NamespaceCheck(check_text)
+    except ValueError:
+        raise ConfigError(f"{where}.namespaceCheck: expected api or off, got {check_text!r}") from None
     client_ca = section.get("clientCaFile")
     if client_ca is not None and not isinstance(client_ca, str):
         raise ConfigError(f"{where}.clientCaFile: expected a path")
@@ -71,6 +92,7 @@ def parse_webhook_settings(doc: Mapping[str, Any]) -> WebhookSettings:
         reload_interval_s=take(section, "reloadIntervalSeconds", float, defaults.reload_interval_s, where),
         namespace=take(section, "namespace", str, defaults.namespace, where),
         service_name=take(section, "serviceName", str, defaults.service_name, where),
+        namespace_check=namespace_check,
     )
     split_host_port(settings.listen, f"{where}.listen")
     split_host_port(settings.metrics_listen, f"{where}.metricsListen")

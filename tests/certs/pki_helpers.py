@@ -23,6 +23,7 @@ from certs.pki import (
 from temper.tls import server_ssl_context
 from webhook.app import make_app
 from webhook.metrics import WebhookMetrics
+from webhook.namespaces import RegistrationOnly
 from webhook.policy import PolicyConfig
 
 HOST = "temper-webhook.temper-system.svc"
@@ -50,7 +51,7 @@ def client_context(ca_file: Path) -> ssl.SSLContext:
 async def serving(directory: Path) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
     """The real webhook app on a real loopback TLS socket; yields (port, server context)."""
     context = server_ssl_context(str(directory / "tls.crt"), str(directory / "tls.key"))
-    runner = web.AppRunner(make_app(PolicyConfig(), WebhookMetrics()))
+    runner = web.AppRunner(make_app(PolicyConfig(), WebhookMetrics(), RegistrationOnly()))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()

@@ -182,14 +182,37 @@ def test_webhook_certificate_is_generated_for_its_service_and_trusted_by_the_reg
     assert "infera-webhook.infera.svc" in names
 
 
-def test_webhook_has_no_api_access_and_a_disruption_budget(helm: Path) -> None:
+def _webhook_rbac(docs: list[Doc]) -> list[Doc]:
+    return [d for d in docs if d["kind"] in {*RBAC_KINDS, "ClusterRoleBinding", "RoleBinding"}
+            and d["metadata"]["labels"]["app.kubernetes.io/component"] == "webhook"]
+
+
+def test_webhook_may_only_list_and_watch_namespaces_and_has_a_disruption_budget(helm: Path) -> None:
+    """Issue 15 §4: the webhook checks the namespace opt-in label itself, from a Namespace watch."""
     docs = render("overcommit")
-    webhook_rbac = [d for d in docs if d["kind"] in {*RBAC_KINDS, "ClusterRoleBinding", "RoleBinding"}
-                    and d["metadata"]["labels"]["app.kubernetes.io/component"] == "webhook"]
-    assert webhook_rbac == []
+    assert kinds(_webhook_rbac(docs)) == [("ClusterRole", "infera-webhook"), ("ClusterRoleBinding", "infera-webhook")]
+    assert find(docs, "ClusterRole", "infera-webhook")["rules"] == [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}]
+    binding = find(docs, "ClusterRoleBinding", "infera-webhook")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": "infera-webhook"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "infera-webhook", "namespace": "infera"}]
     assert find(docs, "ServiceAccount", "infera-webhook")["automountServiceAccountToken"] is False
+    pod_spec = find(docs, "Deployment", "infera-webhook")["spec"]["template"]["spec"]
+    assert pod_spec["automountServiceAccountToken"] is True
+    (container,) = pod_spec["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert embedded_yaml(find(docs, "ConfigMap", "infera-webhook"))["webhook"]["namespaceCheck"] == "api"
     pdb = find(docs, "PodDisruptionBudget", "infera-webhook")["spec"]
     assert pdb["maxUnavailable"] == 1
+
+
+def test_webhook_without_the_namespace_check_has_no_api_access(helm: Path) -> None:
+    docs = render("overcommit", extra=("overcommit.config.namespaceCheck=off",))
+    assert _webhook_rbac(docs) == []
+    assert find(docs, "Deployment", "infera-webhook")["spec"]["template"]["spec"][
+        "automountServiceAccountToken"] is False
+    assert embedded_yaml(find(docs, "ConfigMap", "infera-webhook"))["webhook"]["namespaceCheck"] == "off"
 
 
 def test_existing_secret_mode_needs_a_ca_bundle(helm: Path) -> None:

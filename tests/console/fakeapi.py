@@ -1,8 +1,11 @@
 """A fake Kubernetes API server over real HTTP (aiohttp), for the console's tests and benchmarks.
 
-Why it exists: no kube-apiserver can run here. The console talks to the API only through
-``temper.kube``; pointing that client at this server exercises the real wire format. The UI
-helper's browser tests reuse it, so it is importable and self-contained:
+Why it exists: there is no real kube-apiserver here (none can be had on these machines,
+REFERENCE.md §6), so this server stands in for it, speaking the API's wire format as
+REFERENCE.md and the Kubernetes API conventions describe it. The console talks to the API only
+through ``temper.kube``; pointing that client at this server exercises the real wire format.
+The UI helper's browser tests and the webhook's Namespace-watch tests
+(``tests/webhook/test_namespace_opt_in.py``) reuse it, so it is importable and self-contained:
 
     api = FakeApi()
     populate(api, nodes=5000, pods=30000)        # a fleet in about a second

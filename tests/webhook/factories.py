@@ -8,6 +8,13 @@ from typing import Any
 
 import jsonpatch
 
+from webhook.manifest import OPT_IN_LABEL, OPT_IN_VALUE
+from webhook.policy import PolicyConfig, admit
+from webhook.review import decode_review, encode_response
+
+OPTED_IN = {OPT_IN_LABEL: OPT_IN_VALUE, "kubernetes.io/metadata.name": "shop"}
+"""The labels of an opted-in namespace, as ``admit`` receives them."""
+
 
 def container(name: str, cpu: str | None = "500m", limit: str | None = None, memory: str | None = None,
               restart_policy: str | None = None) -> dict[str, Any]:
@@ -44,14 +51,15 @@ def pod(*containers: dict[str, Any], priority_class: str | None = "infera-low",
 
 
 def review(obj: dict[str, Any] | None, uid: str = "705ab4f5-6393-11e8-b7cc-42010a800002", operation: str = "CREATE",
-           resource: str = "pods", sub_resource: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+           resource: str = "pods", sub_resource: str | None = None, dry_run: bool = False,
+           namespace: str = "shop") -> dict[str, Any]:
     request: dict[str, Any] = {
         "uid": uid,
         "kind": {"group": "", "version": "v1", "kind": "Pod"},
         "resource": {"group": "", "version": "v1", "resource": resource},
         "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
         "requestResource": {"group": "", "version": "v1", "resource": resource},
-        "name": "", "namespace": "shop", "operation": operation,
+        "name": "", "namespace": namespace, "operation": operation,
         "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
         "object": obj, "oldObject": None, "dryRun": dry_run,
         "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
@@ -69,3 +77,11 @@ def apply_response(obj: dict[str, Any], response: dict[str, Any]) -> dict[str, A
     ops = json.loads(base64.b64decode(response["patch"]))
     result: dict[str, Any] = jsonpatch.JsonPatch(ops).apply(obj)
     return result
+
+
+def admitted(obj: dict[str, Any], policy: PolicyConfig | None = None) -> dict[str, Any]:
+    """``obj`` as the API server stores it after the webhook's answer (wire format both ways),
+    in an opted-in namespace."""
+    request = decode_review(json.dumps(review(obj)).encode())
+    answer = json.loads(encode_response(request.uid, admit(request, policy or PolicyConfig(), OPTED_IN).result))
+    return apply_response(obj, answer["response"])

@@ -1,7 +1,9 @@
 """``POST /mutate`` speaks AdmissionReview v1 exactly as REFERENCE.md §4 describes.
 
 There is no kube-apiserver here: the test client plays it over real HTTP against the real app
-factory (``webhook.app.make_app``), sending the exact wire format the API server sends.
+factory (``webhook.app.make_app``), sending the exact wire format the API server sends. The
+namespace check runs in ``off`` mode (``RegistrationOnly``) here; the Namespace watch itself is
+covered in test_namespace_opt_in.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from tests.webhook.factories import apply_response, container, pod, review
 from webhook.app import make_app, make_metrics_app
 from webhook.metrics import WebhookMetrics
+from webhook.namespaces import RegistrationOnly
 from webhook.policy import FACTOR_ANNOTATION, ORIGINALS_ANNOTATION, PolicyConfig
 
 Client = TestClient[Any, web.Application]
@@ -30,7 +33,7 @@ def metrics() -> WebhookMetrics:
 
 @pytest.fixture
 async def client(aiohttp_client: MakeClient, metrics: WebhookMetrics) -> Client:
-    return await aiohttp_client(make_app(PolicyConfig(), metrics))
+    return await aiohttp_client(make_app(PolicyConfig(), metrics, RegistrationOnly()))
 
 
 async def _mutate(client: Client, body: dict[str, Any]) -> dict[str, Any]:
@@ -156,9 +159,9 @@ async def test_a_body_that_is_not_an_admission_review_is_a_400_with_a_clear_mess
 
 async def test_metrics_and_health_are_served_on_their_own_app(aiohttp_client: MakeClient) -> None:
     metrics = WebhookMetrics()
-    webhook = await aiohttp_client(make_app(PolicyConfig(), metrics))
+    webhook = await aiohttp_client(make_app(PolicyConfig(), metrics, RegistrationOnly()))
     await _mutate(webhook, review(pod(container("app", "1"), priority_class="infera-background")))
-    side = await aiohttp_client(make_metrics_app(metrics))
+    side = await aiohttp_client(make_metrics_app(metrics, RegistrationOnly()))
     text = await (await side.get("/metrics")).text()
     assert 'temper_webhook_admissions_total{outcome="mutated",tier="background"} 1.0' in text
     assert 'temper_webhook_mutations_total{tier="background"} 1.0' in text

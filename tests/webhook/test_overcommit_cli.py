@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,17 +17,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from temper.kube.client import ApiConfig
-from tests.webhook.factories import apply_response, container, pod, review
+from temper.tiers import Tier
+from tests.webhook.factories import admitted, container, pod
 from webhook.overcommit_cli import EXIT_OK, EXIT_PARTIAL, run
-from webhook.policy import ORIGINALS_ANNOTATION, PolicyConfig, admit
-from webhook.review import decode_review, encode_response
+from webhook.policy import ORIGINALS_ANNOTATION, PolicyConfig
 
 
 def _scaled(name: str, *containers: dict[str, Any], policy: PolicyConfig | None = None) -> dict[str, Any]:
-    obj = pod(*containers)
-    request = decode_review(json.dumps(review(obj)).encode())
-    answer = json.loads(encode_response(request.uid, admit(request, policy or PolicyConfig()).result))
-    result = apply_response(obj, answer["response"])
+    result = admitted(pod(*containers), policy)
     result["metadata"]["name"] = name
     result["status"] = {"phase": "Running"}
     return result
@@ -147,3 +145,38 @@ async def test_restore_refuses_a_pod_that_would_change_qos_class(capsys: pytest.
 async def test_an_unreachable_api_server_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert await run(["report"], ApiConfig(base_url="http://127.0.0.1:9")) == 2
     assert "temper overcommit:" in capsys.readouterr().err
+
+
+async def test_restore_leaves_a_pod_whose_owner_wrote_the_originals_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 §3: ``{"a": "64"}`` written by the pod's owner must not become a 64-CPU resize
+    made with the admin's credentials; the legitimate pod next to it is still restored."""
+    hostile = _scaled("evil-1", container("a", "1"))
+    hostile["metadata"]["annotations"][ORIGINALS_ANNOTATION] = '{"a":"64"}'
+    fake = FakeApi([hostile, _scaled("web-1", container("app", "1"))])
+    server, api = await _serve(fake)
+    try:
+        assert await run(["report", "--json"], api) == EXIT_OK
+        report = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert await run(["restore"], api) == EXIT_PARTIAL
+    finally:
+        await server.close()
+    assert "the annotation was edited" in next(r["problem"] for r in report if r["name"] == "evil-1")
+    out = capsys.readouterr().out
+    assert "shop/evil-1: not restored: container 'a' requests 500m" in out
+    assert "shop/web-1: restored app=1" in out
+    assert [(kind, name) for kind, name, _, _ in fake.calls] == [("resize", "web-1"), ("patch", "web-1")]
+    assert fake.pods["evil-1"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "500m"
+
+
+async def test_restore_judges_the_annotations_under_the_webhooks_config_file(tmp_path: Path) -> None:
+    policy = PolicyConfig(factors={Tier.LOW: 0.2})
+    fake = FakeApi([_scaled("web-1", container("app", "1"), policy=policy)])
+    config = tmp_path / "temper.yaml"
+    config.write_text("webhook:\n  factors: {low: 0.2}\n")
+    server, api = await _serve(fake)
+    try:
+        assert await run(["restore", "--dry-run"], api) == EXIT_PARTIAL  # built-in factors: 0.2 is not low's
+        assert await run(["restore", "--config", str(config)], api) == EXIT_OK
+    finally:
+        await server.close()
+    assert fake.pods["web-1"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "1"

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from temper.quantity import parse_cpu_milli
 from temper.tiers import Tier, tier_of_pod
+from tests.webhook.factories import OPTED_IN
 from webhook.policy import ORIGINALS_ANNOTATION, Outcome, PolicyConfig, admit, scale_cpu_milli
 from webhook.review import BadReview, decode_review, encode_response
 
@@ -185,7 +186,7 @@ def _requests(pod: dict[str, Any]) -> list[tuple[object, object]]:
 def _check(pod: dict[str, Any], operation: str, dry_run: bool) -> None:
     """The invariants every answer must keep (see the module docstring of webhook.policy)."""
     request = decode_review(_review(pod, operation, dry_run))
-    decision = admit(request, CONFIG)
+    decision = admit(request, CONFIG, OPTED_IN)
     document = orjson.loads(encode_response(request.uid, decision.result))
     response = document["response"]
     assert response["uid"] == "u" and response["allowed"] is True
@@ -202,7 +203,7 @@ def _check(pod: dict[str, Any], operation: str, dry_run: bool) -> None:
             assert min(old_m, CONFIG.floor_milli) <= new_m < old_m
     originals = json.loads(patched["metadata"]["annotations"][ORIGINALS_ANNOTATION])
     assert originals
-    again = admit(decode_review(_review(patched, "CREATE", dry_run)), CONFIG)
+    again = admit(decode_review(_review(patched, "CREATE", dry_run)), CONFIG, OPTED_IN)
     assert again.result.patch == ()  # idempotent
 
 
@@ -229,4 +230,4 @@ def test_the_decoder_either_decodes_or_says_bad_review_and_admit_never_raises(bo
         request = decode_review(body)
     except BadReview:
         return
-    admit(request, CONFIG)
+    admit(request, CONFIG, OPTED_IN)

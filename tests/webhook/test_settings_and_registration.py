@@ -9,9 +9,10 @@ import yaml
 
 from temper.config import ConfigError
 from temper.tiers import Tier
+from tests.certs.pki_helpers import mint
 from webhook.main import main as webhook_main
 from webhook.manifest import mutating_webhook_configuration
-from webhook.settings import load_webhook_settings, parse_webhook_settings
+from webhook.settings import NamespaceCheck, load_webhook_settings, parse_webhook_settings
 
 
 def test_defaults_apply_when_the_section_is_absent() -> None:
@@ -39,11 +40,28 @@ def test_factors_floor_and_switches_are_read_from_the_shared_config_file(tmp_pat
     ({"floor": "lots"}, "webhook.floor"),
     ({"flor": "10m"}, "unknown key"),
     ({"listen": "8443"}, "host:port"),
+    ({"namespaceCheck": "maybe"}, "namespaceCheck: expected api or off"),
 ])
 def test_a_typo_or_bad_value_is_an_error_naming_the_key(section: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
                        .replace("]", r"\]")):
         parse_webhook_settings({"webhook": section})
+
+
+def test_the_namespace_check_is_on_unless_switched_off() -> None:
+    assert parse_webhook_settings({}).namespace_check is NamespaceCheck.API
+    assert parse_webhook_settings({"webhook": {"namespaceCheck": "off"}}).namespace_check is NamespaceCheck.OFF
+
+
+def test_serving_with_the_namespace_check_but_no_credentials_exits_2_with_a_hint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    mint(tmp_path)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    (tmp_path / "empty-kubeconfig").write_text("")
+    assert webhook_main(["--cert-file", str(tmp_path / "tls.crt"), "--key-file", str(tmp_path / "tls.key"),
+                         "--kubeconfig", str(tmp_path / "empty-kubeconfig")]) == 2
+    err = capsys.readouterr().err
+    assert "namespaceCheck api needs Kubernetes credentials" in err and "namespaceCheck: off" in err
 
 
 def test_the_registration_is_safe_by_default() -> None:
