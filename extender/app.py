@@ -16,7 +16,10 @@ message; on ``/filter`` a 200 ``ExtenderFilterResult`` with ``Error`` set, which
 kube-scheduler reports verbatim. Anything else is a bug: 500, logged, counted as ``error``.
 
 Lifetimes (``cleanup_ctx``): the Kubernetes client and the node watch task, when a
-``kube`` ApiConfig is given; the TLS ``CertReloader`` task when serving HTTPS.
+``kube`` ApiConfig is given; the TLS ``CertReloader`` task when serving HTTPS. Connection
+limits (cap, TLS handshake and request-head deadlines) are the listener's business:
+``extender.main`` serves the app through ``temper.serving``, whose counters land in
+``Settings.connections`` and on ``/metrics``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from extender.wire import encode as encode_json
 from temper.kube.client import ApiClient, ApiConfig
 from temper.kube.nodecache import NodeWatch
 from temper.pods import PodError
+from temper.serving import ConnectionStats
 from temper.tls import CertReloader
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,8 @@ class Settings:
     watch_failing_not_ready_s: float = 30.0
     """A node watch failing this long (no LIST or event since) makes ``/readyz`` 503: the
     data is going stale, and kube-scheduler should see that rather than scores from the past."""
+    connections: ConnectionStats = field(default_factory=ConnectionStats)
+    """The serving port's connection counters (``temper.serving.GuardedSite`` fills them)."""
 
 
 @dataclass
@@ -80,7 +86,7 @@ class State:
     metrics: ExtenderMetrics = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics = ExtenderMetrics(lambda: float(len(self.table)))
+        self.metrics = ExtenderMetrics(lambda: float(len(self.table)), self.settings.connections)
 
 
 STATE = web.AppKey("state", State)

@@ -6,9 +6,12 @@ decodes (``webhook.review.decode_review``), calls (``webhook.policy.admit``), en
 place, the ``errors`` middleware: ``WebhookError.status`` (400 for ``BadReview``), with a JSON
 ``{"message": ...}`` body. ``admit`` is total, so a well-formed review always gets a 200.
 
-Two applications, two ports: ``/mutate`` is reachable by the API server over TLS; ``/metrics``
-and ``/healthz`` are for Prometheus and kubelet probes on a separate plain-HTTP port, so the
-serving certificate never has to cover them and a scrape never competes with admissions.
+Two applications, two ports: ``/mutate`` is reachable by the API server over TLS; ``/metrics``,
+``/healthz`` and ``/readyz`` are for Prometheus and kubelet probes on a separate plain-HTTP
+port, so the serving certificate never has to cover them and a scrape never competes with
+admissions. ``/readyz`` is 503 until a serving certificate is loaded (and again once it has
+expired), with the reason: ``temper.tls.CertReloader.serving_problem``. ``webhook.main`` starts
+the metrics port after the HTTPS port listens, so a reachable ``/readyz`` also means TLS is up.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from temper.tls import CertReloader
 from webhook.metrics import WebhookMetrics
 from webhook.policy import Outcome, PolicyConfig, admit
 from webhook.review import WebhookError, decode_review, encode_response
@@ -32,6 +36,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 POLICY: web.AppKey[PolicyConfig] = web.AppKey("policy", PolicyConfig)
 METRICS: web.AppKey[WebhookMetrics] = web.AppKey("metrics", WebhookMetrics)
+RELOADER: web.AppKey[CertReloader | None] = web.AppKey("reloader")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -80,9 +85,20 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-def make_metrics_app(metrics: WebhookMetrics) -> web.Application:
+async def readyz(request: web.Request) -> web.Response:
+    reloader = request.app[RELOADER]
+    problem = "no serving certificate loaded" if reloader is None else reloader.serving_problem()
+    if problem is not None:
+        return web.Response(status=503, text=f"not ready: {problem}\n")
+    return web.Response(text="ok\n")
+
+
+def make_metrics_app(metrics: WebhookMetrics, reloader: CertReloader | None = None) -> web.Application:
+    """``reloader``: the HTTPS port's certificate; None means none is loaded (``/readyz`` 503)."""
     app = web.Application()
     app[METRICS] = metrics
+    app[RELOADER] = reloader
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app

@@ -16,6 +16,13 @@ key, never a silent default. Reference (all keys optional; defaults shown)::
       reloadIntervalSeconds: 10    # how often the certificate files are checked
       namespace: temper-system     # Temper's own namespace (excluded by matchConditions)
       serviceName: temper-webhook
+      # Connection limits of both ports (temper.serving.ConnectionLimits):
+      maxConnections: 1024         # new connections beyond this many open ones are closed
+      tlsHandshakeTimeoutSeconds: 5
+      requestHeadTimeoutSeconds: 10  # from connection ready to the end of the request head
+      idleTimeoutSeconds: 15       # keep-alive idle
+
+Flags of ``temper webhook serve`` override the file (``--listen``, ``--tls-cert``, ...).
 
 Exceptions: ``temper.config.ConfigError`` (a ``ValueError``) naming the file and key.
 """
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from temper.config import ConfigError, load_document, section_of, take
+from temper.serving import LIMIT_KEYS, ConnectionLimits, parse_connection_limits, parse_host_port
 from webhook.policy import PolicyConfig, check_policy_keys, parse_policy_config
 
 
@@ -42,21 +50,14 @@ class WebhookSettings:
     reload_interval_s: float = 10.0
     namespace: str = "temper-system"
     service_name: str = "temper-webhook"
-
-
-def split_host_port(text: str, where: str) -> tuple[str, int]:
-    """``"host:port"`` (``[v6]:port`` too) -> (host, port), with a clear error."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{where}: expected host:port, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 def parse_webhook_settings(doc: Mapping[str, Any]) -> WebhookSettings:
     section = section_of(doc, "webhook")
     where = "webhook"
     check_policy_keys(section, {"listen", "metricsListen", "certFile", "keyFile", "clientCaFile",
-                                "reloadIntervalSeconds", "namespace", "serviceName"}, where)
+                                "reloadIntervalSeconds", "namespace", "serviceName", *LIMIT_KEYS}, where)
     defaults = WebhookSettings()
     client_ca = section.get("clientCaFile")
     if client_ca is not None and not isinstance(client_ca, str):
@@ -71,9 +72,10 @@ def parse_webhook_settings(doc: Mapping[str, Any]) -> WebhookSettings:
         reload_interval_s=take(section, "reloadIntervalSeconds", float, defaults.reload_interval_s, where),
         namespace=take(section, "namespace", str, defaults.namespace, where),
         service_name=take(section, "serviceName", str, defaults.service_name, where),
+        limits=parse_connection_limits(section, where),
     )
-    split_host_port(settings.listen, f"{where}.listen")
-    split_host_port(settings.metrics_listen, f"{where}.metricsListen")
+    parse_host_port(settings.listen, f"{where}.listen")
+    parse_host_port(settings.metrics_listen, f"{where}.metricsListen")
     if not 0.5 <= settings.reload_interval_s <= 3600:
         raise ConfigError(f"{where}.reloadIntervalSeconds must be within 0.5..3600")
     return settings

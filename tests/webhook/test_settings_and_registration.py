@@ -38,7 +38,8 @@ def test_factors_floor_and_switches_are_read_from_the_shared_config_file(tmp_pat
     ({"factors": {"lowest": 0.5}}, "unknown tier"),
     ({"floor": "lots"}, "webhook.floor"),
     ({"flor": "10m"}, "unknown key"),
-    ({"listen": "8443"}, "host:port"),
+    ({"listen": "8443"}, "webhook.listen: expected HOST:PORT"),
+    ({"maxConnections": 0}, "max_connections"),
 ])
 def test_a_typo_or_bad_value_is_an_error_naming_the_key(section: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
