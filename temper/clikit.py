@@ -5,7 +5,7 @@ Why this module exists (issue 15 §5): ``temper webhook [serve]`` took its subco
 optional positional and spelled the serving pair ``--cert-file``/``--key-file`` while
 ``temper extender serve`` said ``--tls-cert``/``--tls-key``, and the console took
 ``--host``/``--port`` where everyone else took ``--listen``. The flags are now added here, by
-concept, so a component cannot spell one differently; ``tests/core/test_cli_vocabulary.py``
+concept, so a component cannot spell one differently; ``tests/test_cli_vocabulary.py``
 walks every component's parser and checks it.
 
 The vocabulary (``FLAGS``, concept -> flag)::
@@ -133,14 +133,14 @@ def add_connection_limits(parser: argparse.ArgumentParser, source: str = "") -> 
     defaults = ConnectionLimits()
     origin = f"{source}, else " if source else ""
     group = parser.add_argument_group("connection limits (temper.serving)")
-    group.add_argument(FLAGS["max_connections"], type=int, metavar="N",
+    group.add_argument(FLAGS["max_connections"], type=int, dest="max_connections", metavar="N",
                        help=f"close new connections beyond N open ones ({origin}{defaults.max_connections})")
-    group.add_argument(FLAGS["tls_handshake_timeout_s"], type=float, metavar="SECONDS",
+    group.add_argument(FLAGS["tls_handshake_timeout_s"], type=float, dest="tls_handshake_timeout_s", metavar="SECONDS",
                        help=f"close a TLS handshake not done by then ({origin}{defaults.tls_handshake_timeout_s})")
-    group.add_argument(FLAGS["request_head_timeout_s"], type=float, metavar="SECONDS",
+    group.add_argument(FLAGS["request_head_timeout_s"], type=float, dest="request_head_timeout_s", metavar="SECONDS",
                        help=f"close a connection whose request head is not complete by then "
                             f"({origin}{defaults.request_head_timeout_s})")
-    group.add_argument(FLAGS["idle_timeout_s"], type=float, metavar="SECONDS",
+    group.add_argument(FLAGS["idle_timeout_s"], type=float, dest="idle_timeout_s", metavar="SECONDS",
                        help=f"close an idle keep-alive connection ({origin}{defaults.idle_timeout_s})")
 
 

@@ -132,8 +132,8 @@ async def start(settings: WebhookSettings, context: ssl.SSLContext) -> Running:
     """HTTPS first, then the metrics port: a reachable ``/readyz`` implies TLS is listening."""
     metrics = WebhookMetrics()
     reloader = CertReloader(settings.cert_file, settings.key_file, context)
-    host, port = parse_host_port(settings.listen, "listen")
-    mhost, mport = parse_host_port(settings.metrics_listen, "metricsListen")
+    host, port = parse_host_port(settings.listen, "listen", allow_port_zero=True)
+    mhost, mport = parse_host_port(settings.metrics_listen, "metricsListen", allow_port_zero=True)
     admission_runner, admission = await start_guarded(
         make_app(settings.policy, metrics), host, port, ssl_context=context, limits=settings.limits,
         stats=metrics.serving_connections)
