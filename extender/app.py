@@ -8,7 +8,10 @@ decode the body (``extender.wire``), call the pure scorer (``extender.table`` /
 Routes: ``POST /prioritize`` always; ``POST /filter`` only when filtering is enabled (404
 otherwise, so a misconfigured scheduler fails loudly rather than silently filtering);
 ``GET /healthz`` (process alive), ``GET /readyz`` (200 once the node cache has completed its
-first LIST, or at once when no watch runs), ``GET /metrics``. No bind, no preempt.
+first LIST, or at once when no watch runs), ``GET /metrics``. No bind, no preempt. The last
+three are also served by ``make_probe_app`` on a plain-HTTP port of their own
+(``--metrics-listen``), so Prometheus and kubelet probes need neither the serving
+certificate nor a way in to the port kube-scheduler calls.
 
 Errors: the ``extender.wire.ExtenderError`` tree is mapped to a reply once, in
 ``error_middleware``: on ``/prioritize`` the HTTP status of the error with a plain-text
@@ -74,6 +77,8 @@ class Settings:
     data is going stale, and kube-scheduler should see that rather than scores from the past."""
     connections: ConnectionStats = field(default_factory=ConnectionStats)
     """The serving port's connection counters (``temper.serving.GuardedSite`` fills them)."""
+    metrics_connections: ConnectionStats = field(default_factory=ConnectionStats)
+    """The same for the ``--metrics-listen`` port, when there is one."""
 
 
 @dataclass
@@ -86,7 +91,9 @@ class State:
     metrics: ExtenderMetrics = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics = ExtenderMetrics(lambda: float(len(self.table)), self.settings.connections)
+        self.metrics = ExtenderMetrics(lambda: float(len(self.table)),
+                                       {"serving": self.settings.connections,
+                                        "metrics": self.settings.metrics_connections})
 
 
 STATE = web.AppKey("state", State)
@@ -247,9 +254,20 @@ def make_app(settings: Settings | None = None, table: NodeTable | None = None) -
     app.router.add_post("/prioritize", prioritize)
     if settings.filter_enabled:
         app.router.add_post("/filter", filter_nodes)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    _add_probes(app)
     app.cleanup_ctx.append(_node_watch)
     app.cleanup_ctx.append(_cert_reload)
     return app
+
+
+def _add_probes(app: web.Application) -> None:
+    for path, handler in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
+        app.router.add_get(path, handler)
+
+
+def make_probe_app(app: web.Application) -> web.Application:
+    """``/healthz``, ``/readyz`` and ``/metrics`` of ``app`` (from ``make_app``), for a port of their own."""
+    probes = web.Application()
+    probes[STATE] = app[STATE]
+    _add_probes(probes)
+    return probes

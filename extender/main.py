@@ -52,6 +52,8 @@ def cli() -> clikit.ComponentCli:
         "temper extender serve --listen 127.0.0.1:8888 --no-watch   # full-Node requests only, plain HTTP",
     ])
     clikit.add_listen(serve, DEFAULT_LISTEN, "/prioritize, /filter, /healthz, /readyz, /metrics")
+    clikit.add_metrics_listen(serve, None, "/metrics, /healthz and /readyz on a port of their own "
+                                           "(they stay on --listen too)")
     clikit.add_tls(serve, "; HTTPS when given with --tls-key")
     serve.add_argument("--filter", action="store_true", help="also serve /filter (off by default)")
     serve.add_argument("--stale-after", type=float, default=DEFAULT_STALE_AFTER_S,
@@ -116,6 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
     clikit.setup_logging(args.log_level)
     try:
         host, port = parse_host_port(args.listen)
+        metrics_address = parse_host_port(args.metrics_listen, "--metrics-listen") if args.metrics_listen else None
         limits = clikit.limits_from_args(args)
     except ConfigError as exc:
         sys.stderr.write(f"{PROG} serve: {exc}\n")
@@ -146,21 +149,30 @@ def _serve(args: argparse.Namespace) -> int:
         except Exception as exc:  # the kubernetes loader raises its own ConfigException types
             sys.stderr.write(f"{PROG} serve: cannot load kubeconfig: {exc}\n")
             return 1
-    asyncio.run(_run(make_app(settings), host, port, ssl_context, limits, settings))
+    asyncio.run(_run(make_app(settings), (host, port), metrics_address, ssl_context, limits, settings))
     return 0
 
 
-async def _run(app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None,
-               limits: ConnectionLimits, settings: Settings) -> None:
+async def _run(app: web.Application, address: tuple[str, int], metrics_address: tuple[str, int] | None,
+               ssl_context: ssl.SSLContext | None, limits: ConnectionLimits, settings: Settings) -> None:
+    """The serving port, then the probe port: a reachable ``/readyz`` there implies the serving port listens."""
+    from extender.app import make_probe_app
     from temper.serving import start_guarded, wait_for_stop_signal
 
-    runner, site = await start_guarded(app, host, port, ssl_context=ssl_context, limits=limits,
+    runner, site = await start_guarded(app, *address, ssl_context=ssl_context, limits=limits,
                                        stats=settings.connections)
+    runners = [runner]
     log.info("serving on %s (at most %d connections)", site.name, limits.max_connections)
     try:
+        if metrics_address is not None:
+            probe_runner, probe_site = await start_guarded(make_probe_app(app), *metrics_address, limits=limits,
+                                                           stats=settings.metrics_connections)
+            runners.append(probe_runner)
+            log.info("metrics and probes on %s", probe_site.name)
         await wait_for_stop_signal()
     finally:
-        await runner.cleanup()
+        for each in reversed(runners):
+            await each.cleanup()
 
 
 def main(argv: list[str]) -> int:

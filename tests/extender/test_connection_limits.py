@@ -99,3 +99,27 @@ def test_serve_flags_set_the_connection_limits() -> None:
 def test_nonsense_limits_exit_2_naming_the_field(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--no-watch", "--max-connections", "0"]) == 2
     assert "max_connections" in capsys.readouterr().err
+
+
+async def test_the_probe_port_serves_health_readiness_and_metrics_of_the_same_extender(tls: TlsFiles) -> None:
+    from extender.app import make_probe_app
+
+    settings = Settings(clock=lambda: NOW)
+    app = make_app(settings)
+    context = server_ssl_context(str(tls.cert), str(tls.key))
+    runner, site = await start_guarded(app, "127.0.0.1", 0, ssl_context=context, stats=settings.connections)
+    probe_runner, probe_site = await start_guarded(make_probe_app(app), "127.0.0.1", 0,
+                                                   stats=settings.metrics_connections)
+    try:
+        assert await prioritize(tls, site.port) == [{"Host": "x", "Score": 5}]
+        plain = (await open_raw(probe_site.port, 1))[0]
+        assert await get(plain, "/healthz") == (200, b"ok\n")
+        assert await get(plain, "/readyz") == (200, b"ok\n")
+        status, body = await get(plain, "/metrics")
+        assert status == 200
+        assert b'temper_extender_requests_total{outcome="ok",verb="prioritize"} 1.0' in body
+        assert b'temper_extender_connections_open{listener="metrics"} 1.0' in body
+        close_all([plain])
+    finally:
+        await probe_runner.cleanup()
+        await runner.cleanup()
