@@ -131,7 +131,7 @@ def add_ca_data_from(parser: argparse.ArgumentParser, what: str) -> None:
 def add_connection_limits(parser: argparse.ArgumentParser, source: str = "") -> None:
     """The ``ConnectionLimits`` flags; unset ones keep ``source``'s value (a config file) or the default."""
     defaults = ConnectionLimits()
-    origin = f"{source}, else " if source else ""
+    origin = f"default: {source}, else " if source else "default "
     group = parser.add_argument_group("connection limits (temper.serving)")
     group.add_argument(FLAGS["max_connections"], type=int, dest="max_connections", metavar="N",
                        help=f"close new connections beyond N open ones ({origin}{defaults.max_connections})")

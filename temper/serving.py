@@ -277,18 +277,18 @@ class _Listener(asyncio.AbstractServer):
             else:
                 await self._loop.connect_accepted_socket(
                     protocol, conn, ssl=context, ssl_handshake_timeout=site.limits.tls_handshake_timeout_s)
-        except asyncio.CancelledError:
+            return
+        except ConnectionAbortedError:  # asyncio's handshake deadline
+            reason = DropReason.TLS_HANDSHAKE_TIMEOUT
+        except (OSError, EOFError):  # ssl.SSLError is an OSError; EOF: the client left mid-handshake
+            reason = DropReason.TLS_HANDSHAKE_FAILED
+        except BaseException:  # cancelled at shutdown, or a bug: the slot is freed either way
             slot.release()
             conn.close()
             raise
-        except ConnectionAbortedError:  # asyncio's handshake deadline
-            slot.release()
-            site.stats.drop(DropReason.TLS_HANDSHAKE_TIMEOUT)
-            conn.close()
-        except (OSError, EOFError):  # ssl.SSLError is an OSError; EOF: the client went away mid-handshake
-            slot.release()
-            site.stats.drop(DropReason.TLS_HANDSHAKE_FAILED)
-            conn.close()
+        slot.release()
+        site.stats.drop(reason)
+        conn.close()
 
     def close(self) -> None:
         if not self._serving:

@@ -62,7 +62,7 @@ def cli() -> clikit.ComponentCli:
     clikit.add_tls(serve, " (overrides webhook.certFile)")
     clikit.add_deprecated(serve, "--cert-file", "--tls-cert")
     clikit.add_deprecated(serve, "--key-file", "--tls-key")
-    clikit.add_connection_limits(serve, "webhook.maxConnections etc.")
+    clikit.add_connection_limits(serve, "the webhook: section")
     clikit.add_log_level(serve)
     config = tool.command("config", "print the MutatingWebhookConfiguration (YAML) for kubectl apply", [
         "temper webhook config --ca-data-from ./tls/ca.crt | kubectl apply -f -",
