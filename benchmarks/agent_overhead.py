@@ -9,8 +9,8 @@ Arms, each a separate child process measured over the same period, at the defaul
 interval (2 s), with /metrics and /observe each scraped every 15 s (Prometheus' default):
   baseline  an idle asyncio loop that wakes every 2 s and serves the same two URLs with an
             empty aiohttp app (interpreter + event loop + HTTP server floor);
-  agent-0   ``temper agent --observe-only`` with no pods;
-  agent-110 ``temper agent --observe-only`` observing 110 pods.
+  agent-0   ``temper agent serve --observe-only`` with no pods;
+  agent-110 ``temper agent serve --observe-only`` observing 110 pods.
 CPU time is the sum over the child's threads of ``/proc/PID/task/*/schedstat`` (ns on CPU),
 sampled after a warm-up. Run: ``python benchmarks/agent_overhead.py [--seconds 60]``.
 """
@@ -138,7 +138,7 @@ def main() -> int:
 
         thread = threading.Thread(target=writer, daemon=True)
         thread.start()
-        agent = [sys.executable, "-m", "temper.cli", "agent", "--observe-only", "--listen", "127.0.0.1:0",
+        agent = [sys.executable, "-m", "temper.cli", "agent", "serve", "--observe-only", "--listen", "127.0.0.1:0",
                  "--sysfs-root", str(sysfs), "--cgroup-root", str(cgroups), "--node-name", "node-a",
                  "--log-level", "WARNING"]
         arms = [

@@ -8,7 +8,10 @@ decode the body (``extender.wire``), call the pure scorer (``extender.table`` /
 Routes: ``POST /prioritize`` always; ``POST /filter`` only when filtering is enabled (404
 otherwise, so a misconfigured scheduler fails loudly rather than silently filtering);
 ``GET /healthz`` (process alive), ``GET /readyz`` (200 once the node cache has completed its
-first LIST, or at once when no watch runs), ``GET /metrics``. No bind, no preempt.
+first LIST, or at once when no watch runs), ``GET /metrics``. No bind, no preempt. The last
+three are also served by ``make_probe_app`` on a plain-HTTP port of their own
+(``--metrics-listen``), so Prometheus and kubelet probes need neither the serving
+certificate nor a way in to the port kube-scheduler calls.
 
 Errors: the ``extender.wire.ExtenderError`` tree is mapped to a reply once, in
 ``error_middleware``: on ``/prioritize`` the HTTP status of the error with a plain-text
@@ -16,7 +19,10 @@ message; on ``/filter`` a 200 ``ExtenderFilterResult`` with ``Error`` set, which
 kube-scheduler reports verbatim. Anything else is a bug: 500, logged, counted as ``error``.
 
 Lifetimes (``cleanup_ctx``): the Kubernetes client and the node watch task, when a
-``kube`` ApiConfig is given; the TLS ``CertReloader`` task when serving HTTPS.
+``kube`` ApiConfig is given; the TLS ``CertReloader`` task when serving HTTPS. Connection
+limits (cap, TLS handshake and request-head deadlines) are the listener's business:
+``extender.main`` serves the app through ``temper.serving``, whose counters land in
+``Settings.connections`` and on ``/metrics``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from extender.wire import encode as encode_json
 from temper.kube.client import ApiClient, ApiConfig
 from temper.kube.nodecache import NodeWatch
 from temper.pods import PodError
+from temper.serving import ConnectionStats
 from temper.tls import CertReloader
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,10 @@ class Settings:
     watch_failing_not_ready_s: float = 30.0
     """A node watch failing this long (no LIST or event since) makes ``/readyz`` 503: the
     data is going stale, and kube-scheduler should see that rather than scores from the past."""
+    connections: ConnectionStats = field(default_factory=ConnectionStats)
+    """The serving port's connection counters (``temper.serving.GuardedSite`` fills them)."""
+    metrics_connections: ConnectionStats = field(default_factory=ConnectionStats)
+    """The same for the ``--metrics-listen`` port, when there is one."""
 
 
 @dataclass
@@ -80,7 +91,9 @@ class State:
     metrics: ExtenderMetrics = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics = ExtenderMetrics(lambda: float(len(self.table)))
+        self.metrics = ExtenderMetrics(lambda: float(len(self.table)),
+                                       {"serving": self.settings.connections,
+                                        "metrics": self.settings.metrics_connections})
 
 
 STATE = web.AppKey("state", State)
@@ -237,9 +250,20 @@ def make_app(settings: Settings | None = None, table: NodeTable | None = None) -
     app.router.add_post("/prioritize", prioritize)
     if settings.filter_enabled:
         app.router.add_post("/filter", filter_nodes)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    _add_probes(app)
     app.cleanup_ctx.append(_node_watch)
     app.cleanup_ctx.append(_cert_reload)
     return app
+
+
+def _add_probes(app: web.Application) -> None:
+    for path, handler in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
+        app.router.add_get(path, handler)
+
+
+def make_probe_app(app: web.Application) -> web.Application:
+    """``/healthz``, ``/readyz`` and ``/metrics`` of ``app`` (from ``make_app``), for a port of their own."""
+    probes = web.Application()
+    probes[STATE] = app[STATE]
+    _add_probes(probes)
+    return probes

@@ -1,13 +1,17 @@
-"""``temper extender``: serve the kube-scheduler extender, or print the scheduler configuration.
+"""``temper extender serve|config``: serve the kube-scheduler extender, or print the scheduler configuration.
 
 Why it exists: the extender is independently deployable; this is its only entry point
 (``temper.cli`` dispatches ``temper extender ...`` here).
 
-    temper extender serve  --listen HOST:PORT [--tls-cert F --tls-key F [--client-ca F]]
+    temper extender serve  [--listen HOST:PORT] [--tls-cert F --tls-key F [--client-ca F]]
                            [--filter] [--stale-after SECONDS] [--max-body-mib N]
-                           [--kubeconfig PATH | --no-watch]
+                           [--kubeconfig PATH | --no-watch] [--max-connections N]
+                           [--tls-handshake-timeout S] [--request-head-timeout S] [--idle-timeout S]
     temper extender config --url URL [--weight N] [--ca-file PATH | --ca-data-from PATH]
                            [--server-name NAME] [--filter] [--complement] [--http-timeout 1s]
+
+The listener is ``temper.serving``'s: at most ``--max-connections`` open, a TLS handshake cut
+after ``--tls-handshake-timeout``, a request head after ``--request-head-timeout``.
 
 Bad flags exit 2 with a message naming the flag; an unusable TLS pair or kubeconfig exits 1.
 """
@@ -17,50 +21,69 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from extender.schedconfig import DEFAULT_HTTP_TIMEOUT, DEFAULT_WEIGHT, render_yaml, scheduler_configuration
 from extender.scoring import DEFAULT_STALE_AFTER_S
+from temper import clikit
+from temper.config import ConfigError
 
+if TYPE_CHECKING:
+    import ssl
+
+    from aiohttp import web
+
+    from extender.app import Settings
+    from temper.serving import ConnectionLimits
+
+log = logging.getLogger("extender")
 DEFAULT_LISTEN = "0.0.0.0:8888"
+PROG = "temper extender"
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); raises ``ValueError``."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"--listen must be HOST:PORT, got {text!r}")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port_text)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="temper extender", description="Density-aware kube-scheduler extender")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve /prioritize (and /filter) over HTTP or HTTPS")
-    serve.add_argument("--listen", default=DEFAULT_LISTEN, help=f"HOST:PORT (default {DEFAULT_LISTEN})")
-    serve.add_argument("--tls-cert", help="serving certificate (PEM); HTTPS when given with --tls-key")
-    serve.add_argument("--tls-key", help="serving key (PEM)")
-    serve.add_argument("--client-ca", help="require client certificates signed by this CA (mutual TLS)")
+def cli() -> clikit.ComponentCli:
+    tool = clikit.ComponentCli(PROG, "Density-aware kube-scheduler extender.", [
+        "temper extender serve --tls-cert tls.crt --tls-key tls.key",
+        "temper extender config --url https://infera-extender.infera.svc:9471 --ca-file /etc/temper/ca.crt",
+    ])
+    serve = tool.command("serve", "serve /prioritize (and /filter) over HTTP or HTTPS", [
+        "temper extender serve --listen 0.0.0.0:9471 --tls-cert /etc/temper/tls/tls.crt "
+        "--tls-key /etc/temper/tls/tls.key",
+        "temper extender serve --listen 127.0.0.1:8888 --no-watch   # full-Node requests only, plain HTTP",
+    ])
+    clikit.add_listen(serve, DEFAULT_LISTEN, "/prioritize, /filter, /healthz, /readyz, /metrics")
+    clikit.add_metrics_listen(serve, None, "/metrics, /healthz and /readyz on a port of their own "
+                                           "(they stay on --listen too)")
+    clikit.add_tls(serve, "; HTTPS when given with --tls-key")
     serve.add_argument("--filter", action="store_true", help="also serve /filter (off by default)")
     serve.add_argument("--stale-after", type=float, default=DEFAULT_STALE_AFTER_S,
                        help=f"annotations older than this many seconds score neutral (default {DEFAULT_STALE_AFTER_S})")
     serve.add_argument("--max-body-mib", type=int, default=128, help="request body cap (default 128)")
-    serve.add_argument("--kubeconfig", help="kubeconfig for the node watch (default: in-cluster, then ~/.kube/config)")
+    clikit.add_kubeconfig(serve)
     serve.add_argument("--no-watch", action="store_true",
                        help="no node watch: only nodeCacheCapable=false (full Node objects) requests can be scored")
-    serve.add_argument("--log-level", default="INFO")
-    config = sub.add_parser("config", help="print the KubeSchedulerConfiguration for the infera-scheduler profile")
+    clikit.add_connection_limits(serve)
+    clikit.add_log_level(serve)
+    config = tool.command("config", "print the KubeSchedulerConfiguration for the infera-scheduler profile", [
+        "temper extender config --url http://infera-extender.infera.svc:9471 --complement",
+        "temper extender config --url https://infera-extender.infera.svc:9471 --ca-data-from ca.crt "
+        "--server-name infera-extender.infera.svc",
+    ])
     config.add_argument("--url", required=True, help="the extender's urlPrefix (http:// or https://)")
     config.add_argument("--weight", type=int, default=DEFAULT_WEIGHT)
     config.add_argument("--ca-file", help="tlsConfig.caFile: path of the CA inside the scheduler's pod")
-    config.add_argument("--ca-data-from", help="tlsConfig.caData: read this PEM file and embed it")
+    clikit.add_ca_data_from(config, "tlsConfig.caData")
     config.add_argument("--server-name", help="tlsConfig.serverName")
     config.add_argument("--filter", action="store_true", help="add filterVerb (never with --complement)")
     config.add_argument("--complement", action="store_true",
                         help="Karpenter / Cast AI keep placement: score only, never filter")
     config.add_argument("--http-timeout", default=DEFAULT_HTTP_TIMEOUT)
     config.add_argument("--lease-namespace", default="kube-system")
-    return parser
+    return tool
+
+
+def _parser() -> argparse.ArgumentParser:
+    return cli().parser
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -85,23 +108,26 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    import asyncio
 
     from extender.app import Settings, make_app
     from temper.kube.client import ApiError, auto_config
+    from temper.serving import parse_host_port
     from temper.tls import CertReloader, TlsConfigError, server_ssl_context
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    clikit.setup_logging(args.log_level)
     try:
-        host, port = parse_listen(args.listen)
-    except ValueError as exc:
-        sys.stderr.write(f"temper extender serve: {exc}\n")
+        host, port = parse_host_port(args.listen)
+        metrics_address = parse_host_port(args.metrics_listen, "--metrics-listen") if args.metrics_listen else None
+        limits = clikit.limits_from_args(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"{PROG} serve: {exc}\n")
         return 2
     if bool(args.tls_cert) != bool(args.tls_key) or (args.client_ca and not args.tls_cert):
-        sys.stderr.write("temper extender serve: --tls-cert and --tls-key go together (--client-ca needs both)\n")
+        sys.stderr.write(f"{PROG} serve: --tls-cert and --tls-key go together (--client-ca needs both)\n")
         return 2
     if not 1 <= args.stale_after <= 86400 or not 1 <= args.max_body_mib <= 1024:
-        sys.stderr.write("temper extender serve: --stale-after must be 1..86400, --max-body-mib 1..1024\n")
+        sys.stderr.write(f"{PROG} serve: --stale-after must be 1..86400, --max-body-mib 1..1024\n")
         return 2
     settings = Settings(filter_enabled=args.filter, stale_after_s=args.stale_after,
                         max_body_bytes=args.max_body_mib * 1024 * 1024)
@@ -110,26 +136,47 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             ssl_context = server_ssl_context(args.tls_cert, args.tls_key, args.client_ca)
         except TlsConfigError as exc:
-            sys.stderr.write(f"temper extender serve: {exc}\n")
+            sys.stderr.write(f"{PROG} serve: {exc}\n")
             return 1
         settings.reloader = CertReloader(args.tls_cert, args.tls_key, ssl_context)
     if not args.no_watch:
         try:
             settings.kube = auto_config(args.kubeconfig)
         except (ApiError, OSError, ValueError) as exc:
-            sys.stderr.write(f"temper extender serve: no Kubernetes configuration ({exc}); "
+            sys.stderr.write(f"{PROG} serve: no Kubernetes configuration ({exc}); "
                              "use --kubeconfig, run in-cluster, or --no-watch\n")
             return 1
         except Exception as exc:  # the kubernetes loader raises its own ConfigException types
-            sys.stderr.write(f"temper extender serve: cannot load kubeconfig: {exc}\n")
+            sys.stderr.write(f"{PROG} serve: cannot load kubeconfig: {exc}\n")
             return 1
-    web.run_app(make_app(settings), host=host, port=port, ssl_context=ssl_context, access_log=None,
-                print=lambda text: logging.getLogger("extender").info("%s", text))
+    asyncio.run(_run(make_app(settings), (host, port), metrics_address, ssl_context, limits, settings))
     return 0
 
 
+async def _run(app: web.Application, address: tuple[str, int], metrics_address: tuple[str, int] | None,
+               ssl_context: ssl.SSLContext | None, limits: ConnectionLimits, settings: Settings) -> None:
+    """The serving port, then the probe port: a reachable ``/readyz`` there implies the serving port listens."""
+    from extender.app import make_probe_app
+    from temper.serving import start_guarded, wait_for_stop_signal
+
+    runner, site = await start_guarded(app, *address, ssl_context=ssl_context, limits=limits,
+                                       stats=settings.connections)
+    runners = [runner]
+    log.info("serving on %s (at most %d connections)", site.name, limits.max_connections)
+    try:
+        if metrics_address is not None:
+            probe_runner, probe_site = await start_guarded(make_probe_app(app), *metrics_address, limits=limits,
+                                                           stats=settings.metrics_connections)
+            runners.append(probe_runner)
+            log.info("metrics and probes on %s", probe_site.name)
+        await wait_for_stop_signal()
+    finally:
+        for each in reversed(runners):
+            await each.cleanup()
+
+
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = cli().parse(argv)
     if args.command == "config":
         return _config(args)
     return _serve(args)

@@ -9,15 +9,19 @@ Why a registry per app: tests and benchmarks build many apps in one process; a p
     temper_extender_request_duration_seconds{verb}       histogram, decode to encode
     temper_extender_node_cache_nodes                     nodes in the watch-fed cache
     temper_extender_node_watch_errors_total              list/watch failures (reflector backoff)
+    temper_extender_connections_{open,accepted_total,dropped_total}{listener}
+                                                         temper.serving's connection limits, for the
+                                                         serving port and the --metrics-listen port
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from extender.scoring import NeutralReason
+from temper.serving import ConnectionCollector, ConnectionStats
 
 VERBS = ("prioritize", "filter")
 OUTCOMES = ("ok", "bad_request", "too_large", "error")
@@ -26,8 +30,10 @@ LATENCY_BUCKETS_S = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1
 
 
 class ExtenderMetrics:
-    def __init__(self, cache_size: Callable[[], float]) -> None:
+    def __init__(self, cache_size: Callable[[], float],
+                 connections: Mapping[str, ConnectionStats] | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(ConnectionCollector("temper_extender", connections or {"serving": ConnectionStats()}))
         self.requests = Counter("temper_extender_requests", "Extender requests by verb and outcome",
                                 ["verb", "outcome"], registry=self.registry)
         self.neutral = Counter("temper_extender_neutral_scores", "Nodes scored neutral, by reason",

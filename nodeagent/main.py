@@ -1,6 +1,14 @@
-"""``temper agent``: parse flags, assemble the agent from its parts, serve until SIGTERM.
+"""``temper agent serve|config``: parse flags, assemble the agent from its parts, serve until
+SIGTERM; or print the effective configuration file.
 
 Why it exists: wiring only — every decision lives in the modules it assembles.
+
+    temper agent serve [--config FILE] [--node-name N] [--pods-file F] [--kubeconfig F]
+                       [--observe-only] [--listen HOST:PORT] [--configmap NS/NAME] ...
+    temper agent config [--config FILE]     # the file with every default filled in (YAML)
+
+``temper agent [flags]`` without a subcommand still means ``serve`` for one release, with a
+deprecation line on stderr (``temper.clikit``).
 
 Two ways to run:
 - cluster: pods from the API (in-cluster service account, or ``--kubeconfig``), annotations
@@ -39,7 +47,9 @@ from nodeagent.enforcement import Enforcer, ObserveOnly, Probe
 from nodeagent.podsource import FilePodSource, PodSource
 from nodeagent.server import Background, create_app
 from nodeagent.sysfs import SysfsError, kernel_forwards_cgroup_bandwidth, probe_kernel, read_topology
-from temper.config import AgentConfig, ConfigError, load_agent_config
+from temper import clikit
+from temper.config import AgentConfig, ConfigError, agent_config_document, load_agent_config
+from temper.serving import parse_host_port
 
 if TYPE_CHECKING:
     from nodeagent.publish import Publisher
@@ -48,29 +58,41 @@ if TYPE_CHECKING:
 log = logging.getLogger("nodeagent")
 
 
+PROG = "temper agent"
+
+
+def cli() -> clikit.ComponentCli:
+    tool = clikit.ComponentCli(PROG, "Run the Temper node agent, or print its effective configuration.", [
+        "temper agent serve --config /etc/temper/config.yaml --configmap infera/infera-agent",
+        "temper agent config --config /etc/temper/config.yaml",
+    ])
+    serve = tool.command("serve", "run the node agent (observe or enforce) until SIGTERM", [
+        "temper agent serve --config /etc/temper/config.yaml --configmap infera/infera-agent",
+        "temper agent serve --pods-file pods.json --observe-only --listen 127.0.0.1:0   # no API server",
+    ])
+    clikit.add_config(serve, "the agent's ConfigMap content")
+    serve.add_argument("--node-name", default=os.environ.get("NODE_NAME", ""),
+                       help="this node's name (default: $NODE_NAME)")
+    serve.add_argument("--pods-file", help="read pods from this kubectl JSON file instead of the API")
+    clikit.add_kubeconfig(serve)
+    serve.add_argument("--observe-only", action="store_true", help="never enforce; observe and publish only")
+    clikit.add_listen(serve, None, "/metrics, /observe, /healthz, /readyz "
+                                   "(default from config: 0.0.0.0:9470; port 0 picks one)")
+    serve.add_argument("--configmap", help="NAMESPACE/NAME of the agent ConfigMap (fleet safe mode)")
+    serve.add_argument("--sysfs-root", default="/", help="root under which sys/ and proc/ are read")
+    serve.add_argument("--cgroup-root", help="cgroup v2 mount (default from config: /sys/fs/cgroup)")
+    serve.add_argument("--bpftool", default="bpftool", help="bpftool binary (name on PATH or path)")
+    clikit.add_log_level(serve)
+    config = tool.command("config", "print the effective configuration file (every default filled in)", [
+        "temper agent config --config /etc/temper/config.yaml",
+        "temper agent config > config.yaml   # the defaults, to start a ConfigMap from",
+    ])
+    clikit.add_config(config, "the agent's ConfigMap content")
+    return tool
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="temper agent", description="Run the Temper node agent.")
-    parser.add_argument("--config", help="agent config file (YAML/JSON, the ConfigMap's content)")
-    parser.add_argument("--node-name", default=os.environ.get("NODE_NAME", ""),
-                        help="this node's name (default: $NODE_NAME)")
-    parser.add_argument("--pods-file", help="read pods from this kubectl JSON file instead of the API")
-    parser.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster, then ~/.kube/config)")
-    parser.add_argument("--observe-only", action="store_true", help="never enforce; observe and publish only")
-    parser.add_argument("--listen", help="HOST:PORT for /metrics, /observe, /healthz, /readyz "
-                                         "(default from config: 0.0.0.0:9470; port 0 picks one)")
-    parser.add_argument("--configmap", help="NAMESPACE/NAME of the agent ConfigMap (fleet safe mode)")
-    parser.add_argument("--sysfs-root", default="/", help="root under which sys/ and proc/ are read")
-    parser.add_argument("--cgroup-root", help="cgroup v2 mount (default from config: /sys/fs/cgroup)")
-    parser.add_argument("--bpftool", default="bpftool", help="bpftool binary (name on PATH or path)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return parser.parse_args(argv)
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(f"listen address must be HOST:PORT, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port_text)
+    return cli().parse(argv, legacy_default="serve")
 
 
 KERNEL_BW_OBJECT = "temper_kbw.bpf.o"
@@ -119,7 +141,7 @@ async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event)
 
 
 async def run(args: argparse.Namespace, config: AgentConfig) -> int:
-    host, port = parse_listen(args.listen or config.listen)
+    host, port = parse_host_port(args.listen or config.listen, "listen", allow_port_zero=True)
     topology = read_topology(args.sysfs_root)
     observe_only = args.observe_only or config.observe_only
     probe = probe_kernel(args.sysfs_root, args.bpftool)  # read-only; its kernel release is reported either way
@@ -193,11 +215,15 @@ def _start_safe_mode_poller(args: argparse.Namespace, config: AgentConfig, state
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_agent_config(args.config)
+        if args.command == "config":
+            import yaml
+
+            sys.stdout.write(yaml.safe_dump(agent_config_document(config), sort_keys=False))
+            return 0
+        clikit.setup_logging(args.log_level)
         return asyncio.run(run(args, config))
     except (ConfigError, SysfsError, ValueError) as exc:
-        sys.stderr.write(f"temper agent: {exc}\n")
+        sys.stderr.write(f"{PROG}: {exc}\n")
         return 2

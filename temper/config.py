@@ -4,7 +4,9 @@ Files are YAML or JSON (JSON is YAML). Loading is strict: an unknown key, a wron
 out-of-range value raises ``ConfigError`` naming the key — no silent defaults for typos.
 Absent keys take the documented defaults (the values in the dataclasses below and in
 ``temper.plan.PlanConfig``). Components with their own sections (webhook, extender) build on
-``load_document`` and ``take``.
+``load_document`` and ``take``. ``agent_config_document`` is the inverse of
+``parse_agent_config`` (``temper agent config`` prints it): parsing what it returns gives
+the same ``AgentConfig`` back.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 import yaml
 
 from temper.annotations import PublishPolicy
-from temper.cpuset import parse_cpulist
+from temper.cpuset import format_cpulist, parse_cpulist
 from temper.plan import PlanConfig
 from temper.tiers import Tier
 
@@ -158,3 +160,31 @@ def parse_agent_config(doc: Mapping[str, Any]) -> AgentConfig:
 
 def load_agent_config(path: str | Path | None) -> AgentConfig:
     return parse_agent_config(load_document(path))
+
+
+def agent_config_document(config: AgentConfig) -> dict[str, Any]:
+    """The config file (``planner:`` and ``agent:`` sections) that loads as ``config``."""
+    plan = config.plan
+    return {
+        "planner": {
+            "criticalHeadroom": plan.critical_headroom,
+            "minSharedCpus": plan.min_shared_cpus,
+            "unfenceableCpus": format_cpulist(plan.unfenceable_cpus),
+            "starvationGuardMs": plan.starvation_guard_us // 1000,
+            "sliceUs": {tier.label: value for tier, value in sorted(plan.slice_us.items())},
+        },
+        "agent": {
+            "observeOnly": config.observe_only,
+            "scanIntervalSeconds": config.scan_interval_s,
+            "safeModePollSeconds": config.safe_mode_poll_s,
+            "listen": config.listen,
+            "cgroupRoot": config.cgroup_root,
+            "bpfObject": config.bpf_object,
+            "pinDir": config.pin_dir,
+            "publish": {
+                "minChangeMilli": config.publish.min_change_milli,
+                "minChangePressurePct": config.publish.min_change_pressure_pct,
+                "maxAgeSeconds": config.publish.max_age_s,
+            },
+        },
+    }

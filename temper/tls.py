@@ -23,6 +23,9 @@ Invariants:
   (and an unchanged bad pair is logged once, not on every poll).
 - Change detection is by (mtime_ns, size, content digest) of both files, so a rotation that
   keeps the mtime (``cp -p``, Kubernetes Secret volume symlink swaps) is still seen.
+- ``CertReloader.not_after`` is the expiry of the certificate the context serves (read when a
+  pair goes live); ``serving_problem`` says why it cannot serve (none loaded, expired), and
+  the webhook's ``/readyz`` is 503 with that reason.
 
 Exceptions: ``TlsConfigError`` (a ``ValueError``) when the *initial* files are unusable —
 callers treat it as a startup failure. ``CertReloader`` never raises on reload.
@@ -31,11 +34,14 @@ callers treat it as a startup failure. ``CertReloader`` never raises on reload.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +95,18 @@ def _file_fingerprint(path: str) -> tuple[int, int, str]:
     return (stat.st_mtime_ns, stat.st_size, hashlib.sha256(p.read_bytes()).hexdigest())
 
 
+def _not_after(cert_file: str) -> dt.datetime | None:
+    """Expiry of the first (leaf) certificate in ``cert_file``; None if it cannot be read."""
+    try:
+        return x509.load_pem_x509_certificate(Path(cert_file).read_bytes()).not_valid_after_utc
+    except (OSError, ValueError):
+        return None
+
+
 class CertReloader:
-    """Reload ``cert_file``/``key_file`` into ``context`` when either file changes."""
+    """Reload ``cert_file``/``key_file`` into ``context`` when either file changes.
+
+    ``context`` must already serve that pair (``server_ssl_context`` loads it)."""
 
     def __init__(self, cert_file: str, key_file: str, context: ssl.SSLContext) -> None:
         self.cert_file = cert_file
@@ -100,6 +116,17 @@ class CertReloader:
         self.failures = 0
         self._current: _Fingerprint | None = self._fingerprint()
         self._rejected: _Fingerprint | None = None
+        self.not_after: dt.datetime | None = _not_after(cert_file)
+        """Expiry of the served certificate; None: no pair known to be loaded."""
+
+    def serving_problem(self, now: dt.datetime | None = None) -> str | None:
+        """Why the context cannot serve a usable certificate, or None when it can."""
+        if self.not_after is None:
+            return "no serving certificate loaded"
+        now = now or dt.datetime.now(dt.UTC)
+        if now >= self.not_after:
+            return f"serving certificate {self.cert_file} expired at {self.not_after.isoformat()}"
+        return None
 
     def _fingerprint(self) -> _Fingerprint | None:
         try:
@@ -133,6 +160,7 @@ class CertReloader:
             self._rejected = seen
             return False
         self._current = seen
+        self.not_after = _not_after(self.cert_file)
         self.reloads += 1
         log.info("TLS certificate reloaded from %s", self.cert_file)
         return True

@@ -8,11 +8,18 @@ Errors are mapped to HTTP status in one place, the ``errors`` middleware:
 ``WebhookError.status`` (400 for ``BadReview``), with a JSON ``{"message": ...}`` body.
 ``admit`` is total, so a well-formed review always gets a 200.
 
-Two applications, two ports: ``/mutate`` is reachable by the API server over TLS; ``/metrics``
-and ``/healthz`` / ``/readyz`` are for Prometheus and kubelet probes on a separate plain-HTTP
+Two applications, two ports: ``/mutate`` is reachable by the API server over TLS; ``/metrics``,
+``/healthz`` and ``/readyz`` are for Prometheus and kubelet probes on a separate plain-HTTP
 port, so the serving certificate never has to cover them and a scrape never competes with
-admissions. ``/readyz`` is 503 while the namespace source is not ready (no LIST yet, or its
-watch failing): nothing would be scaled meanwhile, so the replica steps out of the Service.
+admissions. ``/readyz`` is 503, with every reason that applies (``not ready: A; B``), while
+either
+
+- no serving certificate is loaded, or it has expired (``temper.tls.CertReloader.serving_problem``),
+- or the namespace source is not ready (no LIST yet, or its watch failing): nothing would be
+  scaled meanwhile, so the replica steps out of the Service.
+
+``webhook.main`` starts the metrics port after the HTTPS port listens, so a reachable
+``/readyz`` also means TLS is up.
 
 Lifetimes (``cleanup_ctx`` of the admission app): the namespace source's API client and watch.
 """
@@ -27,6 +34,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from temper.tls import CertReloader
 from webhook.manifest import OPT_IN_LABEL, OPT_IN_VALUE
 from webhook.metrics import WebhookMetrics
 from webhook.namespaces import NamespaceSource
@@ -41,6 +49,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 POLICY: web.AppKey[PolicyConfig] = web.AppKey("policy", PolicyConfig)
 METRICS: web.AppKey[WebhookMetrics] = web.AppKey("metrics", WebhookMetrics)
 NAMESPACES: web.AppKey[NamespaceSource] = web.AppKey("namespaces")
+RELOADER: web.AppKey[CertReloader | None] = web.AppKey("reloader")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -107,18 +116,26 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    why = request.app[NAMESPACES].not_ready()
-    if why:
-        return web.Response(status=503, text=why + "\n")
+    problems = [problem for problem in (_certificate_problem(request.app[RELOADER]),
+                                        request.app[NAMESPACES].not_ready()) if problem]
+    if problems:
+        return web.Response(status=503, text=f"not ready: {'; '.join(problems)}\n")
     return web.Response(text="ok\n")
 
 
-def make_metrics_app(metrics: WebhookMetrics, namespaces: NamespaceSource) -> web.Application:
-    """``/metrics``, ``/healthz``, ``/readyz``; ``namespaces`` is the admission app's source
-    (its lifetime belongs to that app)."""
+def _certificate_problem(reloader: CertReloader | None) -> str | None:
+    return "no serving certificate loaded" if reloader is None else reloader.serving_problem()
+
+
+def make_metrics_app(metrics: WebhookMetrics, namespaces: NamespaceSource,
+                     reloader: CertReloader | None) -> web.Application:
+    """``/metrics``, ``/healthz``, ``/readyz``. ``namespaces`` is the admission app's source (its
+    lifetime belongs to that app); ``reloader`` is the HTTPS port's certificate, None meaning
+    none is loaded (``/readyz`` 503)."""
     app = web.Application()
     app[METRICS] = metrics
     app[NAMESPACES] = namespaces
+    app[RELOADER] = reloader
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -5,12 +5,16 @@ could not handle, and how long admissions take, without reading logs. Each ``Web
 owns its registry (no global state: tests and benchmarks build many apps in one process).
 Labels are bounded and pre-initialised: ``outcome`` x ``tier`` (five tiers plus ``none`` for
 requests that are not about a pod's tier) and ``reason`` from ``webhook.policy.Reason``.
+Connection limits (``temper.serving``) are counted per port and exported at scrape time as
+``temper_webhook_connections_{open,accepted_total,dropped_total}`` with ``listener`` =
+``serving`` (HTTPS /mutate) or ``metrics``.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from temper.serving import ConnectionCollector, ConnectionStats
 from temper.tiers import Tier
 from webhook.policy import Decision, Outcome, Reason
 
@@ -46,6 +50,10 @@ class WebhookMetrics:
         for tier_obj in Tier:
             self.mutations.labels(tier_obj.label)
             self.cpu_removed.labels(tier_obj.label)
+        self.serving_connections = ConnectionStats()
+        self.metrics_connections = ConnectionStats()
+        self.registry.register(ConnectionCollector(
+            "temper_webhook", {"serving": self.serving_connections, "metrics": self.metrics_connections}))
 
     def record(self, decision: Decision) -> None:
         tier = decision.tier.label if decision.tier is not None else "none"

@@ -33,6 +33,7 @@ import sys
 import aiohttp
 import orjson
 
+from temper import clikit
 from temper.kube.client import ApiClient, ApiConfig, ApiError, auto_config
 from temper.kube.podpatch import RESIZE_MIN_VERSION, list_pods, patch_pod_annotations, resize_pod, server_version
 from webhook.manifest import OPT_IN_LABEL, OPT_IN_VALUE
@@ -49,9 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-n", "--namespace", help="one namespace (default: all)")
     parser.add_argument("--json", action="store_true", help="report: JSON lines instead of a table")
     parser.add_argument("--dry-run", action="store_true", help="restore: print what would change")
-    parser.add_argument("--config", help="the webhook's config file: its factors and floor decide which "
-                                         "annotations the webhook could have written (default: built-in)")
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube/config)")
+    clikit.add_config(parser, "the webhook: section, whose factors and floor decide which annotations "
+                              "the webhook could have written; default: built-in")
+    clikit.add_kubeconfig(parser)
     parser.add_argument("--server", help="API server URL without credentials (e.g. kubectl proxy)")
     return parser
 

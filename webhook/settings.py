@@ -17,6 +17,13 @@ key, never a silent default. Reference (all keys optional; defaults shown)::
       namespace: temper-system     # Temper's own namespace (excluded by matchConditions)
       serviceName: temper-webhook
       namespaceCheck: api          # api | off (see below)
+      # Connection limits of both ports (temper.serving.ConnectionLimits):
+      maxConnections: 1024         # new connections beyond this many open ones are closed
+      tlsHandshakeTimeoutSeconds: 5
+      requestHeadTimeoutSeconds: 10  # from connection ready to the end of the request head
+      idleTimeoutSeconds: 15       # keep-alive idle
+
+Flags of ``temper webhook serve`` override the file (``--listen``, ``--tls-cert``, ...).
 
 ``namespaceCheck``: the webhook checks the opt-in label of the pod's namespace itself, rather
 than trust that the registration's ``namespaceSelector`` filtered the request. ``api`` (the
@@ -38,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from temper.config import ConfigError, load_document, section_of, take
+from temper.serving import LIMIT_KEYS, ConnectionLimits, parse_connection_limits, parse_host_port
 from webhook.policy import PolicyConfig, check_policy_keys, parse_policy_config
 
 
@@ -58,21 +66,15 @@ class WebhookSettings:
     namespace: str = "temper-system"
     service_name: str = "temper-webhook"
     namespace_check: NamespaceCheck = NamespaceCheck.API
-
-
-def split_host_port(text: str, where: str) -> tuple[str, int]:
-    """``"host:port"`` (``[v6]:port`` too) -> (host, port), with a clear error."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{where}: expected host:port, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 def parse_webhook_settings(doc: Mapping[str, Any]) -> WebhookSettings:
     section = section_of(doc, "webhook")
     where = "webhook"
     check_policy_keys(section, {"listen", "metricsListen", "certFile", "keyFile", "clientCaFile",
-                                "reloadIntervalSeconds", "namespace", "serviceName", "namespaceCheck"}, where)
+                                "reloadIntervalSeconds", "namespace", "serviceName", "namespaceCheck",
+                                *LIMIT_KEYS}, where)
     defaults = WebhookSettings()
     check_text = take(section, "namespaceCheck", str, defaults.namespace_check.value, where)
     try:
@@ -93,9 +95,10 @@ def parse_webhook_settings(doc: Mapping[str, Any]) -> WebhookSettings:
         namespace=take(section, "namespace", str, defaults.namespace, where),
         service_name=take(section, "serviceName", str, defaults.service_name, where),
         namespace_check=namespace_check,
+        limits=parse_connection_limits(section, where),
     )
-    split_host_port(settings.listen, f"{where}.listen")
-    split_host_port(settings.metrics_listen, f"{where}.metricsListen")
+    parse_host_port(settings.listen, f"{where}.listen")
+    parse_host_port(settings.metrics_listen, f"{where}.metricsListen")
     if not 0.5 <= settings.reload_interval_s <= 3600:
         raise ConfigError(f"{where}.reloadIntervalSeconds must be within 0.5..3600")
     return settings

@@ -37,7 +37,7 @@ class GuestAgent:
         config.write_text(json.dumps({"agent": agent_section}))
         self.pods_file = RUN / "pods.json"
         self.write_pods(pods)
-        self.argv = [sys.executable, "-m", "temper.cli", "agent", "--pods-file", str(self.pods_file),
+        self.argv = [sys.executable, "-m", "temper.cli", "agent", "serve", "--pods-file", str(self.pods_file),
                      "--kubeconfig", str(kubeconfig), "--node-name", "lab", "--configmap", "temper/agent",
                      "--listen", LISTEN, "--config", str(config)]
         if observe_only:

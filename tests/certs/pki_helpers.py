@@ -20,7 +20,7 @@ from certs.pki import (
     tls_secret_manifest,
     write_bundle,
 )
-from temper.tls import server_ssl_context
+from temper.tls import CertReloader, server_ssl_context
 from webhook.app import make_app
 from webhook.metrics import WebhookMetrics
 from webhook.namespaces import RegistrationOnly
@@ -39,6 +39,13 @@ def mint(out: Path, names: list[str] = NAMES, now: dt.datetime | None = None, da
     bundle = Bundle(ca_key, ca_cert, key, cert)
     write_bundle(out, bundle, tls_secret_manifest("s", "temper-system", cert, key, ca_cert))
     return bundle
+
+
+def loaded_reloader(directory: Path) -> CertReloader:
+    """A freshly minted serving pair in ``directory``, loaded: ``serving_problem()`` is None."""
+    mint(directory)
+    cert, key = str(directory / "tls.crt"), str(directory / "tls.key")
+    return CertReloader(cert, key, server_ssl_context(cert, key))
 
 
 def client_context(ca_file: Path) -> ssl.SSLContext:

@@ -22,7 +22,7 @@ def command(docs: list[dict[str, Any]], kind: str, name: str) -> list[str]:
     return args[1:]
 
 
-def test_agent_command_and_config_load_with_the_agent_parsers(helm: Path) -> None:
+def test_agent_command_and_config_load_with_the_agent_parsers(helm: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from nodeagent.main import parse_args
     from temper.config import parse_agent_config
 
@@ -30,6 +30,8 @@ def test_agent_command_and_config_load_with_the_agent_parsers(helm: Path) -> Non
     argv = command(docs, "DaemonSet", "infera-agent")
     assert argv[0] == "agent"
     args = parse_args(argv[1:])
+    assert args.command == "serve"
+    assert "deprecated" not in capsys.readouterr().err
     assert args.config == "/etc/temper/config.yaml"
     assert args.configmap == "infera/infera-agent"
     config = parse_agent_config(embedded_yaml(find(docs, "ConfigMap", "infera-agent")))
@@ -52,30 +54,50 @@ def test_every_agent_config_default_in_values_equals_the_schema_default(helm: Pa
 
 
 def test_extender_command_parses_and_scheduler_config_is_what_the_extender_prints(helm: Path) -> None:
-    from extender.main import _parser
+    import base64
+
+    from extender.main import cli
     from extender.schedconfig import scheduler_configuration
 
     for value_set, filtering in (("scheduler", False), ("scheduler-filtering", True)):
         docs = render(value_set)
         argv = command(docs, "Deployment", "infera-extender")
         assert argv[0] == "extender"
-        args = _parser().parse_args(argv[1:])
+        args = cli().parse(argv[1:])
         assert args.command == "serve" and args.listen == "0.0.0.0:9471" and args.filter is filtering
+        assert args.metrics_listen == "0.0.0.0:9472"
+        assert (args.tls_cert, args.tls_key) == ("/etc/temper/tls/tls.crt", "/etc/temper/tls/tls.key")
         rendered = embedded_yaml(find(docs, "ConfigMap", "infera-scheduler"))
+        ca = base64.b64decode(find(docs, "Secret", "infera-extender-tls")["data"]["ca.crt"])
         expected = scheduler_configuration(
-            "http://infera-extender.infera.svc:9471", weight=5, filter_enabled=filtering,
-            complement=not filtering, http_timeout="1s", lease_namespace="infera")
+            "https://infera-extender.infera.svc:9471", weight=5, filter_enabled=filtering,
+            complement=not filtering, http_timeout="1s", lease_namespace="infera", ca_data=ca)
         assert rendered == expected
 
 
-def test_webhook_command_and_config_load_with_the_webhook_parsers(helm: Path) -> None:
-    from webhook.main import _parser, _settings
+def test_plain_http_extender_config_is_what_the_extender_prints(helm: Path) -> None:
+    from extender.main import cli
+    from extender.schedconfig import scheduler_configuration
+
+    docs = render("scheduler", extra=("scheduler.extender.tls.enabled=false",))
+    args = cli().parse(command(docs, "Deployment", "infera-extender")[1:])
+    assert args.tls_cert is None and args.tls_key is None
+    assert [d for d in docs if d["kind"] == "Secret"] == []
+    assert embedded_yaml(find(docs, "ConfigMap", "infera-scheduler")) == scheduler_configuration(
+        "http://infera-extender.infera.svc:9471", weight=5, complement=True, http_timeout="1s",
+        lease_namespace="infera")
+
+
+def test_webhook_command_and_config_load_with_the_webhook_parsers(helm: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from webhook.main import _settings, parse_args
 
     docs = render("overcommit")
     argv = command(docs, "Deployment", "infera-webhook")
     assert argv[0] == "webhook"
-    args = _parser().parse_args(argv[1:])
-    assert args.action == "serve"
+    args = parse_args(argv[1:])
+    assert args.command == "serve"
+    assert "deprecated" not in capsys.readouterr().err  # the chart uses the current spellings
     config_map = find(docs, "ConfigMap", "infera-webhook")
     from webhook.settings import parse_webhook_settings
 

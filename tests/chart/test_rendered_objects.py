@@ -24,6 +24,7 @@ def test_defaults_render_only_the_agent_its_rbac_configmap_and_the_priority_clas
         ("ClusterRoleBinding", "infera-agent"),
         ("ConfigMap", "infera-agent"),
         ("DaemonSet", "infera-agent"),
+        ("NetworkPolicy", "infera-agent"),
         ("PriorityClass", "infera-background"),
         ("PriorityClass", "infera-critical"),
         ("PriorityClass", "infera-high"),
@@ -91,7 +92,7 @@ def test_agent_pod_runs_everywhere_at_node_critical_priority_with_probes_and_res
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert pod["hostPID"] is False and pod["hostNetwork"] is False
     (container,) = pod["containers"]
-    assert container["command"] == ["temper", "agent", "--config", "/etc/temper/config.yaml",
+    assert container["command"] == ["temper", "agent", "serve", "--config", "/etc/temper/config.yaml",
                                     "--configmap", "infera/infera-agent"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"NODE_NAME": "spec.nodeName", "POD_NAMESPACE": "metadata.namespace"}
@@ -249,7 +250,7 @@ def test_scheduler_layer_is_a_second_scheduler_with_its_own_lease(helm: Path) ->
     (extender,) = config["extenders"]
     assert extender["prioritizeVerb"] == "prioritize" and extender["ignorable"] is True
     assert extender["nodeCacheCapable"] is True
-    assert extender["urlPrefix"] == "http://infera-extender.infera.svc:9471"
+    assert extender["urlPrefix"] == "https://infera-extender.infera.svc:9471"
     bindings = {d["roleRef"]["name"] for d in docs if d["kind"] in {"ClusterRoleBinding", "RoleBinding"}
                 and d["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduler"}
     assert bindings == {"system:kube-scheduler", "system:volume-scheduler",

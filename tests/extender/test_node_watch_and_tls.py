@@ -7,7 +7,6 @@ server does; the extender reaches it through ``temper.kube`` unchanged."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ssl
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from certs.pki import cert_pem, generate_ca, issue_serving_cert, key_pem
 from extender.app import Settings, make_app
 from temper.annotations import EnforcementState
 from temper.kube.client import ApiConfig
 from temper.tls import server_ssl_context
+from tests.connections import mint_localhost
 from tests.extender.factories import NOW, args_names, critical_pod, load_annotations, node
 
 
@@ -116,13 +115,8 @@ async def _equals(probe: Any, expected: int) -> bool:
 
 @pytest.fixture
 def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
-    ca_key, ca = generate_ca("temper-test-ca", now=dt.datetime.now(dt.UTC))
-    key, cert = issue_serving_cert(ca_key, ca, ["localhost"])
-    paths = tmp_path / "ca.crt", tmp_path / "tls.crt", tmp_path / "tls.key"
-    paths[0].write_bytes(cert_pem(ca))
-    paths[1].write_bytes(cert_pem(cert))
-    paths[2].write_bytes(key_pem(key))
-    return paths
+    files = mint_localhost(tmp_path)
+    return files.ca, files.cert, files.key
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")  # the point is to offer TLS 1.1

@@ -1,4 +1,4 @@
-"""End to end: ``temper agent --pods-file ... --observe-only --listen 127.0.0.1:0`` runs as a
+"""End to end: ``temper agent serve --pods-file ... --observe-only --listen 127.0.0.1:0`` runs as a
 real process over generated sysfs and cgroup trees, with no API server; we scrape it over
 HTTP, change the pods file, and stop it with SIGTERM."""
 
@@ -47,8 +47,9 @@ def test_the_standalone_agent_serves_plans_that_follow_the_pods_file(tmp_path: P
     config.write_text("agent:\n  scanIntervalSeconds: 0.2\n")
     log = (tmp_path / "agent.log").open("w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "temper.cli", "agent", "--config", str(config), "--pods-file", str(node.pods_file),
-         "--sysfs-root", str(node.sysfs_root), "--cgroup-root", str(node.cgroup_root), "--observe-only",
+        [sys.executable, "-m", "temper.cli", "agent", "serve", "--config", str(config),
+         "--pods-file", str(node.pods_file), "--sysfs-root", str(node.sysfs_root),
+         "--cgroup-root", str(node.cgroup_root), "--observe-only",
          "--listen", "127.0.0.1:0", "--node-name", "node-a"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -103,6 +104,6 @@ def test_the_pods_file_path_does_not_import_the_kubernetes_package() -> None:
 def test_bad_flags_and_config_exit_2_with_a_reason(tmp_path: Path) -> None:
     config = tmp_path / "agent.yaml"
     config.write_text("agent:\n  scanIntervalSecond: 2\n")
-    result = subprocess.run([sys.executable, "-m", "temper.cli", "agent", "--config", str(config),
+    result = subprocess.run([sys.executable, "-m", "temper.cli", "agent", "serve", "--config", str(config),
                              "--pods-file", "x"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "scanIntervalSecond" in result.stderr

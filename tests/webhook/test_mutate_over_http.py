@@ -161,7 +161,7 @@ async def test_metrics_and_health_are_served_on_their_own_app(aiohttp_client: Ma
     metrics = WebhookMetrics()
     webhook = await aiohttp_client(make_app(PolicyConfig(), metrics, RegistrationOnly()))
     await _mutate(webhook, review(pod(container("app", "1"), priority_class="infera-background")))
-    side = await aiohttp_client(make_metrics_app(metrics, RegistrationOnly()))
+    side = await aiohttp_client(make_metrics_app(metrics, RegistrationOnly(), None))
     text = await (await side.get("/metrics")).text()
     assert 'temper_webhook_admissions_total{outcome="mutated",tier="background"} 1.0' in text
     assert 'temper_webhook_mutations_total{tier="background"} 1.0' in text

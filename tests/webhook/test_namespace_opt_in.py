@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from temper.kube.client import ApiConfig
+from tests.certs.pki_helpers import loaded_reloader
 from tests.console.fakeapi import FakeApi
 from tests.webhook.factories import OPTED_IN, container, pod, review
 from webhook.app import make_app, make_metrics_app
@@ -118,17 +120,20 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5
         await asyncio.sleep(0.02)
 
 
-async def _apps(aiohttp_client: MakeClient, base_url: str) -> tuple[Client, Client, WebhookMetrics]:
+async def _apps(aiohttp_client: MakeClient, base_url: str, certs: Path | None) -> tuple[Client, Client, WebhookMetrics]:
+    """The two apps around one Namespace watch; ``certs``: where to mint a loaded serving pair
+    (None: no certificate loaded)."""
     metrics = WebhookMetrics()
     source = WatchedNamespaces(ApiConfig(base_url=base_url))
     webhook = await aiohttp_client(make_app(PolicyConfig(), metrics, source))
-    side = await aiohttp_client(make_metrics_app(metrics, source))
+    reloader = loaded_reloader(certs) if certs is not None else None
+    side = await aiohttp_client(make_metrics_app(metrics, source, reloader))
     return webhook, side, metrics
 
 
 async def test_scaling_follows_the_namespace_label_as_the_watch_reports_it(
-        api: FakeApi, aiohttp_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
-    webhook, side, metrics = await _apps(aiohttp_client, api.url)
+        api: FakeApi, aiohttp_client: MakeClient, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    webhook, side, metrics = await _apps(aiohttp_client, api.url, tmp_path)
 
     async def ready() -> bool:
         return (await side.get("/readyz")).status == 200
@@ -161,15 +166,36 @@ async def test_scaling_follows_the_namespace_label_as_the_watch_reports_it(
 
 
 async def test_until_the_cache_has_synced_nothing_is_scaled_and_readiness_says_why(
-        aiohttp_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
-    webhook, side, metrics = await _apps(aiohttp_client, "http://127.0.0.1:9")  # nothing listens there
+        aiohttp_client: MakeClient, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    webhook, side, metrics = await _apps(aiohttp_client, "http://127.0.0.1:9", tmp_path)  # nothing listens there
 
     async def said_why() -> bool:
         response = await side.get("/readyz")
-        return response.status == 503 and "namespace cache not synced yet: " in await response.text()
+        text = await response.text()
+        return response.status == 503 and text.startswith("not ready: namespace cache not synced yet: ")
 
     await _eventually(said_why)
     with caplog.at_level(logging.DEBUG, logger="webhook.app"):
         assert not await _mutate_scales(webhook, "shop")
     assert metrics.decisions.labels("namespace_unknown")._value.get() == 1
     assert any("namespace labels unknown (namespace cache not synced yet" in r.getMessage() for r in caplog.records)
+
+
+async def test_readiness_needs_the_serving_certificate_and_the_namespace_cache_and_names_what_is_missing(
+        api: FakeApi, aiohttp_client: MakeClient) -> None:
+    _, both_missing, _ = await _apps(aiohttp_client, "http://127.0.0.1:9", None)
+
+    async def says_both() -> bool:
+        response = await both_missing.get("/readyz")
+        text = await response.text()
+        return (response.status == 503 and text.startswith("not ready: no serving certificate loaded; ")
+                and "namespace cache not synced yet" in text)
+
+    await _eventually(says_both)
+    _, no_certificate, _ = await _apps(aiohttp_client, api.url, None)
+
+    async def says_only_the_certificate() -> bool:
+        response = await no_certificate.get("/readyz")
+        return response.status == 503 and await response.text() == "not ready: no serving certificate loaded\n"
+
+    await _eventually(says_only_the_certificate)  # the cache synced: the certificate is all that is missing

@@ -39,7 +39,8 @@ def test_factors_floor_and_switches_are_read_from_the_shared_config_file(tmp_pat
     ({"factors": {"lowest": 0.5}}, "unknown tier"),
     ({"floor": "lots"}, "webhook.floor"),
     ({"flor": "10m"}, "unknown key"),
-    ({"listen": "8443"}, "host:port"),
+    ({"listen": "8443"}, "webhook.listen: expected HOST:PORT"),
+    ({"maxConnections": 0}, "max_connections"),
     ({"namespaceCheck": "maybe"}, "namespaceCheck: expected api or off"),
 ])
 def test_a_typo_or_bad_value_is_an_error_naming_the_key(section: dict[str, object], message: str) -> None:
@@ -58,7 +59,7 @@ def test_serving_with_the_namespace_check_but_no_credentials_exits_2_with_a_hint
     mint(tmp_path)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     (tmp_path / "empty-kubeconfig").write_text("")
-    assert webhook_main(["--cert-file", str(tmp_path / "tls.crt"), "--key-file", str(tmp_path / "tls.key"),
+    assert webhook_main(["serve", "--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key"),
                          "--kubeconfig", str(tmp_path / "empty-kubeconfig")]) == 2
     err = capsys.readouterr().err
     assert "namespaceCheck api needs Kubernetes credentials" in err and "namespaceCheck: off" in err

@@ -23,6 +23,10 @@
 {{- define "infera.scheduler.fullname" -}}{{ include "infera.fullname" . | trunc 53 | trimSuffix "-" }}-scheduler{{- end -}}
 {{- define "infera.webhook.fullname" -}}{{ include "infera.fullname" . | trunc 55 | trimSuffix "-" }}-webhook{{- end -}}
 
+{{/* The webhook's namespaceCheck (webhook/settings.py): "api" (list/watch Namespaces: RBAC, a token,
+egress to the API server) unless overcommit.config.namespaceCheck says "off". */}}
+{{- define "infera.webhook.namespaceCheck" -}}{{ .Values.overcommit.config.namespaceCheck | default "api" }}{{- end -}}
+
 {{- define "infera.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 app.kubernetes.io/name: {{ include "infera.name" . }}
@@ -63,5 +67,80 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ include "infera.agent.fullname
 {{- end -}}
 
 {{- define "infera.extender.url" -}}
-http://{{ include "infera.extender.fullname" . }}.{{ .Release.Namespace }}.svc:9471
+{{ ternary "https" "http" .Values.scheduler.extender.tls.enabled }}://{{ include "infera.extender.fullname" . }}.{{ .Release.Namespace }}.svc:9471
+{{- end -}}
+
+{{/*
+A CA and a serving pair for one Service, as base64 fields (crt, key, ca) of a YAML map:
+call with (dict "ctx" $ "service" NAME "secret" SECRET-NAME "days" N) and `fromYaml` the
+result. Generated with genCA/genSignedCert (no Job, no RBAC, works with `helm template`) for
+the Service's DNS names, and reused from SECRET-NAME through `lookup` while that Secret exists
+(`helm template` and --dry-run cannot look up, so they show fresh ones). The caller renders
+the Secret and whatever must trust the CA in the same template, so both see one CA.
+*/}}
+{{- define "infera.servingPair" -}}
+{{- $ns := .ctx.Release.Namespace -}}
+{{- $existing := lookup "v1" "Secret" $ns .secret -}}
+{{- if and $existing (index ($existing.data | default dict) "ca.crt") -}}
+crt: {{ index $existing.data "tls.crt" }}
+key: {{ index $existing.data "tls.key" }}
+ca: {{ index $existing.data "ca.crt" }}
+{{- else -}}
+{{- $ca := genCA (printf "%s-ca" .service) (int .days) -}}
+{{- $dns := list .service (printf "%s.%s" .service $ns) (printf "%s.%s.svc" .service $ns) (printf "%s.%s.svc.cluster.local" .service $ns) -}}
+{{- $cert := genSignedCert (printf "%s.%s.svc" .service $ns) nil $dns (int .days) $ca -}}
+crt: {{ $cert.Cert | b64enc }}
+key: {{ $cert.Key | b64enc }}
+ca: {{ $ca.Cert | b64enc }}
+{{- end -}}
+{{- end -}}
+
+{{/* The kubernetes.io/tls Secret of a servingPair: (dict "ctx" $ "name" NAME "component" C "pair" PAIR). */}}
+{{- define "infera.tlsSecret" -}}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .name }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "infera.componentLabels" (dict "ctx" .ctx "component" .component) | nindent 4 }}
+type: kubernetes.io/tls
+data:
+  tls.crt: {{ .pair.crt }}
+  tls.key: {{ .pair.key }}
+  ca.crt: {{ .pair.ca }}
+{{- end -}}
+
+{{/*
+Egress every API client of the chart needs: DNS and the API server (networkPolicy.dnsTo and
+networkPolicy.apiServer.*; empty peer lists mean those ports to any destination). Rules of an
+egress list, to be indented by the caller.
+*/}}
+{{- define "infera.egressApiServerAndDns" -}}
+{{- $np := .Values.networkPolicy -}}
+- ports:
+    - {protocol: UDP, port: 53}
+    - {protocol: TCP, port: 53}
+  {{- with $np.dnsTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+- ports:
+    {{- range $np.apiServer.ports }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
+  {{- with $np.apiServer.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/* An ingress rule for the metrics/probe port named PORT, from networkPolicy.metricsFrom (empty: any source). */}}
+{{- define "infera.ingressMetrics" -}}
+- ports:
+    - {protocol: TCP, port: {{ .port }}}
+  {{- with .ctx.Values.networkPolicy.metricsFrom }}
+  from:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end -}}
