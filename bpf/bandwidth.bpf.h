@@ -61,7 +61,6 @@
 
 /* Provided by the core (temper.bpf.c): the tier queue @p belongs in (caller in RCU). */
 static u32 queue_of_rcu(struct task_struct *p, u32 tier);
-static __always_inline u32 task_slot(struct task_struct *p, u32 index);
 
 enum {
 	BW_TICK_NS = 5000000ULL,	/* refill resolution: 5 ms */
@@ -342,12 +341,12 @@ static void bw_unpark(u64 now)
 		tctx = task_ctx_of(p);
 		if (tctx && bw_throttled(tctx))
 			continue;
-		index = task_slot(p, tctx ? queue_of_rcu(p, tctx->tier) : Q_SHARED) % NR_SLOTS;
+		index = (tctx ? queue_of_rcu(p, tctx->tier) : Q_SHARED) % NR_DSQS;
 		/*
 		 * Least recently run first, one slice behind the queue's clock (like any waking
 		 * task), in parked order: within a throttled pod the tasks take turns.
 		 */
-		vtime = queue_clocks[index].vtime_now - ((u64)BW_MIN_SLICE_NS << VTIME_SHIFT) / DEFAULT_WEIGHT +
+		vtime = clock_of(index)->vtime_now - ((u64)BW_MIN_SLICE_NS << VTIME_SHIFT) / DEFAULT_WEIGHT +
 			(bpf_ktime_get_ns() - now);
 		if (tctx) {
 			tctx->vtime = vtime;

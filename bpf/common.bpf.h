@@ -154,35 +154,26 @@ static __always_inline void reenqueue_local(void)
 
 /* ---- constants ---- */
 
-/*
- * Tier queues, one set per LLC: queue index Q_* (the tier order), slot = llc x NR_DSQS +
- * index, DSQ id = DSQ_TIER_BASE + slot. Each slot has its own vtime clock.
- */
+/* Tier queues: index Q_* (the tier order), DSQ id = DSQ_TIER_BASE + index, one clock each. */
 enum temper_queue {
 	Q_CRITICAL = 0,
 	Q_SHARED = 1,		/* High, Normal, and tasks of unknown cgroups */
 	Q_LOW = 2,
 	Q_BACKGROUND = 3,
 	NR_DSQS = 4,
-	NR_SLOTS = NR_DSQS * TEMPER_MAX_LLCS,
 };
 
 enum temper_dsq {
-	DSQ_TIER_BASE = 0x7e000,	/* .. + NR_SLOTS - 1 */
+	DSQ_TIER_BASE = 0x7e000,	/* .. + NR_DSQS - 1 */
 	DSQ_PARKED = 0x7f000,	/* tasks of cgroups out of CPU quota, least recently run first */
 #ifdef TEMPER_BROKEN
 	DSQ_NEVER_CONSUMED,
 #endif
 };
 
-static __always_inline u32 slot_of(u32 llc, u32 index)
+static __always_inline u64 dsq_id(u32 index)
 {
-	return (llc % TEMPER_MAX_LLCS) * NR_DSQS + index % NR_DSQS;
-}
-
-static __always_inline u64 dsq_id(u32 slot)
-{
-	return DSQ_TIER_BASE + slot % NR_SLOTS;
+	return DSQ_TIER_BASE + index % NR_DSQS;
 }
 
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h; a #define, so not in BTF */
@@ -277,7 +268,7 @@ struct task_ctx {
 	u64 bw_ids[MAX_BW_LEVELS];	/* nearest CPU-limited cgroups (0 = none) */
 	u32 tier;
 	u32 pod_weight;
-	u32 dsq_index;		/* the queue slot whose clock vtime belongs to */
+	u32 dsq_index;		/* the queue whose clock vtime belongs to */
 	u32 bw_epoch;		/* bw_epoch the limits were resolved at */
 };
 
@@ -295,7 +286,6 @@ struct cpu_ctx {
 	u32 fence_critical;	/* 1 while a Critical task runs here and this CPU is fenced */
 	s32 sibling;		/* its SMT sibling (temper_topology, as of the adopted generation), -1 = none */
 	u32 hints;		/* its bits in the victim hint masks (temper.bpf.c, VICTIM SEARCH) */
-	u32 llc;		/* its LLC (temper_topology), 0..TEMPER_MAX_LLCS-1 */
 } __attribute__((aligned(CACHELINE)));
 
 struct {
@@ -311,7 +301,19 @@ struct queue_clock {
 	u64 last_served;	/* ktime the queue was last served or found empty */
 } __attribute__((aligned(CACHELINE)));
 
-struct queue_clock queue_clocks[NR_SLOTS];
+struct queue_clock queue_clocks[NR_DSQS];
+
+/*
+ * Queue @index's clock; an out-of-range index means SHARED. The barrier keeps clang from
+ * dropping the bound check when it can prove it (the verifier cannot).
+ */
+static __always_inline struct queue_clock *clock_of(u32 index)
+{
+	barrier_var(index);
+	if (index >= NR_DSQS)
+		index = Q_SHARED;
+	return &queue_clocks[index];
+}
 u32 nr_cpu_ids;
 /* Bumped by cpu_online/cpu_offline: the cpumasks are rebuilt for the new topology. */
 u64 hotplug_seq;
@@ -380,7 +382,7 @@ static __always_inline u64 guard_ns(void)
 }
 
 /*
- * Put the task's vtime on queue slot @index's clock before it is queued there (or run straight
+ * Put the task's vtime on queue @index's clock before it is queued there (or run straight
  * from a local insert, which advances that clock). A task coming from another queue starts
  * at the clock (its old vtime means nothing here); any task is at most one slice behind it
  * (sleep banks no credit, and a task that lagged behind a clock leap - a low-weight task
@@ -391,9 +393,9 @@ static __always_inline u64 settle_vtime(struct task_ctx *tctx, u32 index, u64 sl
 {
 	u64 now_v, floor, ceiling;
 
-	if (index >= NR_SLOTS)
+	if (index >= NR_DSQS)
 		index = Q_SHARED;
-	now_v = queue_clocks[index].vtime_now;
+	now_v = clock_of(index)->vtime_now;
 	if (tctx->dsq_index != index) {
 		tctx->vtime = now_v;
 		tctx->dsq_index = index;

@@ -10,7 +10,7 @@
  * cgroups; containers inherit). Tasks outside pod cgroups (kubelet, the runtime, sshd, ...)
  * are Normal. CPUs are FENCED (reserved for Critical) or SHARED (everyone else).
  *
- * DISPATCH QUEUES (all ordered by weighted virtual time), one set per LLC
+ * DISPATCH QUEUES (all ordered by weighted virtual time)
  *   CRITICAL       Critical tasks; consumed first by fenced CPUs (and by every CPU when
  *                  nothing is fenced).
  *   SHARED         High and Normal (and tasks of unknown cgroups); consumed by shared CPUs,
@@ -18,11 +18,8 @@
  *   LOW            Low: consumed by any CPU that has nothing protected to run.
  *   BACKGROUND     Background: same, after LOW (Background yields to Low).
  *   DSQ_PARKED     one FIFO of tasks whose cgroup is out of CPU quota (bandwidth.bpf.h).
- * A task is queued in the set of the LLC it last ran in (temper_topology gives each CPU's
- * LLC; up to TEMPER_MAX_LLCS sets, the agent folds more). A CPU serves a tier from its own
- * LLC first and then takes it from the other LLCs before it looks at a lower tier: tier
- * order is global, locality is within a tier. Each (LLC, tier) queue has its own clock, so
- * fairness by weight holds among the tasks that share an LLC queue.
+ * One queue per tier for the whole node (per-LLC queues were tried and reverted: see
+ * benchmarks/RESULTS.md); placement is topology-aware through the idle pick below.
  * Virtual time advances by run time x 2^24 / weight, weight = tier weight x pod weight
  * (kubelet's cpu.weight from the pod's CPU request) x task weight (nice) / 100, so inside a
  * queue CPU time follows the pods' requests. Each queue has its own clock; a task is put on
@@ -185,20 +182,7 @@ static __always_inline u32 queue_of_tier(u32 tier)
 	}
 }
 
-u32 nr_llcs = 1;	/* LLC queue sets in use; only grows, so no queued task is ever orphaned */
 
-static __always_inline u32 llc_of(s32 cpu)
-{
-	struct cpu_ctx *c = cpu_ctx_of(cpu);
-
-	return c ? c->llc : 0;
-}
-
-/* The slot of queue @index in the LLC of the CPU @p last ran on. */
-static __always_inline u32 task_slot(struct task_struct *p, u32 index)
-{
-	return slot_of(llc_of(scx_bpf_task_cpu(p)), index);
-}
 
 /*
  * Rebuild the fenced/shared cpumasks from temper_cpus and the online CPUs (the kernel's mask,
@@ -236,9 +220,6 @@ static void refresh_masks(u64 generation)
 
 		if (c) {
 			c->sibling = topo && topo->sibling >= 0 && topo->sibling < (s32)nr_cpu_ids ? topo->sibling : -1;
-			c->llc = topo && topo->llc < TEMPER_MAX_LLCS ? topo->llc : 0;
-			if (c->llc + 1 > nr_llcs)
-				nr_llcs = c->llc + 1;
 			c->hints = 0;	/* the hint masks are cleared below: roles may have changed */
 		}
 		if ((c && c->offline) || !bpf_cpumask_test_cpu(cpu, online))
@@ -612,9 +593,19 @@ static void kick_for(struct task_struct *p, u32 tier)
 static __always_inline void insert_local(struct task_struct *p, struct task_ctx *tctx, s32 cpu, u64 slice,
 					 u64 flags, u32 stat)
 {
-	settle_vtime(tctx, slot_of(llc_of(cpu), queue_of(p, tctx->tier)), slice);
+	settle_vtime(tctx, queue_of(p, tctx->tier), slice);
 	dsq_insert(p, SCX_DSQ_LOCAL, slice, flags);
 	stat_inc(tctx->tier, stat);
+}
+
+/* Whether @cpu may go on running a task of @tier (ENQ_LAST: nothing else to run there). */
+static __always_inline bool may_keep_running(s32 cpu, u32 tier)
+{
+	if (tier == TEMPER_TIER_CRITICAL || !cpu_is_fenced(cpu))
+		return true;
+	if (!(tier_flags(tier) & TEMPER_TF_BORROW_FENCED))
+		return false;
+	return !((tier_flags(tier) & TEMPER_TF_SMT_YIELD) && sibling_runs_critical(cpu));
 }
 
 /* ---- sched_ext callbacks ---- */
@@ -671,7 +662,7 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 generation = current_generation();
 	u64 vtime, slice, flags;
 	struct cpu_ctx *c;
-	u32 tier, index, slot;
+	u32 tier, index;
 	s32 cpu;
 
 #ifdef TEMPER_BROKEN
@@ -679,7 +670,7 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	return;
 #endif
 	if (!tctx) {
-		dsq_insert(p, dsq_id(task_slot(p, Q_SHARED)), DEFAULT_SLICE_NS, enq_flags);
+		dsq_insert(p, dsq_id(Q_SHARED), DEFAULT_SLICE_NS, enq_flags);
 		return;
 	}
 	refresh_masks(generation);
@@ -705,20 +696,22 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	/*
 	 * ENQ_LAST: the kernel asks only after this CPU's dispatch found nothing else it may run,
 	 * and does not dispatch again - a task queued here now would wait for some other event
-	 * (tens of ms on an idle node). So it goes back to this CPU's local queue, on its clock,
-	 * and the CPU is kicked: the kick is deferred until the rq lock is dropped, so even if the
-	 * CPU is already switching to idle it reschedules and picks the task up.
+	 * (tens of ms on an idle node). So, if this CPU may still run it (not a borrower that must
+	 * leave a fenced CPU: dispatch finding nothing may mean it refused the task's tier), it
+	 * goes back to this CPU's local queue, on its clock, and the CPU is kicked: the kick is
+	 * deferred until the rq lock is dropped, so even if the CPU is already switching to idle
+	 * it reschedules and picks the task up.
 	 */
-	if (enq_flags & SCX_ENQ_LAST) {
+	if ((enq_flags & SCX_ENQ_LAST) && may_keep_running(scx_bpf_task_cpu(p), tier)) {
 		cpu = scx_bpf_task_cpu(p);
-		settle_vtime(tctx, slot_of(llc_of(cpu), queue_of(p, tier)), slice);
+		settle_vtime(tctx, queue_of(p, tier), slice);
 		dsq_insert(p, SCX_DSQ_LOCAL, slice, enq_flags);
 		scx_bpf_kick_cpu(cpu, 0);
 		return;
 	}
 	cpu = fence_only_cpu(p, tier);
 	if (cpu >= 0) {
-		settle_vtime(tctx, slot_of(llc_of(cpu), queue_of_tier(tier)), slice);
+		settle_vtime(tctx, queue_of_tier(tier), slice);
 		dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, enq_flags);
 		stat_inc(tier, TEMPER_STAT_FALLBACK);
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
@@ -727,10 +720,9 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	index = queue_of(p, tier);
 	if (tier == TEMPER_TIER_CRITICAL && index != Q_CRITICAL)
 		stat_inc(tier, TEMPER_STAT_FALLBACK);
-	slot = task_slot(p, index);
-	vtime = settle_vtime(tctx, slot, slice);
+	vtime = settle_vtime(tctx, index, slice);
 	tctx->queued_at = bpf_ktime_get_ns();
-	dsq_insert_vtime(p, dsq_id(slot), slice, vtime, enq_flags);
+	dsq_insert_vtime(p, dsq_id(index), slice, vtime, enq_flags);
 	stat_inc(tier, TEMPER_STAT_ENQUEUE);
 	kick_for(p, tier);
 }
@@ -762,7 +754,7 @@ static void sweep_queues(u64 now)
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
 	struct task_ctx *tctx;
-	struct bpf_iter_num slots;
+	struct bpf_iter_num queues;
 	s32 cpu;
 	int i;
 
@@ -772,7 +764,7 @@ static void sweep_queues(u64 now)
 		age = false;
 	if (!park && !age)
 		return;
-	temper_iter_begin(slots, i, 0, (int)(nr_llcs * NR_DSQS)) {
+	temper_iter_begin(queues, i, 0, NR_DSQS) {
 		if (scx_bpf_dsq_nr_queued(dsq_id(i)) <= 0)
 			continue;
 		bpf_iter_scx_dsq_new(&it, dsq_id(i), 0);
@@ -795,45 +787,18 @@ static void sweep_queues(u64 now)
 		}
 		bpf_iter_scx_dsq_destroy(&it);
 	}
-	temper_iter_end(slots);
+	temper_iter_end(queues);
 }
 
-static __always_inline bool serve_slot(u32 slot, u64 now)
+static __always_inline bool serve(u32 index, u64 now)
 {
-	if (slot >= NR_SLOTS)
+	if (index >= NR_DSQS)
 		return false;
-	if (dsq_move_to_local(dsq_id(slot))) {
-		queue_clocks[slot].last_served = now;
+	if (dsq_move_to_local(dsq_id(index))) {
+		clock_of(index)->last_served = now;
 		return true;
 	}
 	return false;
-}
-
-/*
- * Run the next task of tier queue @index: from this CPU's LLC first, else taken from the
- * other LLCs (nearest-numbered first, wrapping) - locality inside a tier, never across
- * tiers: a CPU with nothing of @index in its own LLC serves another LLC's @index before it
- * looks at a lower tier.
- */
-static bool serve(u32 index, u32 llc, u64 now)
-{
-	struct bpf_iter_num it;
-	bool done = false;
-	u32 n = nr_llcs;
-	int k;
-
-	if (serve_slot(slot_of(llc, index), now))
-		return true;
-	if (n <= 1)
-		return false;
-	temper_iter_begin(it, k, 1, (int)(n < TEMPER_MAX_LLCS ? n : TEMPER_MAX_LLCS)) {
-		if (serve_slot(slot_of((llc + k) % n, index), now)) {
-			done = true;
-			break;
-		}
-	}
-	temper_iter_end(it);
-	return done;
 }
 
 static __always_inline bool may_borrow(u32 index)
@@ -848,6 +813,13 @@ static __always_inline bool may_borrow(u32 index)
 	default:
 		return false;
 	}
+}
+
+static __always_inline bool is_critical(struct task_struct *p)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+
+	return tctx && tctx->tier == TEMPER_TIER_CRITICAL;
 }
 
 /* Whether the tasks of queue @index yield a fenced CPU whose SMT sibling runs Critical. */
@@ -879,9 +851,9 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u64 now = bpf_ktime_get_ns();
 	u64 guard = guard_ns();
-	struct bpf_iter_num slots;
+	struct bpf_iter_num queues;
 	bool fenced, smt_busy, guarded = false;
-	u32 i, llc;
+	u32 i;
 	int s;
 
 #ifdef TEMPER_BROKEN
@@ -899,32 +871,30 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	 * longer for them - still far inside the watchdog - and a Critical task is not held up
 	 * behind a batch slice every guard period.
 	 */
-	temper_iter_begin(slots, s, 0, (int)(nr_llcs * NR_DSQS)) {
-		u32 slot = (u32)s % NR_SLOTS, index = slot % NR_DSQS;
+	temper_iter_begin(queues, s, 0, NR_DSQS) {
+		u32 index = (u32)s % NR_DSQS;
 		s64 waited;
 
-		if (scx_bpf_dsq_nr_queued(dsq_id(slot)) <= 0) {
-			queue_clocks[slot].last_served = now;
+		if (scx_bpf_dsq_nr_queued(dsq_id(index)) <= 0) {
+			clock_of(index)->last_served = now;
 			continue;
 		}
-		waited = (s64)(now - queue_clocks[slot].last_served);
-		if (waited > (s64)(fenced && index ? 4 * guard : guard) && serve_slot(slot, now)) {
+		waited = (s64)(now - clock_of(index)->last_served);
+		if (waited > (s64)(fenced && index ? 4 * guard : guard) && serve(index, now)) {
 			stat_inc(index == 0 ? TEMPER_TIER_CRITICAL : index + 1, TEMPER_STAT_STARVATION_GUARD);
 			guarded = true;
 			break;
 		}
 	}
-	temper_iter_end(slots);
+	temper_iter_end(queues);
 	if (guarded)
 		return;
-	llc = llc_of(cpu);
 	if (!fenced) {
-		if (!nr_fenced && serve(Q_CRITICAL, llc, now))
+		if (!nr_fenced && serve(Q_CRITICAL, now))
 			return;
-		if (serve(Q_SHARED, llc, now) || (fence_saturated() && serve(Q_CRITICAL, llc, now)) ||
-		    serve(Q_LOW, llc, now))
+		if (serve(Q_SHARED, now) || (fence_saturated() && serve(Q_CRITICAL, now)) || serve(Q_LOW, now))
 			return;
-		serve(Q_BACKGROUND, llc, now);
+		serve(Q_BACKGROUND, now);
 		return;
 	}
 	/*
@@ -932,11 +902,18 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	 * while Critical runs on its SMT sibling, to the tiers that yield to it (batch would
 	 * halve the Critical thread's core: shared execution units, L1/L2).
 	 */
-	if (serve(Q_CRITICAL, llc, now))
+	if (serve(Q_CRITICAL, now))
+		return;
+	/*
+	 * A Critical task whose slice just ended and that is still runnable keeps its fenced CPU
+	 * (nothing is lent; ENQ_LAST puts it straight back): lending here would hand the CPU to
+	 * batch at every slice end and take it back with a preemption.
+	 */
+	if (prev && (prev->scx.flags & SCX_TASK_QUEUED) && is_critical(prev))
 		return;
 	smt_busy = sibling_runs_critical(cpu);
 	for (i = Q_SHARED; i < NR_DSQS; i++) {
-		if (may_borrow(i) && !(smt_busy && queue_yields_smt(i)) && serve(i, llc, now))
+		if (may_borrow(i) && !(smt_busy && queue_yields_smt(i)) && serve(i, now))
 			return;
 	}
 }
@@ -970,8 +947,8 @@ void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 	tctx->run_base = p->se.sum_exec_runtime;
 	tctx->charged_runtime = tctx->run_base;
 	index = tctx->dsq_index;
-	if (index < NR_SLOTS && (s64)(tctx->vtime - queue_clocks[index].vtime_now) > 0)
-		queue_clocks[index].vtime_now = tctx->vtime;
+	if (index < NR_DSQS && (s64)(tctx->vtime - clock_of(index)->vtime_now) > 0)
+		clock_of(index)->vtime_now = tctx->vtime;
 	c = cpu_ctx_of(cpu);
 	if (c) {
 		c->tier = tctx->tier;
@@ -1120,11 +1097,11 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(temper_init)
 	nr_cpu_ids = scx_bpf_nr_cpu_ids();
 	if (nr_cpu_ids > TEMPER_MAX_CPUS)
 		nr_cpu_ids = TEMPER_MAX_CPUS;
-	for (i = 0; i < NR_SLOTS; i++) {
+	for (i = 0; i < NR_DSQS; i++) {
 		ret = scx_bpf_create_dsq(dsq_id(i), -1);
 		if (ret)
 			return ret;
-		queue_clocks[i].last_served = now;
+		clock_of(i)->last_served = now;
 	}
 	ret = scx_bpf_create_dsq(DSQ_PARKED, -1);
 	if (ret)

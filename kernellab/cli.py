@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kernel in _kernels(args.kernel):
         try:
             res = vm.run_scenario(kernel, args.scenario, cpus=args.cpus,  # type: ignore[arg-type]
-                                  mem=args.mem, timeout=args.timeout, workloads=args.workloads)
+                                  mem=args.mem, timeout=args.timeout, workloads=args.workloads, topology=args.topology)
         except Exception as exc:
             print(f"temper lab: {kernel}: {exc}", file=sys.stderr)
             return 2
