@@ -102,8 +102,7 @@ struct temper_exit_record {
 
 struct temper_cpu_topology {
 	__s32 sibling;			/* the lowest other online CPU of its core; -1 = none */
-	__u32 llc;			/* dense LLC index 0..TEMPER_MAX_LLCS-1 (the agent folds more);
-					 * written, not yet read by the scheduler */
+	__u32 llc;			/* dense LLC index 0..TEMPER_MAX_LLCS-1, folded; not read yet */
 };
 
 struct temper_bw_config {
