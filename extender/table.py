@@ -1,39 +1,69 @@
-"""The extender's node table and its hot path: ExtenderArgs node list -> scores, encoded.
+"""The extender's node table and its hot path: ExtenderArgs node names -> scores, encoded.
 
-Why it exists: at 5,000 nodes kube-scheduler expects an answer well inside its 5 s
-``httpTimeout``, and the extender shares the scheduling cycle's latency budget, so the
-per-request work must be one cheap pass over the node names. Everything that can be done
-ahead of time is done when a node's annotations *change* (at most every few seconds per node,
-from the watch), not per request:
+Why it exists: at 5,000 nodes kube-scheduler calls the extender hundreds of times a second,
+each time with a different ``NodeNames`` subset in a different order (it scores only
+``percentageOfNodesToScore`` of the feasible nodes, found by parallel filtering from a rotating
+start), and waits for the answer inside the scheduling cycle. So a call must cost a lookup and
+an encode per name, and everything else is done when a node *changes* (at most every few
+seconds per node, from the watch), never per call.
 
-- annotations are decoded once into ``NodeFacts`` (``extender.scoring.assess``);
-- each node's JSON prefix ``{"Host":"<name>","Score":`` is encoded once;
-- the score of every tier that does not depend on the pod's request (all but Critical) is
-  precomputed as a finished JSON fragment.
+Design — one structure, kept exact by the watch:
 
-A request is then a dict lookup, a staleness comparison and a list append per node; a
-Critical pod adds the few arithmetic operations of ``NodeFacts.score``. The reply body is
-``b"[" + b",".join(fragments) + b"]"`` — byte-identical to ``orjson.dumps`` of the
-``HostPriorityList`` the reference ``extender.scoring.score`` gives (property-tested).
+- ``Row`` per node: its annotations decoded once into ``NodeFacts`` (``extender.scoring``),
+  its JSON prefix ``{"Host":"<name>","Score":`` and one finished fragment
+  ``{"Host":"<name>","Score":N}`` per tier whose score does not depend on the pod's request
+  (all but Critical).
+- *Views*, one per ``ViewKey`` (tier, and the CPU request for Critical): a dict
+  ``name -> finished fragment`` for every node, as of the table's clock ``_now`` (a node that
+  is stale at ``_now`` has its neutral fragment there). The four request-independent views
+  always exist once the table has answered; Critical views are built on first use, one per
+  distinct request, least recently used evicted past ``MAX_CRITICAL_VIEWS``.
+- ``_neutral``: ``name -> NeutralReason`` for the nodes that score neutral at ``_now``.
+- ``_edges``: a heap of the instants at which a node's freshness can flip (its
+  ``ts ± stale_after_s``), so moving the clock forward re-applies exactly the nodes that
+  crossed an edge — there is no periodic full sweep.
 
-Answer cache: when the caller passes a ``key`` that identifies the name list (the raw
-``NodeNames`` bytes, ``extender.wire``), the finished ``Answer`` is kept per (view, key), so
-a node list kube-scheduler repeats costs one dict lookup. An entry is dropped as soon as it
-could differ: a sweep or ``replace``/``delete`` drops all; an ``upsert`` drops only the
-views whose fragment for that node changed (a republish with the same score changes
-nothing), and all when the node's neutral reason changed (the counts are part of the answer).
+A call is then ``list(map(view.__getitem__, names))`` and one ``join``: C-level, no Python per
+name, the subset and its order (duplicates included) taken as given. Unknown names raise the
+``KeyError`` that sends the call to a slower per-name loop, which scores them neutral, as the
+reference does. The reply is byte-identical to ``orjson.dumps`` of the ``HostPriorityList``
+the reference ``extender.scoring.score`` gives (property-tested,
+``tests/extender/test_table_exactness.py``).
+
+Why no per-call cache: an earlier version kept finished answers per (view, raw name list)
+and memoised decoded name lists. kube-scheduler's lists almost never repeat at scale, so
+both missed on nearly every call, and cost hashing a 65 KiB key, holding ~30 answers and
+freeing 40,000 cached strings at a time. The views make a miss as cheap as a hit was worth.
+
+Invariants:
+- after ``_advance(now, w)`` every view entry, and ``_neutral``, equal what the reference
+  gives at ``now`` (freshness is decided by ``extender.scoring.is_fresh`` itself; an edge is
+  only a conservative *when to look again*: never later than the flip, possibly a hair early,
+  in which case the node is re-checked and re-queued);
+- ``upsert`` / ``delete`` / ``replace`` keep the views exact at ``_now`` (O(views) per changed
+  node; ``replace`` touches only the nodes whose annotations changed);
+- a heap entry is live iff its ``Row`` is still the node's row (older ones are skipped, and
+  the heap is compacted when dead entries dominate);
+- every name in a request gets exactly one fragment, in request order; no method raises on
+  any table content.
+
+Clock going backwards (an NTP step) or a different ``stale_after_s``: the views are rebuilt
+from the rows (O(nodes x views), once).
+
+Neutral counts (``Answer.neutral``, the ``temper_extender_neutral_scores_total`` metric):
+unknown names per occurrence, known neutral nodes per distinct name (kube-scheduler never
+repeats a name; counting per distinct name keeps it one C-level set intersection).
 
 Full-Node mode (``nodeCacheCapable: false``) builds a throw-away table from the request's
-Nodes; decoding annotation strings is memoised in ``AssessmentMemo`` (bounded), because the
-same strings arrive in every request until the agent republishes.
-
-Invariants: every name in the request gets exactly one fragment, in request order (unknown
-names score neutral); no method raises on any table content.
+Nodes and answers with ``prioritize_once`` (no views: building them would cost more than
+they save); decoding annotation strings is memoised in ``AssessmentMemo`` (bounded), because
+the same strings arrive in every request until the agent republishes.
 """
 
 from __future__ import annotations
 
-import math
+import heapq
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -55,6 +85,12 @@ from temper.tiers import Tier
 
 SCORE_SUFFIX: tuple[bytes, ...] = tuple(b"%d}" % s for s in range(11))
 NEUTRAL_SUFFIX = SCORE_SUFFIX[NEUTRAL_SCORE]
+EDGE_MARGIN = 2.0**-40
+"""Relative margin by which an edge is brought forward: a few thousand ulps at today's epoch
+seconds (1.5 ms), far more than the one-ulp rounding of ``ts ± w`` it guards against."""
+
+SourceKey = tuple[str | None, str | None, str | None]
+"""The annotation strings a row was built from (tier-load, enforcement, safe-mode)."""
 
 
 def host_prefix(name: str) -> bytes:
@@ -70,20 +106,21 @@ class Row:
     fragments: tuple[bytes, ...]
     """Finished fragment per tier (index = Tier value); Critical's is unused (request-dependent)."""
     neutral: bytes
+    source: SourceKey
 
 
-def make_row(name: str, assessment: Assessment) -> Row:
+def annotation_key(annotations: Mapping[str, str]) -> SourceKey:
+    return (annotations.get(TIER_LOAD_KEY), annotations.get(ENFORCEMENT_KEY), annotations.get(SAFE_MODE_KEY))
+
+
+def make_row(name: str, assessment: Assessment, source: SourceKey = (None, None, None)) -> Row:
     prefix = host_prefix(name)
     neutral = prefix + NEUTRAL_SUFFIX
     if isinstance(assessment, NeutralReason):
         fragments = tuple(neutral for _ in Tier)
     else:
         fragments = tuple(prefix + SCORE_SUFFIX[assessment.score(PodDemand(t, 0))] for t in Tier)
-    return Row(prefix, assessment, fragments, neutral)
-
-
-def annotation_key(annotations: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
-    return (annotations.get(TIER_LOAD_KEY), annotations.get(ENFORCEMENT_KEY), annotations.get(SAFE_MODE_KEY))
+    return Row(prefix, assessment, fragments, neutral, source)
 
 
 class AssessmentMemo:
@@ -91,10 +128,12 @@ class AssessmentMemo:
 
     def __init__(self, max_entries: int = 20_000) -> None:
         self.max_entries = max_entries
-        self._memo: dict[tuple[str | None, str | None, str | None], Assessment] = {}
+        self._memo: dict[SourceKey, Assessment] = {}
 
     def __call__(self, annotations: Mapping[str, str]) -> Assessment:
-        key = annotation_key(annotations)
+        return self.of_key(annotation_key(annotations), annotations)
+
+    def of_key(self, key: SourceKey, annotations: Mapping[str, str]) -> Assessment:
         found = self._memo.get(key)
         if found is None:
             if len(self._memo) >= self.max_entries:
@@ -119,31 +158,32 @@ class FilterAnswer:
 
 ViewKey = tuple[Tier, int]
 """(tier, CPU request): the request only matters for Critical; other tiers use 0."""
+STATIC_VIEWS: tuple[ViewKey, ...] = tuple((t, 0) for t in Tier if t is not Tier.CRITICAL)
 MAX_CRITICAL_VIEWS = 16
-"""Critical views are cached per distinct request (replicas of one Deployment share it)."""
-MAX_CACHED_ANSWERS = 32
-"""Cached answers over all views; at 5,000 nodes one is ~150 KiB of body plus its ~65 KiB key."""
+"""Critical views are kept per distinct request (replicas of one Deployment share it); one
+is ~5,000 dict entries pointing at fresh fragments, ~0.5 MiB at 5,000 nodes."""
+Edge = tuple[float, int, str, Row]
+"""(when to look again, tie-breaker, node, the row the edge was computed for)."""
+
+
+def _before(instant: float) -> float:
+    return instant - (abs(instant) + 1.0) * EDGE_MARGIN
 
 
 class NodeTable:
-    """name -> Row, plus per-tier *views* name -> finished fragment. A ``NodeSink`` for the watch.
-
-    Views are valid for an interval of ``now`` (computed when they are swept: no node changes
-    freshness inside it), so a request is ``list(map(view.get, names))`` — C-level, no Python
-    per node — and a sweep (O(nodes)) happens only when some node crosses its staleness edge.
-    ``upsert``/``delete`` update every live view in place (O(views)).
-    """
+    """name -> Row, plus views name -> finished fragment kept exact at ``_now``. A ``NodeSink``
+    for the watch (``replace``/``upsert``/``delete``). See the module docstring."""
 
     def __init__(self, memo: AssessmentMemo | None = None) -> None:
         self._rows: dict[str, Row] = {}
         self._memo = memo or AssessmentMemo()
         self._views: dict[ViewKey, dict[str, bytes]] = {}
         self._neutral: dict[str, NeutralReason] = {}
-        self._answers: dict[tuple[ViewKey, bytes], Answer] = {}
+        self._edges: list[Edge] = []
+        self._tie = itertools.count()
         self._now: float | None = None
+        """The instant the views are exact for; None: no views (nothing answered yet)."""
         self._stale_after_s = 0.0
-        self._lo = math.inf
-        self._hi = -math.inf
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -151,27 +191,37 @@ class NodeTable:
     def __contains__(self, name: object) -> bool:
         return name in self._rows
 
+    def _row(self, node: NodeMeta) -> Row:
+        key = annotation_key(node.annotations)
+        return make_row(node.name, self._memo.of_key(key, node.annotations), key)
+
     @classmethod
     def of(cls, nodes: Iterable[NodeMeta], memo: AssessmentMemo | None = None) -> NodeTable:
         table = cls(memo)
         for node in nodes:
-            table._rows[node.name] = make_row(node.name, table._memo(node.annotations))
+            table._rows[node.name] = table._row(node)
         return table
 
     # NodeSink
     def replace(self, nodes: list[NodeMeta]) -> None:
-        self._rows = NodeTable.of(nodes, self._memo)._rows
-        self._invalidate()
+        """A re-LIST: delete the nodes that are gone, upsert only those whose annotations changed."""
+        incoming = {node.name: node for node in nodes}
+        for name in [name for name in self._rows if name not in incoming]:
+            self.delete(name)
+        for name, node in incoming.items():
+            row = self._rows.get(name)
+            if row is None or row.source != annotation_key(node.annotations):
+                self.upsert(node)
 
     def upsert(self, node: NodeMeta) -> None:
-        row = self._rows[node.name] = make_row(node.name, self._memo(node.annotations))
+        row = self._rows[node.name] = self._row(node)
         if self._now is not None:
             self._apply(node.name, row)
 
     def delete(self, name: str) -> None:
-        self._rows.pop(name, None)
+        if self._rows.pop(name, None) is None:
+            return
         self._neutral.pop(name, None)
-        self._answers.clear()
         for view in self._views.values():
             view.pop(name, None)
 
@@ -180,116 +230,108 @@ class NodeTable:
         return NeutralReason.UNKNOWN_NODE if row is None else row.assessment
 
     # Views
-    def _invalidate(self) -> None:
-        self._now, self._lo, self._hi = None, math.inf, -math.inf
-        self._views.clear()
-        self._neutral.clear()
-        self._answers.clear()
-
-    def _forget_answers(self, key: ViewKey) -> None:
-        for cached in [k for k in self._answers if k[0] == key]:
-            del self._answers[cached]
-
-    def _fragment(self, name: str, row: Row, key: ViewKey) -> bytes:
-        facts = row.assessment
-        if name in self._neutral or type(facts) is not NodeFacts:
+    @staticmethod
+    def _fragment(row: Row, neutral: bool, key: ViewKey) -> bytes:
+        if neutral:
             return row.neutral
         if key[0] is Tier.CRITICAL:
-            return row.prefix + SCORE_SUFFIX[facts.score(PodDemand(*key))]
+            return row.prefix + SCORE_SUFFIX[row.assessment.score(PodDemand(*key))]  # type: ignore[union-attr]  # not neutral: NodeFacts
         return row.fragments[key[0]]
 
     def _apply(self, name: str, row: Row) -> None:
-        """Bring one row into the views as of the sweep time, narrowing the validity interval."""
+        """Bring one row into ``_neutral`` and every view as of ``_now``; queue its next edge."""
         assert self._now is not None
-        facts, now, window = row.assessment, self._now, self._stale_after_s
-        was_neutral = self._neutral.get(name)
+        now, window, facts = self._now, self._stale_after_s, row.assessment
         if type(facts) is not NodeFacts:
             self._neutral[name] = facts  # type: ignore[assignment]  # narrowed by the type() check
-        elif now < facts.timestamp - window:
-            self._neutral[name] = NeutralReason.STALE
-            self._hi = min(self._hi, math.nextafter(facts.timestamp - window, -math.inf))
-        elif now > facts.timestamp + window:
-            self._neutral[name] = NeutralReason.STALE
-            self._lo = max(self._lo, math.nextafter(facts.timestamp + window, math.inf))
         else:
-            self._neutral.pop(name, None)
-            self._lo = max(self._lo, facts.timestamp - window)
-            self._hi = min(self._hi, facts.timestamp + window)
-        if self._answers and self._neutral.get(name) is not was_neutral:
-            self._answers.clear()
+            edge: float | None = None
+            if is_fresh(facts, now, window):
+                self._neutral.pop(name, None)
+                edge = _before(facts.timestamp + window)
+            else:
+                self._neutral[name] = NeutralReason.STALE
+                if facts.timestamp > now:  # from the future: fresh once the clock catches up
+                    edge = _before(facts.timestamp - window)
+            if edge is not None:
+                heapq.heappush(self._edges, (max(edge, now), next(self._tie), name, row))
+        neutral = name in self._neutral
         for key, view in self._views.items():
-            fragment = self._fragment(name, row, key)
-            if self._answers and view.get(name) != fragment:
-                self._forget_answers(key)
-            view[name] = fragment
+            view[name] = self._fragment(row, neutral, key)
 
-    def _sweep(self, now: float, stale_after_s: float) -> None:
-        self._invalidate()
-        self._now, self._stale_after_s, self._lo, self._hi = now, stale_after_s, -math.inf, math.inf
-        self._views.update({(t, 0): {} for t in Tier if t is not Tier.CRITICAL})
+    def _rebuild(self, now: float, stale_after_s: float) -> None:
+        self._now, self._stale_after_s = now, stale_after_s
+        self._views = {key: {} for key in STATIC_VIEWS}
+        self._neutral.clear()
+        self._edges.clear()
         for name, row in self._rows.items():
             self._apply(name, row)
 
-    def _view(self, demand: PodDemand, now: float, stale_after_s: float) -> dict[str, bytes]:
-        if self._now is None or stale_after_s != self._stale_after_s or not self._lo <= now <= self._hi:
-            self._sweep(now, stale_after_s)
-        key = self._view_key(demand)
-        view = self._views.get(key)
+    def _advance(self, now: float, stale_after_s: float) -> None:
+        """Make the views exact at ``now``: re-apply the nodes whose edge has passed."""
+        if self._now is None or stale_after_s != self._stale_after_s or now < self._now:
+            self._rebuild(now, stale_after_s)
+            return
+        self._now = now
+        edges, rows = self._edges, self._rows
+        while edges and edges[0][0] < now:
+            _, _, name, row = heapq.heappop(edges)
+            if rows.get(name) is row:
+                self._apply(name, row)
+        if len(edges) > 64 + 4 * len(rows):  # upserts leave their old rows' edges behind
+            self._edges = [edge for edge in edges if rows.get(edge[2]) is edge[3]]
+            heapq.heapify(self._edges)
+
+    def _view(self, demand: PodDemand) -> dict[str, bytes]:
+        if demand.tier is not Tier.CRITICAL:
+            return self._views[demand.tier, 0]
+        key = (Tier.CRITICAL, demand.cpu_request_milli)
+        view = self._views.pop(key, None)
         if view is None:
-            cached = [k for k in self._views if k[0] is Tier.CRITICAL]
-            if len(cached) >= MAX_CRITICAL_VIEWS:
-                del self._views[cached[0]]
-                self._forget_answers(cached[0])
-            view = self._views[key] = {name: self._fragment(name, row, key) for name, row in self._rows.items()}
+            critical = [k for k in self._views if k[0] is Tier.CRITICAL]
+            if len(critical) >= MAX_CRITICAL_VIEWS:
+                del self._views[critical[0]]  # least recently used: hits move to the end
+            neutral = self._neutral
+            view = {name: self._fragment(row, name in neutral, key) for name, row in self._rows.items()}
+        self._views[key] = view
         return view
 
-    def _view_key(self, demand: PodDemand) -> ViewKey:
-        critical = demand.tier is Tier.CRITICAL
-        return (demand.tier, demand.cpu_request_milli if critical else 0)
-
-    def prioritize(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float,
-                   key: bytes | None = None) -> Answer:
-        """The HostPriorityList for ``names``, encoded, from the views (see the class docstring).
-
-        ``key``: bytes that identify ``names`` exactly (equal keys, equal lists), to answer a
-        repeated list from the answer cache. The returned ``Answer`` may be shared: read-only.
-        Neutral counts: unknown names per occurrence, known neutral nodes per distinct name."""
-        view = self._view(demand, now, stale_after_s)
-        if key is not None:
-            cache_key = (self._view_key(demand), key)
-            cached = self._answers.get(cache_key)
-            if cached is None:
-                cached = self._answer(view, names)
-                if len(self._answers) >= MAX_CACHED_ANSWERS:
-                    del self._answers[next(iter(self._answers))]
-                self._answers[cache_key] = cached
-            return cached
-        return self._answer(view, names)
-
-    def _answer(self, view: dict[str, bytes], names: list[str]) -> Answer:
-        parts: list[bytes | None] = list(map(view.get, names))
+    def prioritize(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
+        """The HostPriorityList for ``names`` (any subset, order and repeats), encoded."""
+        self._advance(now, stale_after_s)
+        view = self._view(demand)
         neutral: Counter[NeutralReason] = Counter()
-        if None in parts:
-            for i, part in enumerate(parts):
-                if part is None:
-                    parts[i] = host_prefix(names[i]) + NEUTRAL_SUFFIX
-                    neutral[NeutralReason.UNKNOWN_NODE] += 1
+        try:
+            parts = list(map(view.__getitem__, names))
+        except KeyError:
+            parts = self._with_unknown(view, names, neutral)
         if self._neutral:
-            for name in self._neutral.keys() & names:
-                neutral[self._neutral[name]] += 1
-        return Answer(b"[" + b",".join(parts) + b"]", neutral)  # type: ignore[arg-type]  # Nones replaced above
+            known = self._neutral
+            for name in known.keys() & names:
+                neutral[known[name]] += 1
+        return Answer(b"[" + b",".join(parts) + b"]", neutral)
+
+    @staticmethod
+    def _with_unknown(view: dict[str, bytes], names: list[str], neutral: Counter[NeutralReason]) -> list[bytes]:
+        parts: list[bytes] = []
+        for name in names:
+            fragment = view.get(name)
+            if fragment is None:
+                fragment = host_prefix(name) + NEUTRAL_SUFFIX
+                neutral[NeutralReason.UNKNOWN_NODE] += 1
+            parts.append(fragment)
+        return parts
 
     def prioritize_once(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
         """One pass without views: for throw-away tables (full-Node mode), where building
-        views would cost more than it saves. Same answer as ``prioritize``."""
+        views would cost more than it saves. Same answer as ``prioritize``, except that known
+        neutral nodes are counted per occurrence."""
         rows = self._rows
         neutral: Counter[NeutralReason] = Counter()
         parts: list[bytes] = []
         append = parts.append
         critical = demand.tier is Tier.CRITICAL
         index = int(demand.tier)
-        oldest = now - stale_after_s
-        newest = now + stale_after_s
         for name in names:
             row = rows.get(name)
             if row is None:
@@ -300,7 +342,7 @@ class NodeTable:
             if type(facts) is not NodeFacts:
                 append(row.neutral)
                 neutral[facts] += 1  # type: ignore[index]  # narrowed by the type() check above
-            elif not oldest <= facts.timestamp <= newest:
+            elif not is_fresh(facts, now, stale_after_s):
                 append(row.neutral)
                 neutral[NeutralReason.STALE] += 1
             elif critical:
