@@ -146,9 +146,9 @@ async def prioritize(request: web.Request) -> web.Response:
     demand = _demand(args)
     now, stale = state.settings.clock(), state.settings.stale_after_s
     if args.nodes is not None:
-        answer = NodeTable.of(args.nodes, state.memo).prioritize_once(args.names, demand, now, stale)
+        answer = NodeTable.of(args.nodes, state.memo).prioritize_once(args.keys, demand, now, stale)
     else:
-        answer = state.table.prioritize(args.names, demand, now, stale)
+        answer = state.table.prioritize(args.keys, demand, now, stale)
     for reason, count in answer.neutral.items():
         state.metrics.neutral_by_reason[reason].inc(count)
     return web.Response(body=answer.body, content_type=JSON)

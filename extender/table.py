@@ -9,31 +9,37 @@ seconds per node, from the watch), never per call.
 
 Design — one structure, kept exact by the watch:
 
-- ``Row`` per node: its annotations decoded once into ``NodeFacts`` (``extender.scoring``),
-  its JSON prefix ``{"Host":"<name>","Score":`` and one finished fragment
-  ``{"Host":"<name>","Score":N}`` per tier whose score does not depend on the pod's request
-  (all but Critical).
+- Nodes are keyed by their ``host_key`` (``extender.wire``): the bytes between the quotes of
+  the name's JSON string, which is how a compact request carries them, so a request's names
+  are looked up as the bytes they arrive as.
+- ``Row`` per node: its annotations decoded once into ``NodeFacts`` (``extender.scoring``) and
+  its score for every tier whose score does not depend on the pod's request (all but
+  Critical).
 - *Views*, one per ``ViewKey`` (tier, and the CPU request for Critical): a dict
-  ``name -> finished fragment`` for every node, as of the table's clock ``_now`` (a node that
-  is stale at ``_now`` has its neutral fragment there). The four request-independent views
-  always exist once the table has answered; Critical views are built on first use, one per
-  distinct request, least recently used evicted past ``MAX_CRITICAL_VIEWS``.
-- ``_neutral``: ``name -> NeutralReason`` for the nodes that score neutral at ``_now``.
+  ``host key -> token``, where the token for score ``s`` is the shared constant
+  ``","Score":s},{"Host":"`` — the bytes that follow a host key in the reply. A node that is
+  stale at the table's clock ``_now`` has the neutral token. The four request-independent
+  views always exist once the table has answered; Critical views are built on first use, one
+  per distinct request, least recently used evicted past ``MAX_CRITICAL_VIEWS``. A view holds
+  no bytes of its own, only references to 11 shared tokens.
+- ``_neutral``: ``host key -> NeutralReason`` for the nodes that score neutral at ``_now``.
 - ``_edges``: a heap of the instants at which a node's freshness can flip (its
   ``ts ± stale_after_s``), so moving the clock forward re-applies exactly the nodes that
   crossed an edge — there is no periodic full sweep.
 
-A call is then ``list(map(view.__getitem__, names))`` and one ``join``: C-level, no Python per
-name, the subset and its order (duplicates included) taken as given. Unknown names raise the
-``KeyError`` that sends the call to a slower per-name loop, which scores them neutral, as the
-reference does. The reply is byte-identical to ``orjson.dumps`` of the ``HostPriorityList``
-the reference ``extender.scoring.score`` gives (property-tested,
-``tests/extender/test_table_exactness.py``).
+A call is then C-level, with no Python per name: ``map(view.__getitem__, keys)`` interleaved
+with the request's own keys by two slice assignments, and one ``join`` (``encode_reply``) —
+every byte copied is hot (the request's keys, 11 tokens), where per-node fragments would be
+5,000 scattered cache misses. The subset and its order (repeats included) are taken as
+given. Unknown names raise the ``KeyError`` that sends the call to ``dict.get`` with the
+neutral token as default, as the reference scores them. The reply is byte-identical to
+``orjson.dumps`` of the ``HostPriorityList`` the reference ``extender.scoring.score`` gives
+(property-tested, ``tests/extender/test_table_exactness.py``).
 
 Why no per-call cache: an earlier version kept finished answers per (view, raw name list)
 and memoised decoded name lists. kube-scheduler's lists almost never repeat at scale, so
 both missed on nearly every call, and cost hashing a 65 KiB key, holding ~30 answers and
-freeing 40,000 cached strings at a time. The views make a miss as cheap as a hit was worth.
+freeing 40,000 cached strings at a time.
 
 Invariants:
 - after ``_advance(now, w)`` every view entry, and ``_neutral``, equal what the reference
@@ -44,15 +50,16 @@ Invariants:
   node; ``replace`` touches only the nodes whose annotations changed);
 - a heap entry is live iff its ``Row`` is still the node's row (older ones are skipped, and
   the heap is compacted when dead entries dominate);
-- every name in a request gets exactly one fragment, in request order; no method raises on
-  any table content.
+- every name in a request gets exactly one entry, in request order; no method raises on any
+  table content.
 
 Clock going backwards (an NTP step) or a different ``stale_after_s``: the views are rebuilt
 from the rows (O(nodes x views), once).
 
 Neutral counts (``Answer.neutral``, the ``temper_extender_neutral_scores_total`` metric):
 unknown names per occurrence, known neutral nodes per distinct name (kube-scheduler never
-repeats a name; counting per distinct name keeps it one C-level set intersection).
+repeats a name; counting per distinct name keeps it one C-level set intersection,
+``_neutral.keys() & keys``, cheap because the keys' hashes are cached by the lookup).
 
 Full-Node mode (``nodeCacheCapable: false``) builds a throw-away table from the request's
 Nodes and answers with ``prioritize_once`` (no views: building them would cost more than
@@ -68,8 +75,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import orjson
-
 from extender.scoring import (
     NEUTRAL_SCORE,
     Assessment,
@@ -79,12 +84,17 @@ from extender.scoring import (
     assess,
     is_fresh,
 )
+from extender.wire import host_key
 from temper.annotations import ENFORCEMENT_KEY, SAFE_MODE_KEY, TIER_LOAD_KEY
 from temper.kube.nodecache import NodeMeta
 from temper.tiers import Tier
 
-SCORE_SUFFIX: tuple[bytes, ...] = tuple(b"%d}" % s for s in range(11))
-NEUTRAL_SUFFIX = SCORE_SUFFIX[NEUTRAL_SCORE]
+TOKENS: tuple[bytes, ...] = tuple(b'","Score":%d},{"Host":"' % s for s in range(11))
+"""What follows a host key in the reply: its score, then the next entry's opening."""
+NEUTRAL_TOKEN = TOKENS[NEUTRAL_SCORE]
+LAST: dict[bytes, bytes] = {TOKENS[s]: b'","Score":%d}]' % s for s in range(11)}
+"""The last entry's token closes the list instead."""
+OPEN = b'[{"Host":"'
 EDGE_MARGIN = 2.0**-40
 """Relative margin by which an edge is brought forward: a few thousand ulps at today's epoch
 seconds (1.5 ms), far more than the one-ulp rounding of ``ts ± w`` it guards against."""
@@ -93,19 +103,27 @@ SourceKey = tuple[str | None, str | None, str | None]
 """The annotation strings a row was built from (tier-load, enforcement, safe-mode)."""
 
 
-def host_prefix(name: str) -> bytes:
-    return b'{"Host":' + orjson.dumps(name) + b',"Score":'
+def encode_reply(keys: list[bytes], tokens: Iterable[bytes]) -> bytes:
+    """The HostPriorityList ``[{"Host":"<key>","Score":N},...]`` for host keys and their tokens
+    (``TOKENS[N]``), exactly as ``orjson.dumps`` encodes it. An exception raised by ``tokens``
+    propagates before anything is assigned."""
+    if not keys:
+        return b"[]"
+    parts: list[bytes] = [b""] * (2 * len(keys))
+    parts[1::2] = tokens
+    parts[0::2] = keys
+    parts[0] = OPEN + parts[0]
+    parts[-1] = LAST[parts[-1]]
+    return b"".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One node, ready to answer: its prefix, facts (or neutral reason) and static fragments."""
+    """One node, ready to answer: its facts (or neutral reason) and request-independent tokens."""
 
-    prefix: bytes
     assessment: Assessment
-    fragments: tuple[bytes, ...]
-    """Finished fragment per tier (index = Tier value); Critical's is unused (request-dependent)."""
-    neutral: bytes
+    tokens: tuple[bytes, ...]
+    """Token per tier (index = Tier value); Critical's is unused (request-dependent)."""
     source: SourceKey
 
 
@@ -113,14 +131,12 @@ def annotation_key(annotations: Mapping[str, str]) -> SourceKey:
     return (annotations.get(TIER_LOAD_KEY), annotations.get(ENFORCEMENT_KEY), annotations.get(SAFE_MODE_KEY))
 
 
-def make_row(name: str, assessment: Assessment, source: SourceKey = (None, None, None)) -> Row:
-    prefix = host_prefix(name)
-    neutral = prefix + NEUTRAL_SUFFIX
+def make_row(assessment: Assessment, source: SourceKey = (None, None, None)) -> Row:
     if isinstance(assessment, NeutralReason):
-        fragments = tuple(neutral for _ in Tier)
+        tokens = tuple(NEUTRAL_TOKEN for _ in Tier)
     else:
-        fragments = tuple(prefix + SCORE_SUFFIX[assessment.score(PodDemand(t, 0))] for t in Tier)
-    return Row(prefix, assessment, fragments, neutral, source)
+        tokens = tuple(TOKENS[assessment.score(PodDemand(t, 0))] for t in Tier)
+    return Row(assessment, tokens, source)
 
 
 class AssessmentMemo:
@@ -161,9 +177,9 @@ ViewKey = tuple[Tier, int]
 STATIC_VIEWS: tuple[ViewKey, ...] = tuple((t, 0) for t in Tier if t is not Tier.CRITICAL)
 MAX_CRITICAL_VIEWS = 16
 """Critical views are kept per distinct request (replicas of one Deployment share it); one
-is ~5,000 dict entries pointing at fresh fragments, ~0.5 MiB at 5,000 nodes."""
-Edge = tuple[float, int, str, Row]
-"""(when to look again, tie-breaker, node, the row the edge was computed for)."""
+is a 5,000-entry dict of shared tokens, ~0.3 MiB at 5,000 nodes."""
+Edge = tuple[float, int, bytes, Row]
+"""(when to look again, tie-breaker, host key, the row the edge was computed for)."""
 
 
 def _before(instant: float) -> float:
@@ -171,14 +187,14 @@ def _before(instant: float) -> float:
 
 
 class NodeTable:
-    """name -> Row, plus views name -> finished fragment kept exact at ``_now``. A ``NodeSink``
+    """host key -> Row, plus views host key -> token kept exact at ``_now``. A ``NodeSink``
     for the watch (``replace``/``upsert``/``delete``). See the module docstring."""
 
     def __init__(self, memo: AssessmentMemo | None = None) -> None:
-        self._rows: dict[str, Row] = {}
+        self._rows: dict[bytes, Row] = {}
         self._memo = memo or AssessmentMemo()
-        self._views: dict[ViewKey, dict[str, bytes]] = {}
-        self._neutral: dict[str, NeutralReason] = {}
+        self._views: dict[ViewKey, dict[bytes, bytes]] = {}
+        self._neutral: dict[bytes, NeutralReason] = {}
         self._edges: list[Edge] = []
         self._tie = itertools.count()
         self._now: float | None = None
@@ -189,83 +205,89 @@ class NodeTable:
         return len(self._rows)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._rows
+        return isinstance(name, str) and host_key(name) in self._rows
 
     def _row(self, node: NodeMeta) -> Row:
-        key = annotation_key(node.annotations)
-        return make_row(node.name, self._memo.of_key(key, node.annotations), key)
+        source = annotation_key(node.annotations)
+        return make_row(self._memo.of_key(source, node.annotations), source)
 
     @classmethod
     def of(cls, nodes: Iterable[NodeMeta], memo: AssessmentMemo | None = None) -> NodeTable:
         table = cls(memo)
         for node in nodes:
-            table._rows[node.name] = table._row(node)
+            table._rows[host_key(node.name)] = table._row(node)
         return table
 
     # NodeSink
     def replace(self, nodes: list[NodeMeta]) -> None:
         """A re-LIST: delete the nodes that are gone, upsert only those whose annotations changed."""
-        incoming = {node.name: node for node in nodes}
-        for name in [name for name in self._rows if name not in incoming]:
-            self.delete(name)
-        for name, node in incoming.items():
-            row = self._rows.get(name)
+        incoming = {host_key(node.name): node for node in nodes}
+        for key in [key for key in self._rows if key not in incoming]:
+            self._delete(key)
+        for key, node in incoming.items():
+            row = self._rows.get(key)
             if row is None or row.source != annotation_key(node.annotations):
-                self.upsert(node)
+                self._upsert(key, node)
 
     def upsert(self, node: NodeMeta) -> None:
-        row = self._rows[node.name] = self._row(node)
-        if self._now is not None:
-            self._apply(node.name, row)
+        self._upsert(host_key(node.name), node)
 
     def delete(self, name: str) -> None:
-        if self._rows.pop(name, None) is None:
+        self._delete(host_key(name))
+
+    def _upsert(self, key: bytes, node: NodeMeta) -> None:
+        row = self._rows[key] = self._row(node)
+        if self._now is not None:
+            self._apply(key, row)
+
+    def _delete(self, key: bytes) -> None:
+        if self._rows.pop(key, None) is None:
             return
-        self._neutral.pop(name, None)
+        self._neutral.pop(key, None)
         for view in self._views.values():
-            view.pop(name, None)
+            view.pop(key, None)
 
     def assessment(self, name: str) -> Assessment:
-        row = self._rows.get(name)
+        row = self._rows.get(host_key(name))
         return NeutralReason.UNKNOWN_NODE if row is None else row.assessment
 
     # Views
     @staticmethod
-    def _fragment(row: Row, neutral: bool, key: ViewKey) -> bytes:
+    def _token(row: Row, neutral: bool, view: ViewKey) -> bytes:
         if neutral:
-            return row.neutral
-        if key[0] is Tier.CRITICAL:
-            return row.prefix + SCORE_SUFFIX[row.assessment.score(PodDemand(*key))]  # type: ignore[union-attr]  # not neutral: NodeFacts
-        return row.fragments[key[0]]
+            return NEUTRAL_TOKEN
+        if view[0] is Tier.CRITICAL:
+            return TOKENS[row.assessment.score(PodDemand(*view))]  # type: ignore[union-attr]  # not neutral: NodeFacts
+        return row.tokens[view[0]]
 
-    def _apply(self, name: str, row: Row) -> None:
+    def _apply(self, key: bytes, row: Row) -> None:
         """Bring one row into ``_neutral`` and every view as of ``_now``; queue its next edge."""
         assert self._now is not None
         now, window, facts = self._now, self._stale_after_s, row.assessment
         if type(facts) is not NodeFacts:
-            self._neutral[name] = facts  # type: ignore[assignment]  # narrowed by the type() check
+            self._neutral[key] = facts  # type: ignore[assignment]  # narrowed by the type() check
         else:
             edge: float | None = None
             if is_fresh(facts, now, window):
-                self._neutral.pop(name, None)
+                self._neutral.pop(key, None)
                 edge = _before(facts.timestamp + window)
             else:
-                self._neutral[name] = NeutralReason.STALE
+                self._neutral[key] = NeutralReason.STALE
                 if facts.timestamp > now:  # from the future: fresh once the clock catches up
                     edge = _before(facts.timestamp - window)
             if edge is not None:
-                heapq.heappush(self._edges, (max(edge, now), next(self._tie), name, row))
-        neutral = name in self._neutral
-        for key, view in self._views.items():
-            view[name] = self._fragment(row, neutral, key)
+                heapq.heappush(self._edges, (max(edge, now), next(self._tie), key, row))
+        neutral = key in self._neutral
+        for view_key, view in self._views.items():
+            view[key] = self._token(row, neutral, view_key)
 
     def _rebuild(self, now: float, stale_after_s: float) -> None:
         self._now, self._stale_after_s = now, stale_after_s
-        self._views = {key: {} for key in STATIC_VIEWS}
+        self._views = {view: {} for view in STATIC_VIEWS}
         self._neutral.clear()
         self._edges.clear()
-        for name, row in self._rows.items():
-            self._apply(name, row)
+        for key, row in self._rows.items():
+            self._apply(key, row)
 
     def _advance(self, now: float, stale_after_s: float) -> None:
         """Make the views exact at ``now``: re-apply the nodes whose edge has passed."""
@@ -275,81 +297,71 @@ class NodeTable:
         self._now = now
         edges, rows = self._edges, self._rows
         while edges and edges[0][0] < now:
-            _, _, name, row = heapq.heappop(edges)
-            if rows.get(name) is row:
-                self._apply(name, row)
+            _, _, key, row = heapq.heappop(edges)
+            if rows.get(key) is row:
+                self._apply(key, row)
         if len(edges) > 64 + 4 * len(rows):  # upserts leave their old rows' edges behind
             self._edges = [edge for edge in edges if rows.get(edge[2]) is edge[3]]
             heapq.heapify(self._edges)
 
-    def _view(self, demand: PodDemand) -> dict[str, bytes]:
+    def _view(self, demand: PodDemand) -> dict[bytes, bytes]:
         if demand.tier is not Tier.CRITICAL:
             return self._views[demand.tier, 0]
-        key = (Tier.CRITICAL, demand.cpu_request_milli)
-        view = self._views.pop(key, None)
+        view_key = (Tier.CRITICAL, demand.cpu_request_milli)
+        view = self._views.pop(view_key, None)
         if view is None:
             critical = [k for k in self._views if k[0] is Tier.CRITICAL]
             if len(critical) >= MAX_CRITICAL_VIEWS:
                 del self._views[critical[0]]  # least recently used: hits move to the end
             neutral = self._neutral
-            view = {name: self._fragment(row, name in neutral, key) for name, row in self._rows.items()}
-        self._views[key] = view
+            view = {key: self._token(row, key in neutral, view_key) for key, row in self._rows.items()}
+        self._views[view_key] = view
         return view
 
-    def prioritize(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
-        """The HostPriorityList for ``names`` (any subset, order and repeats), encoded."""
+    def prioritize(self, keys: list[bytes], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
+        """The HostPriorityList for ``keys`` (host keys: any subset, order and repeats), encoded."""
         self._advance(now, stale_after_s)
         view = self._view(demand)
         neutral: Counter[NeutralReason] = Counter()
         try:
-            parts = list(map(view.__getitem__, names))
+            body = encode_reply(keys, map(view.__getitem__, keys))
         except KeyError:
-            parts = self._with_unknown(view, names, neutral)
+            body = encode_reply(keys, map(view.get, keys, itertools.repeat(NEUTRAL_TOKEN)))
+            neutral[NeutralReason.UNKNOWN_NODE] = len(keys) - sum(map(view.__contains__, keys))
         if self._neutral:
             known = self._neutral
-            for name in known.keys() & names:
-                neutral[known[name]] += 1
-        return Answer(b"[" + b",".join(parts) + b"]", neutral)
+            for key in known.keys() & keys:
+                neutral[known[key]] += 1
+        return Answer(body, neutral)
 
-    @staticmethod
-    def _with_unknown(view: dict[str, bytes], names: list[str], neutral: Counter[NeutralReason]) -> list[bytes]:
-        parts: list[bytes] = []
-        for name in names:
-            fragment = view.get(name)
-            if fragment is None:
-                fragment = host_prefix(name) + NEUTRAL_SUFFIX
-                neutral[NeutralReason.UNKNOWN_NODE] += 1
-            parts.append(fragment)
-        return parts
-
-    def prioritize_once(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
+    def prioritize_once(self, keys: list[bytes], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
         """One pass without views: for throw-away tables (full-Node mode), where building
         views would cost more than it saves. Same answer as ``prioritize``, except that known
         neutral nodes are counted per occurrence."""
         rows = self._rows
         neutral: Counter[NeutralReason] = Counter()
-        parts: list[bytes] = []
-        append = parts.append
+        tokens: list[bytes] = []
+        append = tokens.append
         critical = demand.tier is Tier.CRITICAL
         index = int(demand.tier)
-        for name in names:
-            row = rows.get(name)
+        for key in keys:
+            row = rows.get(key)
             if row is None:
-                append(host_prefix(name) + NEUTRAL_SUFFIX)
+                append(NEUTRAL_TOKEN)
                 neutral[NeutralReason.UNKNOWN_NODE] += 1
                 continue
             facts = row.assessment
             if type(facts) is not NodeFacts:
-                append(row.neutral)
+                append(NEUTRAL_TOKEN)
                 neutral[facts] += 1  # type: ignore[index]  # narrowed by the type() check above
             elif not is_fresh(facts, now, stale_after_s):
-                append(row.neutral)
+                append(NEUTRAL_TOKEN)
                 neutral[NeutralReason.STALE] += 1
             elif critical:
-                append(row.prefix + SCORE_SUFFIX[facts.score(demand)])
+                append(TOKENS[facts.score(demand)])
             else:
-                append(row.fragments[index])
-        return Answer(b"[" + b",".join(parts) + b"]", neutral)
+                append(row.tokens[index])
+        return Answer(encode_reply(keys, tokens), neutral)
 
     def filter(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> FilterAnswer:
         """Only Critical pods lose nodes: not enforcing -> unresolvable (preemption cannot

@@ -18,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from extender.scoring import Assessment, NeutralReason, PodDemand, assess, score
 from extender.table import MAX_CRITICAL_VIEWS, NodeTable
+from extender.wire import host_key
 from temper.annotations import EnforcementState
 from temper.kube.nodecache import NodeMeta
 from temper.tiers import Tier
@@ -38,6 +39,10 @@ annotations = st.one_of(loads, loads, annotation_maps, st.just({}))
 windows = st.sampled_from([60, 120, 90.5])
 requests = st.lists(st.sampled_from([*NAMES, "ghost", "ghost-2"]), max_size=24)
 """Any subset, in any order, with repeats and names the table does not know."""
+
+
+def keys(names: list[str]) -> list[bytes]:
+    return [host_key(name) for name in names]
 
 
 def reference(model: dict[str, dict[str, str]], names: list[str], demand: PodDemand, now: float,
@@ -118,7 +123,7 @@ class WatchedTable(RuleBasedStateMachine):
 
     @rule(names=requests, demand=demands)
     def called(self, names: list[str], demand: PodDemand) -> None:
-        answer = self.table.prioritize(names, demand, self.now, self.window)
+        answer = self.table.prioritize(keys(names), demand, self.now, self.window)
         body, counts = reference(self.model, names, demand, self.now, self.window)
         assert answer.body == body
         assert +answer.neutral == counts
@@ -145,11 +150,11 @@ test_the_hot_path_equals_the_reference_across_watch_events_and_clock_moves = Wat
 def test_any_subset_in_any_order_gets_the_reference_scores(
         nodes: dict[str, dict[str, str]], names: list[str], demand: PodDemand, now: float) -> None:
     table = NodeTable.of(NodeMeta(name, ann) for name, ann in nodes.items())
-    answer = table.prioritize(names, demand, now, 120)
+    answer = table.prioritize(keys(names), demand, now, 120)
     body, counts = reference(nodes, names, demand, now, 120)
     assert answer.body == body
     assert +answer.neutral == counts
-    once = table.prioritize_once(names, demand, now, 120)
+    once = table.prioritize_once(keys(names), demand, now, 120)
     assert once.body == body
 
 
@@ -184,7 +189,7 @@ def test_five_thousand_nodes_random_subsets_and_churn_stay_exact() -> None:
         subset = rng.sample(names, int(len(names) * rng.choice([0.1, 0.5, 1.0])))
         demand = PodDemand(rng.choice(list(Tier)), 250 * rng.randrange(MAX_CRITICAL_VIEWS + 8))
         body, counts = reference(model, subset, demand, now, 120, memo)
-        answer = table.prioritize(subset, demand, now, 120)
+        answer = table.prioritize(keys(subset), demand, now, 120)
         assert answer.body == body, call
         assert +answer.neutral == counts, call
 
@@ -192,28 +197,28 @@ def test_five_thousand_nodes_random_subsets_and_churn_stay_exact() -> None:
 def test_a_node_crossing_its_staleness_edge_changes_score_and_reason_at_that_instant() -> None:
     table = NodeTable.of([NodeMeta("a", load_annotations(ts=NOW))])
     low = PodDemand(Tier.LOW, 0)
-    assert orjson.loads(table.prioritize(["a"], low, NOW + 120, 120).body) == [{"Host": "a", "Score": 10}]
-    late = table.prioritize(["a"], low, math.nextafter(NOW + 120, math.inf), 120)
+    assert orjson.loads(table.prioritize(keys(["a"]), low, NOW + 120, 120).body) == [{"Host": "a", "Score": 10}]
+    late = table.prioritize(keys(["a"]), low, math.nextafter(NOW + 120, math.inf), 120)
     assert (orjson.loads(late.body), late.neutral) == ([{"Host": "a", "Score": 5}], {NeutralReason.STALE: 1})
 
 
 def test_a_node_from_the_future_turns_fresh_when_the_clock_catches_up() -> None:
     table = NodeTable.of([NodeMeta("a", load_annotations(ts=NOW + 200))])
     low = PodDemand(Tier.LOW, 0)
-    assert table.prioritize(["a"], low, NOW, 120).neutral == {NeutralReason.STALE: 1}
-    assert orjson.loads(table.prioritize(["a"], low, NOW + 80, 120).body) == [{"Host": "a", "Score": 10}]
+    assert table.prioritize(keys(["a"]), low, NOW, 120).neutral == {NeutralReason.STALE: 1}
+    assert orjson.loads(table.prioritize(keys(["a"]), low, NOW + 80, 120).body) == [{"Host": "a", "Score": 10}]
 
 
 def test_an_update_between_calls_is_in_the_next_answer() -> None:
     table = NodeTable.of([NodeMeta("a", load_annotations()), NodeMeta("b", load_annotations())])
     low = PodDemand(Tier.LOW, 0)
-    assert orjson.loads(table.prioritize(["b", "a"], low, NOW, 120).body) == [
+    assert orjson.loads(table.prioritize(keys(["b", "a"]), low, NOW, 120).body) == [
         {"Host": "b", "Score": 10}, {"Host": "a", "Score": 10}]
     table.upsert(NodeMeta("a", load_annotations(used={Tier.NORMAL: 6000})))  # busier: lower score
     table.upsert(NodeMeta("b", {}))  # the agent's annotations removed: neutral, reason missing
-    answer = table.prioritize(["b", "a"], low, NOW, 120)
+    answer = table.prioritize(keys(["b", "a"]), low, NOW, 120)
     assert orjson.loads(answer.body) == [{"Host": "b", "Score": 5}, {"Host": "a", "Score": 2}]
     assert answer.neutral == {NeutralReason.MISSING: 1}
     table.delete("a")
-    answer = table.prioritize(["b", "a"], low, NOW, 120)
+    answer = table.prioritize(keys(["b", "a"]), low, NOW, 120)
     assert answer.neutral == {NeutralReason.MISSING: 1, NeutralReason.UNKNOWN_NODE: 1}

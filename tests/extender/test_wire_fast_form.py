@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extender.wire import BadRequest, decode_args, plain_names, split_node_names
+from extender.wire import BadRequest, decode_args, plain_keys, split_node_names
 from tests.extender.factories import critical_pod
 
 plain = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.-", min_size=1, max_size=20)
@@ -39,7 +39,8 @@ def test_compact_bodies_decode_as_the_general_path_does(names: list[str], extra:
         assert str(caught.value) == str(exc)
         return
     fast = decode_args(compact)
-    assert (fast.pod, fast.node_names, fast.nodes) == (general.pod, general.node_names, general.nodes)
+    assert (fast.pod, fast.keys, fast.names, fast.nodes) == (general.pod, general.keys, general.names, general.nodes)
+    assert general.names == names and general.keys == [orjson.dumps(n)[1:-1] for n in names]
     if fast.fast:
         assert all(n and len(n) <= 253 for n in names)
 
@@ -54,7 +55,7 @@ def test_kube_scheduler_bodies_take_the_fast_form() -> None:
 @pytest.mark.parametrize("raw", [b'["a",""]', b'[""]', b'["a" ,"b"]', b'["a\\"b"]', b'["a","b",]', b"[1]",
                                  b'["' + b"x" * 254 + b'"]', b'["a"]]'])
 def test_names_that_are_not_provably_plain_are_left_to_the_general_path(raw: bytes) -> None:
-    assert plain_names(raw) is None
+    assert plain_keys(raw) is None
 
 
 @pytest.mark.parametrize("body", [b'{"NodeNames":["a"]}', b'{,"NodeNames":["a"]}',
