@@ -330,8 +330,7 @@ class NodeTable:
             neutral[NeutralReason.UNKNOWN_NODE] = len(keys) - sum(map(view.__contains__, keys))
         if self._neutral:
             known = self._neutral
-            for key in known.keys() & keys:
-                neutral[known[key]] += 1
+            neutral.update(map(known.__getitem__, known.keys() & keys))
         return Answer(body, neutral)
 
     def prioritize_once(self, keys: list[bytes], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
