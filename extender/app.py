@@ -45,7 +45,6 @@ from extender.wire import (
     DecodedArgs,
     ExtenderError,
     ExtenderFilterResult,
-    NamesMemo,
     PayloadTooLarge,
     decode_args,
 )
@@ -86,7 +85,6 @@ class State:
     settings: Settings
     table: NodeTable = field(default_factory=NodeTable)
     memo: AssessmentMemo = field(default_factory=AssessmentMemo)
-    names: NamesMemo = field(default_factory=NamesMemo)
     watch: NodeWatch | None = None
     metrics: ExtenderMetrics = field(init=False)
 
@@ -139,7 +137,7 @@ async def _read_args(request: web.Request) -> DecodedArgs:
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[STATE].settings.max_body_bytes
         raise PayloadTooLarge(f"request body exceeds {limit} bytes") from None
-    return decode_args(body, request.app[STATE].names)
+    return decode_args(body)
 
 
 def _demand(args: DecodedArgs) -> PodDemand:
@@ -161,9 +159,9 @@ async def prioritize(request: web.Request) -> web.Response:
     demand = _demand(args)
     now, stale = state.settings.clock(), state.settings.stale_after_s
     if args.nodes is not None:
-        answer = NodeTable.of(args.nodes, state.memo).prioritize_once(args.names, demand, now, stale)
+        answer = NodeTable.of(args.nodes, state.memo).prioritize_once(args.keys, demand, now, stale)
     else:
-        answer = state.table.prioritize(args.names, demand, now, stale, args.names_key)
+        answer = state.table.prioritize(args.keys, demand, now, stale)
     for reason, count in answer.neutral.items():
         state.metrics.neutral_by_reason[reason].inc(count)
     return web.Response(body=answer.body, content_type=JSON)

@@ -86,8 +86,11 @@ DEFAULT_STALE_AFTER_S = 120
 """Twice the agent's default publish max age (``PublishPolicy.max_age_s`` = 60 s)."""
 
 
-class NeutralReason(enum.Enum):
-    """Why a node got NEUTRAL_SCORE (metric label values; the set is closed)."""
+class NeutralReason(enum.StrEnum):
+    """Why a node got NEUTRAL_SCORE (metric label values; the set is closed).
+
+    A ``StrEnum`` so that hashing a member is ``str``'s C hash, not ``Enum.__hash__`` in
+    Python: the hot path counts neutral nodes with a C-level ``Counter.update``."""
 
     MISSING = "missing"
     MALFORMED = "malformed"

@@ -1,44 +1,79 @@
-"""The extender's node table and its hot path: ExtenderArgs node list -> scores, encoded.
+"""The extender's node table and its hot path: ExtenderArgs node names -> scores, encoded.
 
-Why it exists: at 5,000 nodes kube-scheduler expects an answer well inside its 5 s
-``httpTimeout``, and the extender shares the scheduling cycle's latency budget, so the
-per-request work must be one cheap pass over the node names. Everything that can be done
-ahead of time is done when a node's annotations *change* (at most every few seconds per node,
-from the watch), not per request:
+Why it exists: at 5,000 nodes kube-scheduler calls the extender hundreds of times a second,
+each time with a different ``NodeNames`` subset in a different order (it scores only
+``percentageOfNodesToScore`` of the feasible nodes, found by parallel filtering from a rotating
+start), and waits for the answer inside the scheduling cycle. So a call must cost a lookup and
+an encode per name, and everything else is done when a node *changes* (at most every few
+seconds per node, from the watch), never per call.
 
-- annotations are decoded once into ``NodeFacts`` (``extender.scoring.assess``);
-- each node's JSON prefix ``{"Host":"<name>","Score":`` is encoded once;
-- the score of every tier that does not depend on the pod's request (all but Critical) is
-  precomputed as a finished JSON fragment.
+Design — one structure, kept exact by the watch:
 
-A request is then a dict lookup, a staleness comparison and a list append per node; a
-Critical pod adds the few arithmetic operations of ``NodeFacts.score``. The reply body is
-``b"[" + b",".join(fragments) + b"]"`` — byte-identical to ``orjson.dumps`` of the
-``HostPriorityList`` the reference ``extender.scoring.score`` gives (property-tested).
+- Nodes are keyed by their ``host_key`` (``extender.wire``): the bytes between the quotes of
+  the name's JSON string, which is how a compact request carries them, so a request's names
+  are looked up as the bytes they arrive as.
+- ``Row`` per node: its annotations decoded once into ``NodeFacts`` (``extender.scoring``) and
+  its score for every tier whose score does not depend on the pod's request (all but
+  Critical).
+- *Views*, one per ``ViewKey`` (tier, and the CPU request for Critical): a dict
+  ``host key -> token``, where the token for score ``s`` is the shared constant
+  ``","Score":s},{"Host":"`` — the bytes that follow a host key in the reply. A node that is
+  stale at the table's clock ``_now`` has the neutral token. The four request-independent
+  views always exist once the table has answered; Critical views are built on first use, one
+  per distinct request, least recently used evicted past ``MAX_CRITICAL_VIEWS``. A view holds
+  no bytes of its own, only references to 11 shared tokens.
+- ``_neutral``: ``host key -> NeutralReason`` for the nodes that score neutral at ``_now``.
+- ``_edges``: a heap of the instants at which a node's freshness can flip (its
+  ``ts ± stale_after_s``), so moving the clock forward re-applies exactly the nodes that
+  crossed an edge — there is no periodic full sweep.
 
-Answer cache: when the caller passes a ``key`` that identifies the name list (the raw
-``NodeNames`` bytes, ``extender.wire``), the finished ``Answer`` is kept per (view, key), so
-a node list kube-scheduler repeats costs one dict lookup. An entry is dropped as soon as it
-could differ: a sweep or ``replace``/``delete`` drops all; an ``upsert`` drops only the
-views whose fragment for that node changed (a republish with the same score changes
-nothing), and all when the node's neutral reason changed (the counts are part of the answer).
+A call is then C-level, with no Python per name: ``map(view.__getitem__, keys)`` interleaved
+with the request's own keys by two slice assignments, and one ``join`` (``encode_reply``) —
+every byte copied is hot (the request's keys, 11 tokens), where per-node fragments would be
+5,000 scattered cache misses. The subset and its order (repeats included) are taken as
+given. Unknown names raise the ``KeyError`` that sends the call to ``dict.get`` with the
+neutral token as default, as the reference scores them. The reply is byte-identical to
+``orjson.dumps`` of the ``HostPriorityList`` the reference ``extender.scoring.score`` gives
+(property-tested, ``tests/extender/test_table_exactness.py``).
+
+Why no per-call cache: an earlier version kept finished answers per (view, raw name list)
+and memoised decoded name lists. kube-scheduler's lists almost never repeat at scale, so
+both missed on nearly every call, and cost hashing a 65 KiB key, holding ~30 answers and
+freeing 40,000 cached strings at a time.
+
+Invariants:
+- after ``_advance(now, w)`` every view entry, and ``_neutral``, equal what the reference
+  gives at ``now`` (freshness is decided by ``extender.scoring.is_fresh`` itself; an edge is
+  only a conservative *when to look again*: never later than the flip, possibly a hair early,
+  in which case the node is re-checked and re-queued);
+- ``upsert`` / ``delete`` / ``replace`` keep the views exact at ``_now`` (O(views) per changed
+  node; ``replace`` touches only the nodes whose annotations changed);
+- a heap entry is live iff its ``Row`` is still the node's row (older ones are skipped, and
+  the heap is compacted when dead entries dominate);
+- every name in a request gets exactly one entry, in request order; no method raises on any
+  table content.
+
+Clock going backwards (an NTP step) or a different ``stale_after_s``: the views are rebuilt
+from the rows (O(nodes x views), once).
+
+Neutral counts (``Answer.neutral``, the ``temper_extender_neutral_scores_total`` metric):
+unknown names per occurrence, known neutral nodes per distinct name (kube-scheduler never
+repeats a name; counting per distinct name keeps it one C-level set intersection,
+``_neutral.keys() & keys``, cheap because the keys' hashes are cached by the lookup).
 
 Full-Node mode (``nodeCacheCapable: false``) builds a throw-away table from the request's
-Nodes; decoding annotation strings is memoised in ``AssessmentMemo`` (bounded), because the
-same strings arrive in every request until the agent republishes.
-
-Invariants: every name in the request gets exactly one fragment, in request order (unknown
-names score neutral); no method raises on any table content.
+Nodes and answers with ``prioritize_once`` (no views: building them would cost more than
+they save); decoding annotation strings is memoised in ``AssessmentMemo`` (bounded), because
+the same strings arrive in every request until the agent republishes.
 """
 
 from __future__ import annotations
 
-import math
+import heapq
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import orjson
 
 from extender.scoring import (
     NEUTRAL_SCORE,
@@ -49,41 +84,59 @@ from extender.scoring import (
     assess,
     is_fresh,
 )
+from extender.wire import host_key
 from temper.annotations import ENFORCEMENT_KEY, SAFE_MODE_KEY, TIER_LOAD_KEY
 from temper.kube.nodecache import NodeMeta
 from temper.tiers import Tier
 
-SCORE_SUFFIX: tuple[bytes, ...] = tuple(b"%d}" % s for s in range(11))
-NEUTRAL_SUFFIX = SCORE_SUFFIX[NEUTRAL_SCORE]
+TOKENS: tuple[bytes, ...] = tuple(b'","Score":%d},{"Host":"' % s for s in range(11))
+"""What follows a host key in the reply: its score, then the next entry's opening."""
+NEUTRAL_TOKEN = TOKENS[NEUTRAL_SCORE]
+LAST: dict[bytes, bytes] = {TOKENS[s]: b'","Score":%d}]' % s for s in range(11)}
+"""The last entry's token closes the list instead."""
+OPEN = b'[{"Host":"'
+EDGE_MARGIN = 2.0**-40
+"""Relative margin by which an edge is brought forward: a few thousand ulps at today's epoch
+seconds (1.5 ms), far more than the one-ulp rounding of ``ts ± w`` it guards against."""
+
+SourceKey = tuple[str | None, str | None, str | None]
+"""The annotation strings a row was built from (tier-load, enforcement, safe-mode)."""
 
 
-def host_prefix(name: str) -> bytes:
-    return b'{"Host":' + orjson.dumps(name) + b',"Score":'
+def encode_reply(keys: list[bytes], tokens: Iterable[bytes]) -> bytes:
+    """The HostPriorityList ``[{"Host":"<key>","Score":N},...]`` for host keys and their tokens
+    (``TOKENS[N]``), exactly as ``orjson.dumps`` encodes it. An exception raised by ``tokens``
+    propagates before anything is assigned."""
+    if not keys:
+        return b"[]"
+    parts: list[bytes] = [b""] * (2 * len(keys))
+    parts[1::2] = tokens
+    parts[0::2] = keys
+    parts[0] = OPEN + parts[0]
+    parts[-1] = LAST[parts[-1]]
+    return b"".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One node, ready to answer: its prefix, facts (or neutral reason) and static fragments."""
+    """One node, ready to answer: its facts (or neutral reason) and request-independent tokens."""
 
-    prefix: bytes
     assessment: Assessment
-    fragments: tuple[bytes, ...]
-    """Finished fragment per tier (index = Tier value); Critical's is unused (request-dependent)."""
-    neutral: bytes
+    tokens: tuple[bytes, ...]
+    """Token per tier (index = Tier value); Critical's is unused (request-dependent)."""
+    source: SourceKey
 
 
-def make_row(name: str, assessment: Assessment) -> Row:
-    prefix = host_prefix(name)
-    neutral = prefix + NEUTRAL_SUFFIX
-    if isinstance(assessment, NeutralReason):
-        fragments = tuple(neutral for _ in Tier)
-    else:
-        fragments = tuple(prefix + SCORE_SUFFIX[assessment.score(PodDemand(t, 0))] for t in Tier)
-    return Row(prefix, assessment, fragments, neutral)
-
-
-def annotation_key(annotations: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+def annotation_key(annotations: Mapping[str, str]) -> SourceKey:
     return (annotations.get(TIER_LOAD_KEY), annotations.get(ENFORCEMENT_KEY), annotations.get(SAFE_MODE_KEY))
+
+
+def make_row(assessment: Assessment, source: SourceKey = (None, None, None)) -> Row:
+    if isinstance(assessment, NeutralReason):
+        tokens = tuple(NEUTRAL_TOKEN for _ in Tier)
+    else:
+        tokens = tuple(TOKENS[assessment.score(PodDemand(t, 0))] for t in Tier)
+    return Row(assessment, tokens, source)
 
 
 class AssessmentMemo:
@@ -91,10 +144,12 @@ class AssessmentMemo:
 
     def __init__(self, max_entries: int = 20_000) -> None:
         self.max_entries = max_entries
-        self._memo: dict[tuple[str | None, str | None, str | None], Assessment] = {}
+        self._memo: dict[SourceKey, Assessment] = {}
 
     def __call__(self, annotations: Mapping[str, str]) -> Assessment:
-        key = annotation_key(annotations)
+        return self.of_key(annotation_key(annotations), annotations)
+
+    def of_key(self, key: SourceKey, annotations: Mapping[str, str]) -> Assessment:
         found = self._memo.get(key)
         if found is None:
             if len(self._memo) >= self.max_entries:
@@ -119,195 +174,193 @@ class FilterAnswer:
 
 ViewKey = tuple[Tier, int]
 """(tier, CPU request): the request only matters for Critical; other tiers use 0."""
+STATIC_VIEWS: tuple[ViewKey, ...] = tuple((t, 0) for t in Tier if t is not Tier.CRITICAL)
 MAX_CRITICAL_VIEWS = 16
-"""Critical views are cached per distinct request (replicas of one Deployment share it)."""
-MAX_CACHED_ANSWERS = 32
-"""Cached answers over all views; at 5,000 nodes one is ~150 KiB of body plus its ~65 KiB key."""
+"""Critical views are kept per distinct request (replicas of one Deployment share it); one
+is a 5,000-entry dict of shared tokens, ~0.3 MiB at 5,000 nodes."""
+Edge = tuple[float, int, bytes, Row]
+"""(when to look again, tie-breaker, host key, the row the edge was computed for)."""
+
+
+def _before(instant: float) -> float:
+    return instant - (abs(instant) + 1.0) * EDGE_MARGIN
 
 
 class NodeTable:
-    """name -> Row, plus per-tier *views* name -> finished fragment. A ``NodeSink`` for the watch.
-
-    Views are valid for an interval of ``now`` (computed when they are swept: no node changes
-    freshness inside it), so a request is ``list(map(view.get, names))`` — C-level, no Python
-    per node — and a sweep (O(nodes)) happens only when some node crosses its staleness edge.
-    ``upsert``/``delete`` update every live view in place (O(views)).
-    """
+    """host key -> Row, plus views host key -> token kept exact at ``_now``. A ``NodeSink``
+    for the watch (``replace``/``upsert``/``delete``). See the module docstring."""
 
     def __init__(self, memo: AssessmentMemo | None = None) -> None:
-        self._rows: dict[str, Row] = {}
+        self._rows: dict[bytes, Row] = {}
         self._memo = memo or AssessmentMemo()
-        self._views: dict[ViewKey, dict[str, bytes]] = {}
-        self._neutral: dict[str, NeutralReason] = {}
-        self._answers: dict[tuple[ViewKey, bytes], Answer] = {}
+        self._views: dict[ViewKey, dict[bytes, bytes]] = {}
+        self._neutral: dict[bytes, NeutralReason] = {}
+        self._edges: list[Edge] = []
+        self._tie = itertools.count()
         self._now: float | None = None
+        """The instant the views are exact for; None: no views (nothing answered yet)."""
         self._stale_after_s = 0.0
-        self._lo = math.inf
-        self._hi = -math.inf
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._rows
+        return isinstance(name, str) and host_key(name) in self._rows
+
+    def _row(self, node: NodeMeta) -> Row:
+        source = annotation_key(node.annotations)
+        return make_row(self._memo.of_key(source, node.annotations), source)
 
     @classmethod
     def of(cls, nodes: Iterable[NodeMeta], memo: AssessmentMemo | None = None) -> NodeTable:
         table = cls(memo)
         for node in nodes:
-            table._rows[node.name] = make_row(node.name, table._memo(node.annotations))
+            table._rows[host_key(node.name)] = table._row(node)
         return table
 
     # NodeSink
     def replace(self, nodes: list[NodeMeta]) -> None:
-        self._rows = NodeTable.of(nodes, self._memo)._rows
-        self._invalidate()
+        """A re-LIST: delete the nodes that are gone, upsert only those whose annotations changed."""
+        incoming = {host_key(node.name): node for node in nodes}
+        for key in [key for key in self._rows if key not in incoming]:
+            self._delete(key)
+        for key, node in incoming.items():
+            row = self._rows.get(key)
+            if row is None or row.source != annotation_key(node.annotations):
+                self._upsert(key, node)
 
     def upsert(self, node: NodeMeta) -> None:
-        row = self._rows[node.name] = make_row(node.name, self._memo(node.annotations))
-        if self._now is not None:
-            self._apply(node.name, row)
+        self._upsert(host_key(node.name), node)
 
     def delete(self, name: str) -> None:
-        self._rows.pop(name, None)
-        self._neutral.pop(name, None)
-        self._answers.clear()
+        self._delete(host_key(name))
+
+    def _upsert(self, key: bytes, node: NodeMeta) -> None:
+        row = self._rows[key] = self._row(node)
+        if self._now is not None:
+            self._apply(key, row)
+
+    def _delete(self, key: bytes) -> None:
+        if self._rows.pop(key, None) is None:
+            return
+        self._neutral.pop(key, None)
         for view in self._views.values():
-            view.pop(name, None)
+            view.pop(key, None)
 
     def assessment(self, name: str) -> Assessment:
-        row = self._rows.get(name)
+        row = self._rows.get(host_key(name))
         return NeutralReason.UNKNOWN_NODE if row is None else row.assessment
 
     # Views
-    def _invalidate(self) -> None:
-        self._now, self._lo, self._hi = None, math.inf, -math.inf
-        self._views.clear()
-        self._neutral.clear()
-        self._answers.clear()
+    @staticmethod
+    def _token(row: Row, neutral: bool, view: ViewKey) -> bytes:
+        if neutral:
+            return NEUTRAL_TOKEN
+        if view[0] is Tier.CRITICAL:
+            return TOKENS[row.assessment.score(PodDemand(*view))]  # type: ignore[union-attr]  # not neutral: NodeFacts
+        return row.tokens[view[0]]
 
-    def _forget_answers(self, key: ViewKey) -> None:
-        for cached in [k for k in self._answers if k[0] == key]:
-            del self._answers[cached]
-
-    def _fragment(self, name: str, row: Row, key: ViewKey) -> bytes:
-        facts = row.assessment
-        if name in self._neutral or type(facts) is not NodeFacts:
-            return row.neutral
-        if key[0] is Tier.CRITICAL:
-            return row.prefix + SCORE_SUFFIX[facts.score(PodDemand(*key))]
-        return row.fragments[key[0]]
-
-    def _apply(self, name: str, row: Row) -> None:
-        """Bring one row into the views as of the sweep time, narrowing the validity interval."""
+    def _apply(self, key: bytes, row: Row) -> None:
+        """Bring one row into ``_neutral`` and every view as of ``_now``; queue its next edge."""
         assert self._now is not None
-        facts, now, window = row.assessment, self._now, self._stale_after_s
-        was_neutral = self._neutral.get(name)
+        now, window, facts = self._now, self._stale_after_s, row.assessment
         if type(facts) is not NodeFacts:
-            self._neutral[name] = facts  # type: ignore[assignment]  # narrowed by the type() check
-        elif now < facts.timestamp - window:
-            self._neutral[name] = NeutralReason.STALE
-            self._hi = min(self._hi, math.nextafter(facts.timestamp - window, -math.inf))
-        elif now > facts.timestamp + window:
-            self._neutral[name] = NeutralReason.STALE
-            self._lo = max(self._lo, math.nextafter(facts.timestamp + window, math.inf))
+            self._neutral[key] = facts  # type: ignore[assignment]  # narrowed by the type() check
         else:
-            self._neutral.pop(name, None)
-            self._lo = max(self._lo, facts.timestamp - window)
-            self._hi = min(self._hi, facts.timestamp + window)
-        if self._answers and self._neutral.get(name) is not was_neutral:
-            self._answers.clear()
-        for key, view in self._views.items():
-            fragment = self._fragment(name, row, key)
-            if self._answers and view.get(name) != fragment:
-                self._forget_answers(key)
-            view[name] = fragment
+            edge: float | None = None
+            if is_fresh(facts, now, window):
+                self._neutral.pop(key, None)
+                edge = _before(facts.timestamp + window)
+            else:
+                self._neutral[key] = NeutralReason.STALE
+                if facts.timestamp > now:  # from the future: fresh once the clock catches up
+                    edge = _before(facts.timestamp - window)
+            if edge is not None:
+                heapq.heappush(self._edges, (max(edge, now), next(self._tie), key, row))
+        neutral = key in self._neutral
+        for view_key, view in self._views.items():
+            view[key] = self._token(row, neutral, view_key)
 
-    def _sweep(self, now: float, stale_after_s: float) -> None:
-        self._invalidate()
-        self._now, self._stale_after_s, self._lo, self._hi = now, stale_after_s, -math.inf, math.inf
-        self._views.update({(t, 0): {} for t in Tier if t is not Tier.CRITICAL})
-        for name, row in self._rows.items():
-            self._apply(name, row)
+    def _rebuild(self, now: float, stale_after_s: float) -> None:
+        self._now, self._stale_after_s = now, stale_after_s
+        self._views = {view: {} for view in STATIC_VIEWS}
+        self._neutral.clear()
+        self._edges.clear()
+        for key, row in self._rows.items():
+            self._apply(key, row)
 
-    def _view(self, demand: PodDemand, now: float, stale_after_s: float) -> dict[str, bytes]:
-        if self._now is None or stale_after_s != self._stale_after_s or not self._lo <= now <= self._hi:
-            self._sweep(now, stale_after_s)
-        key = self._view_key(demand)
-        view = self._views.get(key)
+    def _advance(self, now: float, stale_after_s: float) -> None:
+        """Make the views exact at ``now``: re-apply the nodes whose edge has passed."""
+        if self._now is None or stale_after_s != self._stale_after_s or now < self._now:
+            self._rebuild(now, stale_after_s)
+            return
+        self._now = now
+        edges, rows = self._edges, self._rows
+        while edges and edges[0][0] < now:
+            _, _, key, row = heapq.heappop(edges)
+            if rows.get(key) is row:
+                self._apply(key, row)
+        if len(edges) > 64 + 4 * len(rows):  # upserts leave their old rows' edges behind
+            self._edges = [edge for edge in edges if rows.get(edge[2]) is edge[3]]
+            heapq.heapify(self._edges)
+
+    def _view(self, demand: PodDemand) -> dict[bytes, bytes]:
+        if demand.tier is not Tier.CRITICAL:
+            return self._views[demand.tier, 0]
+        view_key = (Tier.CRITICAL, demand.cpu_request_milli)
+        view = self._views.pop(view_key, None)
         if view is None:
-            cached = [k for k in self._views if k[0] is Tier.CRITICAL]
-            if len(cached) >= MAX_CRITICAL_VIEWS:
-                del self._views[cached[0]]
-                self._forget_answers(cached[0])
-            view = self._views[key] = {name: self._fragment(name, row, key) for name, row in self._rows.items()}
+            critical = [k for k in self._views if k[0] is Tier.CRITICAL]
+            if len(critical) >= MAX_CRITICAL_VIEWS:
+                del self._views[critical[0]]  # least recently used: hits move to the end
+            neutral = self._neutral
+            view = {key: self._token(row, key in neutral, view_key) for key, row in self._rows.items()}
+        self._views[view_key] = view
         return view
 
-    def _view_key(self, demand: PodDemand) -> ViewKey:
-        critical = demand.tier is Tier.CRITICAL
-        return (demand.tier, demand.cpu_request_milli if critical else 0)
-
-    def prioritize(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float,
-                   key: bytes | None = None) -> Answer:
-        """The HostPriorityList for ``names``, encoded, from the views (see the class docstring).
-
-        ``key``: bytes that identify ``names`` exactly (equal keys, equal lists), to answer a
-        repeated list from the answer cache. The returned ``Answer`` may be shared: read-only.
-        Neutral counts: unknown names per occurrence, known neutral nodes per distinct name."""
-        view = self._view(demand, now, stale_after_s)
-        if key is not None:
-            cache_key = (self._view_key(demand), key)
-            cached = self._answers.get(cache_key)
-            if cached is None:
-                cached = self._answer(view, names)
-                if len(self._answers) >= MAX_CACHED_ANSWERS:
-                    del self._answers[next(iter(self._answers))]
-                self._answers[cache_key] = cached
-            return cached
-        return self._answer(view, names)
-
-    def _answer(self, view: dict[str, bytes], names: list[str]) -> Answer:
-        parts: list[bytes | None] = list(map(view.get, names))
+    def prioritize(self, keys: list[bytes], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
+        """The HostPriorityList for ``keys`` (host keys: any subset, order and repeats), encoded."""
+        self._advance(now, stale_after_s)
+        view = self._view(demand)
         neutral: Counter[NeutralReason] = Counter()
-        if None in parts:
-            for i, part in enumerate(parts):
-                if part is None:
-                    parts[i] = host_prefix(names[i]) + NEUTRAL_SUFFIX
-                    neutral[NeutralReason.UNKNOWN_NODE] += 1
+        try:
+            body = encode_reply(keys, map(view.__getitem__, keys))
+        except KeyError:
+            body = encode_reply(keys, map(view.get, keys, itertools.repeat(NEUTRAL_TOKEN)))
+            neutral[NeutralReason.UNKNOWN_NODE] = len(keys) - sum(map(view.__contains__, keys))
         if self._neutral:
-            for name in self._neutral.keys() & names:
-                neutral[self._neutral[name]] += 1
-        return Answer(b"[" + b",".join(parts) + b"]", neutral)  # type: ignore[arg-type]  # Nones replaced above
+            known = self._neutral
+            neutral.update(map(known.__getitem__, known.keys() & keys))
+        return Answer(body, neutral)
 
-    def prioritize_once(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
+    def prioritize_once(self, keys: list[bytes], demand: PodDemand, now: float, stale_after_s: float) -> Answer:
         """One pass without views: for throw-away tables (full-Node mode), where building
-        views would cost more than it saves. Same answer as ``prioritize``."""
+        views would cost more than it saves. Same answer as ``prioritize``, except that known
+        neutral nodes are counted per occurrence."""
         rows = self._rows
         neutral: Counter[NeutralReason] = Counter()
-        parts: list[bytes] = []
-        append = parts.append
+        tokens: list[bytes] = []
+        append = tokens.append
         critical = demand.tier is Tier.CRITICAL
         index = int(demand.tier)
-        oldest = now - stale_after_s
-        newest = now + stale_after_s
-        for name in names:
-            row = rows.get(name)
+        for key in keys:
+            row = rows.get(key)
             if row is None:
-                append(host_prefix(name) + NEUTRAL_SUFFIX)
+                append(NEUTRAL_TOKEN)
                 neutral[NeutralReason.UNKNOWN_NODE] += 1
                 continue
             facts = row.assessment
             if type(facts) is not NodeFacts:
-                append(row.neutral)
+                append(NEUTRAL_TOKEN)
                 neutral[facts] += 1  # type: ignore[index]  # narrowed by the type() check above
-            elif not oldest <= facts.timestamp <= newest:
-                append(row.neutral)
+            elif not is_fresh(facts, now, stale_after_s):
+                append(NEUTRAL_TOKEN)
                 neutral[NeutralReason.STALE] += 1
             elif critical:
-                append(row.prefix + SCORE_SUFFIX[facts.score(demand)])
+                append(TOKENS[facts.score(demand)])
             else:
-                append(row.fragments[index])
-        return Answer(b"[" + b",".join(parts) + b"]", neutral)
+                append(row.tokens[index])
+        return Answer(encode_reply(keys, tokens), neutral)
 
     def filter(self, names: list[str], demand: PodDemand, now: float, stale_after_s: float) -> FilterAnswer:
         """Only Critical pods lose nodes: not enforcing -> unresolvable (preemption cannot

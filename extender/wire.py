@@ -20,11 +20,19 @@ layer before anything is read (``ExtenderArgsError`` subclasses below). Nothing 
 The NodeNames fast form: kube-scheduler marshals ExtenderArgs with Go's ``encoding/json``,
 compact and in struct order, so the body ends ``,"NodeNames":["a","b",...]}``. When it does
 and every name is plain (DNS-subdomain characters, no escapes), ``decode_args`` parses only
-the small head (the Pod) with orjson and takes the names array as raw bytes
-(``DecodedArgs.names_key``); the raw array is decoded once and memoised (``NamesMemo``), so a
-node list kube-scheduler repeats costs a hash, not 5,000 string allocations and checks. Any
-other shape (whitespace, escapes, ``null``, full Nodes) takes the general path; both give the
-same ``DecodedArgs`` (property-tested).
+the small head (the Pod) with orjson and splits the names array with C-level byte operations
+(one ``split``, one ``translate`` to prove it plain) instead of parsing it as JSON: nothing per
+name runs in Python, and the names stay bytes — the node table is keyed by each name's JSON
+encoding (``host_key``), which for a plain name is the name itself. Any other shape
+(whitespace, escapes, ``null``, full Nodes) takes the general path; both give the same
+``DecodedArgs`` (property-tested). Nothing is memoised: at scale kube-scheduler sends a
+different subset, in a different order, on nearly every call.
+
+Why the Pod is still parsed in full: its tier (``spec.priorityClassName`` / ``spec.priority``)
+and CPU request (every container's, init containers', ``spec.overhead``) are spread over the
+object, and orjson parses the benchmark's 4 KiB Pod in ~10-20 µs — less than a byte scanner
+that could prove it found the right keys at the right depth would cost in Python, and a small
+share of a call (``benchmarks/RESULTS.md``).
 
 Exceptions (one tree; ``extender.app`` maps it to HTTP status once)::
 
@@ -89,24 +97,39 @@ class ExtenderFilterResult(TypedDict, total=False):
     Error: str
 
 
+def host_key(name: str) -> bytes:
+    """A node name as it appears between the quotes of its JSON string (orjson's encoding).
+
+    The node table is keyed by it, so a compact body's names are looked up as the bytes they
+    arrive as, and ``b'{"Host":"' + key + b'","Score":N}'`` is exactly ``orjson.dumps`` of
+    the ``HostPriority``."""
+    return orjson.dumps(name)[1:-1]
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedArgs:
-    """ExtenderArgs after validation: the pod, and either node names or reduced nodes."""
+    """ExtenderArgs after validation: the pod, the node names as ``host_key`` bytes, and in
+    full-Node mode the reduced nodes."""
 
     pod: Mapping[str, Any]
-    node_names: list[str] | None
-    """Read-only: a memoised list may be shared by several requests."""
+    keys: list[bytes]
+    """One per requested node, in request order (``NodeNames``, or the names of ``Nodes``)."""
     nodes: list[NodeMeta] | None
+    """Full-Node mode only."""
     node_items: list[dict[str, Any]] | None
     """The original Node objects (full mode), echoed back by the filter verb."""
-    names_key: bytes | None = None
-    """The raw ``NodeNames`` array when the fast form was used: equal keys, equal names."""
+    fast: bool = False
+    """Decoded by the NodeNames fast form (the general path gives the same values)."""
 
     @property
     def names(self) -> list[str]:
-        if self.node_names is not None:
-            return self.node_names
-        return [n.name for n in self.nodes or ()]
+        """The node names as strings (decoded on demand: the hot path never needs them)."""
+        if self.nodes is not None:
+            return [n.name for n in self.nodes]
+        if not self.keys:
+            return []
+        decoded: list[str] = orjson.loads(b'["' + b'","'.join(self.keys) + b'"]')
+        return decoded
 
 
 _NAMES_KEY = b'"NodeNames":'
@@ -121,7 +144,7 @@ def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
 
     ``head`` is the body up to the ``NodeNames`` member, closed with ``}``; ``names`` the raw
     array. If ``head`` parses as a non-empty JSON object and ``names`` is a compact array of
-    plain strings (``plain_names``), the whole body is that object plus ``NodeNames`` — the
+    plain strings (``plain_keys``), the whole body is that object plus ``NodeNames`` — the
     ``,`` before the key then sits between two members at the top level."""
     end = len(body)
     while end and body[end - 1] in _WHITESPACE:
@@ -135,66 +158,45 @@ def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
     return body[:comma] + b"}", body[start:end - 1]
 
 
-def plain_names(raw: bytes) -> list[str] | None:
-    """The names of a compact JSON array of plain, non-empty names (``["a","b"]``), else None.
+def plain_keys(raw: bytes) -> list[bytes] | None:
+    """The names of a compact JSON array of plain, non-empty names (``["a","b"]``), as
+    ``host_key`` bytes (a plain name is its own JSON encoding), else None.
 
-    C-level checks only: after deleting the plain characters, exactly the separators remain."""
+    C-level checks only: split at the separators; after deleting the plain characters, exactly
+    the separators (one fewer than the names) remain."""
     if raw == b"[]":
         return []
     if len(raw) < 5 or raw[:2] != b'["' or raw[-2:] != b'"]' or b'""' in raw:
         return None
     inner = raw[2:-2]
-    if inner.translate(None, _PLAIN_NAME_BYTES) != _SEPARATOR * inner.count(_SEPARATOR):
+    keys = inner.split(_SEPARATOR)
+    if inner.translate(None, _PLAIN_NAME_BYTES) != _SEPARATOR * (len(keys) - 1):
         return None
-    names = inner.decode("ascii").split('","')
-    if max(map(len, names)) > MAX_NODE_NAME_LENGTH:
+    if max(map(len, keys)) > MAX_NODE_NAME_LENGTH:
         return None  # the general path refuses it, with its message
-    return names
+    return keys
 
 
-class NamesMemo:
-    """Bounded memo raw ``NodeNames`` array -> decoded names (cleared when full).
-
-    kube-scheduler sends the same node list again and again on a quiet cluster; the memoised
-    list also keeps its strings' hashes, which makes the table lookups cheaper."""
-
-    def __init__(self, max_entries: int = 8) -> None:
-        self.max_entries = max_entries
-        self._memo: dict[bytes, list[str]] = {}
-
-    def get(self, raw: bytes) -> list[str] | None:
-        return self._memo.get(raw)
-
-    def put(self, raw: bytes, names: list[str]) -> None:
-        if len(self._memo) >= self.max_entries:
-            self._memo.clear()
-        self._memo[raw] = names
-
-
-def _fast(body: bytes, memo: NamesMemo | None) -> DecodedArgs | None:
+def _fast(body: bytes) -> DecodedArgs | None:
     split = split_node_names(body)
     if split is None:
         return None
     head, raw = split
-    names = memo.get(raw) if memo is not None else None
-    if names is None:
-        names = plain_names(raw)
-        if names is None:
-            return None
-        if memo is not None:
-            memo.put(raw, names)
+    keys = plain_keys(raw)
+    if keys is None:
+        return None
     try:
         doc = orjson.loads(head)
     except orjson.JSONDecodeError:
         return None  # the general path reports it, with the position in the whole body
     if not isinstance(doc, dict) or not doc:
         return None
-    return DecodedArgs(_pod(doc), names, None, None, raw)
+    return DecodedArgs(_pod(doc), keys, None, None, fast=True)
 
 
-def decode_args(body: bytes, memo: NamesMemo | None = None) -> DecodedArgs:
+def decode_args(body: bytes) -> DecodedArgs:
     """Parse and validate an ExtenderArgs body; raises ``BadRequest`` with a precise message."""
-    fast = _fast(body, memo)
+    fast = _fast(body)
     if fast is not None:
         return fast
     try:
@@ -212,7 +214,7 @@ def decode_args(body: bytes, memo: NamesMemo | None = None) -> DecodedArgs:
         if names and (set(map(type, names)) != {str} or min(map(len, names)) == 0
                       or max(map(len, names)) > MAX_NODE_NAME_LENGTH):
             raise BadRequest("ExtenderArgs.NodeNames must hold node names (strings of 1..253 characters)")
-        return DecodedArgs(pod, names, None, None)
+        return DecodedArgs(pod, [host_key(name) for name in names], None, None)
     node_list = doc.get("Nodes")
     if node_list is None:
         raise BadRequest("ExtenderArgs carries neither NodeNames nor Nodes")
@@ -227,7 +229,7 @@ def decode_args(body: bytes, memo: NamesMemo | None = None) -> DecodedArgs:
         if meta is None or len(meta.name) > MAX_NODE_NAME_LENGTH:
             raise BadRequest(f"ExtenderArgs.Nodes.items[{index}] has no valid metadata.name")
         nodes.append(meta)
-    return DecodedArgs(pod, None, nodes, items)
+    return DecodedArgs(pod, [host_key(node.name) for node in nodes], nodes, items)
 
 
 def _pod(doc: dict[str, Any]) -> dict[str, Any]:

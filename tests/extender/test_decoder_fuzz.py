@@ -143,5 +143,5 @@ def test_the_decoder_accepts_or_raises_bad_request_and_nothing_else(body: bytes)
     except (BadRequest, PodError):
         return
     table = NodeTable.of(decoded.nodes) if decoded.nodes is not None else NodeTable()
-    answer = orjson.loads(table.prioritize(decoded.names, demand, NOW, 120).body)
+    answer = orjson.loads(table.prioritize(decoded.keys, demand, NOW, 120).body)
     assert [a["Host"] for a in answer] == decoded.names

@@ -27,6 +27,18 @@ async def test_node_cache_mode_returns_one_host_priority_per_node_name_in_order(
                                      {"Host": "busy", "Score": 8}]
 
 
+async def test_any_subset_in_any_order_is_answered_in_that_order(make_client: ClientFactory) -> None:
+    """kube-scheduler sends a different subset, in a different order, on nearly every call."""
+    client = await make_client(NODES)
+    expected = {"observe": 0, "enforcing": 8, "busy": 8, "ghost": 5}
+    for names in (["busy", "observe"], ["enforcing"], ["ghost", "busy", "enforcing", "observe"],
+                  ["observe", "observe", "ghost"]):
+        response = await client.post("/prioritize", json=args_names(critical_pod(), names))
+        assert await response.json() == [{"Host": n, "Score": expected[n]} for n in names]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'temper_extender_neutral_scores_total{reason="unknown_node"} 2.0' in metrics
+
+
 async def test_full_node_mode_reads_annotations_from_the_posted_nodes(make_client: ClientFactory) -> None:
     client = await make_client()  # empty cache: everything comes from the payload
     nodes = [node(name, ann) for name, ann in NODES.items()]
