@@ -831,13 +831,6 @@ static __always_inline bool may_borrow(u32 index)
 	}
 }
 
-static __always_inline bool is_critical(struct task_struct *p)
-{
-	struct task_ctx *tctx = task_ctx_of(p);
-
-	return tctx && tctx->tier == TEMPER_TIER_CRITICAL;
-}
-
 /* Whether the tasks of queue @index yield a fenced CPU whose SMT sibling runs Critical. */
 static __always_inline bool queue_yields_smt(u32 index)
 {
@@ -919,13 +912,6 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	 * halve the Critical thread's core: shared execution units, L1/L2).
 	 */
 	if (serve(Q_CRITICAL, now))
-		return;
-	/*
-	 * A Critical task whose slice just ended and that is still runnable keeps its fenced CPU
-	 * (nothing is lent; ENQ_LAST puts it straight back): lending here would hand the CPU to
-	 * batch at every slice end and take it back with a preemption.
-	 */
-	if (prev && (prev->scx.flags & SCX_TASK_QUEUED) && is_critical(prev))
 		return;
 	smt_busy = sibling_runs_critical(cpu);
 	for (i = Q_SHARED; i < NR_DSQS; i++) {
