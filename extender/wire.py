@@ -30,7 +30,7 @@ different subset, in a different order, on nearly every call.
 
 Why the Pod is still parsed in full: its tier (``spec.priorityClassName`` / ``spec.priority``)
 and CPU request (every container's, init containers', ``spec.overhead``) are spread over the
-object, and orjson parses the benchmark's 4 KiB Pod in ~10-20 µs — less than a byte scanner
+object, and orjson parses the benchmark's 4 KiB Pod in ~10-25 µs — less than a byte scanner
 that could prove it found the right keys at the right depth would cost in Python, and a small
 share of a call (``benchmarks/RESULTS.md``).
 
