@@ -46,8 +46,7 @@
  *               throttled_ns (closed throttled intervals) - what cpu.stat would say.
  *
  * INVARIANTS
- * - A parked task is always released within one BW_RESCAN_NS (+ one BW_TICK_NS on an idle
- *   node, where the timer kicks a CPU to rescan) of its cgroups having quota.
+ * - A parked task is always released within one BW_RESCAN_NS of its cgroups having quota.
  * - Only the timer adds quota and clears throttled; charging only subtracts and sets it;
  *   both use atomics (no lock, no lost update of runtime_ns).
  * - Slices of limited tasks are capped at quota / 8 (>= 1 ms) so a period's quota is split
@@ -91,7 +90,7 @@ u64 throttle_seq;	/* bumped when some cgroup ran out of quota */
 u64 park_done;		/* throttle_seq as of the last sweep of the tier queues */
 u64 unpark_seq;		/* bumped when some cgroup got quota back */
 u64 unpark_done;	/* unpark_seq as of the last completed scan */
-u64 unpark_scanned_at;	/* when dispatch last scanned DSQ_PARKED */
+u64 unpark_scanned_at;
 u64 nr_bw_cgroups;	/* limited cgroups known to the timer (0: skip all bandwidth work) */
 u64 bw_walked_at;	/* when the refill walk last ran */
 u32 bw_epoch;		/* bumped when the kernel forwards a limit: tasks re-resolve */
@@ -247,25 +246,17 @@ static long bw_refill_one(struct bpf_map *map, u64 *key, struct temper_bw_stats 
 	return 0;
 }
 
-/*
- * One refill walk over every limited cgroup; wakes a CPU to unpark if anything was released,
- * or if tasks are parked and no dispatch has rescanned them for BW_RESCAN_NS: a task parked
- * just after its cgroup was refilled is otherwise released only by the next dispatch, and on
- * a node where every CPU idles (all runnable tasks parked) none comes - the watchdog would.
- */
+/* One refill walk over every limited cgroup; wakes a CPU to unpark if anything was released. */
 static void bw_walk(u64 now)
 {
 	struct bw_walk walk = { .now = now };
 	const struct cpumask *online;
-	bool stale;
 	s32 cpu;
 
 	bpf_for_each_map_elem(&temper_bw_stats, bw_refill_one, &walk, 0);
-	stale = (s64)(now - unpark_scanned_at) >= (s64)BW_RESCAN_NS && scx_bpf_dsq_nr_queued(DSQ_PARKED) > 0;
-	if (!walk.released && !stale)
+	if (!walk.released)
 		return;
-	if (walk.released)
-		__sync_fetch_and_add(&unpark_seq, 1);
+	__sync_fetch_and_add(&unpark_seq, 1);
 	online = scx_bpf_get_online_cpumask();
 	cpu = scx_bpf_pick_idle_cpu(online, 0);
 	scx_bpf_put_cpumask(online);
