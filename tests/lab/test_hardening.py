@@ -28,7 +28,11 @@ def lab(built_lab: fetch.Lab) -> fetch.Lab:
 
 @pytest.mark.parametrize(("kernel", "cpus", "topology"), [
     ("7.2", 2, ""), ("6.12", 2, ""),
-    ("7.2", 4, "sockets=2,cores=2"),  # 2 sockets, 2 LLCs: correctness beyond two vCPUs, not latency
+    # 2 sockets, 2 LLCs: correctness beyond two vCPUs, not latency. Known open bug (issue 10,
+    # benchmarks/RESULTS.md "Open: an ejection"): on 2-socket guests the 200-throttled-threads
+    # step sometimes ejects the scheduler (parked tasks not released); kept running, not hidden.
+    pytest.param("7.2", 4, "sockets=2,cores=2", marks=pytest.mark.xfail(
+        reason="issue 10: intermittent ejection with 200 throttled threads on 2-socket guests", strict=False)),
 ])
 def test_limits_hold_and_routine_events_never_eject_the_scheduler(
         lab: fetch.Lab, kernel: vm.KernelName, cpus: int, topology: str) -> None:
