@@ -466,40 +466,27 @@ static __always_inline void update_hint(struct bpf_cpumask *mask, s32 cpu, u32 n
 		bpf_cpumask_clear_cpu(cpu, mask);
 }
 
-/*
- * Make @cpu's bits in the hint masks @m say @hints (only changed bits are written). Caller in
- * an RCU read section (6.12 refuses a nested bpf_rcu_read_lock).
- */
-static __always_inline void set_hints_rcu(struct cpu_masks *m, s32 cpu, struct cpu_ctx *c, u32 hints)
+/* Make @cpu's bits in the hint masks say @hints (only changed bits are written). */
+static void set_hints(s32 cpu, struct cpu_ctx *c, u32 hints)
 {
-	u32 was = c->hints;
+	struct cpu_masks *m;
+	u32 zero = 0, was = c->hints;
 
 	if (was == hints)
 		return;
 	c->hints = hints;
-	update_hint(m->batch, cpu, hints & HINT_BATCH, was & HINT_BATCH);
-	update_hint(m->background, cpu, hints & HINT_BACKGROUND, was & HINT_BACKGROUND);
-	update_hint(m->borrowed, cpu, hints & HINT_BORROWED, was & HINT_BORROWED);
-}
-
-static void set_hints(s32 cpu, struct cpu_ctx *c, u32 hints)
-{
-	struct cpu_masks *m;
-	u32 zero = 0;
-
-	if (c->hints == hints)
-		return;
 	m = bpf_map_lookup_elem(&masks, &zero);
 	if (!m)
 		return;
 	bpf_rcu_read_lock();
-	set_hints_rcu(m, cpu, c, hints);
+	update_hint(m->batch, cpu, hints & HINT_BATCH, was & HINT_BATCH);
+	update_hint(m->background, cpu, hints & HINT_BACKGROUND, was & HINT_BACKGROUND);
+	update_hint(m->borrowed, cpu, hints & HINT_BORROWED, was & HINT_BORROWED);
 	bpf_rcu_read_unlock();
 }
 
 /* Claim @cpu as a victim for @p of @tier if what runs there may be preempted by it. */
-static __always_inline bool claim_victim(struct cpu_masks *m, struct task_struct *p, u32 tier, s32 cpu,
-					 bool want_fenced)
+static __always_inline bool claim_victim(struct task_struct *p, u32 tier, s32 cpu, bool want_fenced)
 {
 	struct cpu_ctx *c;
 	bool fenced;
@@ -516,13 +503,12 @@ static __always_inline bool claim_victim(struct cpu_masks *m, struct task_struct
 	/* One waker per victim: concurrent wake-ups spread over victims. */
 	if (__sync_val_compare_and_swap(&c->busy, 1, 0) != 1)
 		return false;
-	set_hints_rcu(m, cpu, c, 0);
+	set_hints(cpu, c, 0);
 	return true;
 }
 
 /* A hinted CPU in @mask that @p may use, claimed; -1 if none (a stale hint is dropped). */
-static __always_inline s32 victim_in(struct cpu_masks *m, struct task_struct *p, u32 tier,
-				     struct bpf_cpumask *mask, bool fenced)
+static __always_inline s32 victim_in(struct task_struct *p, u32 tier, struct bpf_cpumask *mask, bool fenced)
 {
 	s32 cpu;
 	struct cpu_ctx *c;
@@ -532,12 +518,12 @@ static __always_inline s32 victim_in(struct cpu_masks *m, struct task_struct *p,
 	cpu = bpf_cpumask_any_and_distribute(cast_mask(mask), p->cpus_ptr);
 	if (cpu >= (s32)nr_cpu_ids)
 		return -1;
-	if (claim_victim(m, p, tier, cpu, fenced))
+	if (claim_victim(p, tier, cpu, fenced))
 		return cpu;
 	/* A stale hint (idle, claimed, or a role changed): make the bits say what runs there. */
 	c = cpu_ctx_of(cpu);
 	if (c)
-		set_hints_rcu(m, cpu, c, c->busy ? hints_for(c->tier, cpu_is_fenced(cpu)) : 0);
+		set_hints(cpu, c, c->busy ? hints_for(c->tier, cpu_is_fenced(cpu)) : 0);
 	return -1;
 }
 
@@ -562,28 +548,26 @@ static s32 find_victim(struct task_struct *p, u32 tier, s32 prefer)
 	u32 zero = 0;
 	s32 cpu = -1;
 
-	m = bpf_map_lookup_elem(&masks, &zero);
-	if (!m)
-		return -1;
-	bpf_rcu_read_lock();
 	if (prefer >= 0 && prefer < (s32)nr_cpu_ids) {
 		bool fenced = cpu_is_fenced(prefer);
 
 		if ((!fenced || tier == TEMPER_TIER_CRITICAL) &&
 		    (tier != TEMPER_TIER_CRITICAL || !nr_fenced || fenced || fence_saturated()) &&
-		    claim_victim(m, p, tier, prefer, fenced))
-			cpu = prefer;
+		    claim_victim(p, tier, prefer, fenced))
+			return prefer;
 	}
-	if (cpu >= 0) {
-		/* prefer taken */
-	} else if (tier == TEMPER_TIER_CRITICAL && nr_fenced) {
-		cpu = victim_in(m, p, tier, m->borrowed, true);
+	m = bpf_map_lookup_elem(&masks, &zero);
+	if (!m)
+		return -1;
+	bpf_rcu_read_lock();
+	if (tier == TEMPER_TIER_CRITICAL && nr_fenced) {
+		cpu = victim_in(p, tier, m->borrowed, true);
 		if (cpu < 0 && fence_saturated())
-			cpu = victim_in(m, p, tier, m->batch, false);
+			cpu = victim_in(p, tier, m->batch, false);
 	} else if (tier == TEMPER_TIER_LOW) {
-		cpu = victim_in(m, p, tier, m->background, false);
+		cpu = victim_in(p, tier, m->background, false);
 	} else if (tier_flags(tier) & TEMPER_TF_PREEMPT) {
-		cpu = victim_in(m, p, tier, m->batch, false);
+		cpu = victim_in(p, tier, m->batch, false);
 	}
 	bpf_rcu_read_unlock();
 	return cpu;
