@@ -285,7 +285,6 @@ struct cpu_ctx {
 	u32 offline;		/* between ops.cpu_offline and ops.cpu_online */
 	u32 fence_critical;	/* 1 while a Critical task runs here and this CPU is fenced */
 	s32 sibling;		/* its SMT sibling (temper_topology, as of the adopted generation), -1 = none */
-	u32 hints;		/* its bits in the victim hint masks (temper.bpf.c, VICTIM SEARCH) */
 } __attribute__((aligned(CACHELINE)));
 
 struct {

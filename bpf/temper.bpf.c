@@ -128,10 +128,6 @@ char _license[] SEC("license") = "GPL";
 struct cpu_masks {
 	struct bpf_cpumask __kptr *fenced;
 	struct bpf_cpumask __kptr *shared;
-	/* Victim hints (see VICTIM SEARCH), created once at init, kept across refreshes. */
-	struct bpf_cpumask __kptr *batch;	/* shared CPUs running Low or Background */
-	struct bpf_cpumask __kptr *background;	/* shared CPUs running Background */
-	struct bpf_cpumask __kptr *borrowed;	/* fenced CPUs running a non-Critical task */
 };
 
 struct {
@@ -218,10 +214,8 @@ static void refresh_masks(u64 generation)
 		struct temper_cpu_topology *topo = generation ? bpf_map_lookup_elem(&temper_topology, &key) : NULL;
 		struct cpu_ctx *c = cpu_ctx_of(cpu);
 
-		if (c) {
+		if (c)
 			c->sibling = topo && topo->sibling >= 0 && topo->sibling < (s32)nr_cpu_ids ? topo->sibling : -1;
-			c->hints = 0;	/* the hint masks are cleared below: roles may have changed */
-		}
 		if ((c && c->offline) || !bpf_cpumask_test_cpu(cpu, online))
 			continue;
 		if (role && *role == TEMPER_CPU_FENCED) {
@@ -239,14 +233,6 @@ static void refresh_masks(u64 generation)
 	old = bpf_kptr_xchg(&m->shared, shared);
 	if (old)
 		bpf_cpumask_release(old);
-	bpf_rcu_read_lock();
-	if (m->batch)
-		bpf_cpumask_clear(m->batch);
-	if (m->background)
-		bpf_cpumask_clear(m->background);
-	if (m->borrowed)
-		bpf_cpumask_clear(m->borrowed);
-	bpf_rcu_read_unlock();
 	nr_fenced = count;
 	masks_generation = generation;
 	masks_hotplug_seq = seq;
@@ -440,137 +426,50 @@ static __always_inline bool may_preempt(u32 waker, u32 victim, bool on_fenced)
 	       (waker == TEMPER_TIER_LOW && victim == TEMPER_TIER_BACKGROUND);
 }
 
-enum victim_hint {
-	HINT_BATCH = 1,
-	HINT_BACKGROUND = 2,
-	HINT_BORROWED = 4,
-};
-
-/* The victim hints a CPU running a task of @tier carries. */
-static __always_inline u32 hints_for(u32 tier, bool fenced)
-{
-	if (fenced)
-		return tier != TEMPER_TIER_CRITICAL ? HINT_BORROWED : 0;
-	if (tier == TEMPER_TIER_BACKGROUND)
-		return HINT_BATCH | HINT_BACKGROUND;
-	return tier == TEMPER_TIER_LOW ? HINT_BATCH : 0;
-}
-
-static __always_inline void update_hint(struct bpf_cpumask *mask, s32 cpu, u32 now, u32 was)
-{
-	if (!mask || !now == !was)
-		return;
-	if (now)
-		bpf_cpumask_set_cpu(cpu, mask);
-	else
-		bpf_cpumask_clear_cpu(cpu, mask);
-}
-
-/* Make @cpu's bits in the hint masks say @hints (only changed bits are written). */
-static void set_hints(s32 cpu, struct cpu_ctx *c, u32 hints)
-{
-	struct cpu_masks *m;
-	u32 zero = 0, was = c->hints;
-
-	if (was == hints)
-		return;
-	c->hints = hints;
-	m = bpf_map_lookup_elem(&masks, &zero);
-	if (!m)
-		return;
-	bpf_rcu_read_lock();
-	update_hint(m->batch, cpu, hints & HINT_BATCH, was & HINT_BATCH);
-	update_hint(m->background, cpu, hints & HINT_BACKGROUND, was & HINT_BACKGROUND);
-	update_hint(m->borrowed, cpu, hints & HINT_BORROWED, was & HINT_BORROWED);
-	bpf_rcu_read_unlock();
-}
-
-/* Claim @cpu as a victim for @p of @tier if what runs there may be preempted by it. */
-static __always_inline bool claim_victim(struct task_struct *p, u32 tier, s32 cpu, bool want_fenced)
-{
-	struct cpu_ctx *c;
-	bool fenced;
-
-	if (cpu < 0 || cpu >= (s32)nr_cpu_ids)
-		return false;
-	c = cpu_ctx_of(cpu);
-	if (!c || c->offline)
-		return false;
-	fenced = cpu_is_fenced(cpu);
-	if (fenced != want_fenced || !c->busy || !may_preempt(tier, c->tier, fenced) ||
-	    !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-		return false;
-	/* One waker per victim: concurrent wake-ups spread over victims. */
-	if (__sync_val_compare_and_swap(&c->busy, 1, 0) != 1)
-		return false;
-	set_hints(cpu, c, 0);
-	return true;
-}
-
-/* A hinted CPU in @mask that @p may use, claimed; -1 if none (a stale hint is dropped). */
-static __always_inline s32 victim_in(struct task_struct *p, u32 tier, struct bpf_cpumask *mask, bool fenced)
-{
-	s32 cpu;
-	struct cpu_ctx *c;
-
-	if (!mask)
-		return -1;
-	cpu = bpf_cpumask_any_and_distribute(cast_mask(mask), p->cpus_ptr);
-	if (cpu >= (s32)nr_cpu_ids)
-		return -1;
-	if (claim_victim(p, tier, cpu, fenced))
-		return cpu;
-	/* A stale hint (idle, claimed, or a role changed): make the bits say what runs there. */
-	c = cpu_ctx_of(cpu);
-	if (c)
-		set_hints(cpu, c, c->busy ? hints_for(c->tier, cpu_is_fenced(cpu)) : 0);
-	return -1;
-}
-
 /*
  * A CPU where a task of @tier may preempt what runs now (see may_preempt), trying @prefer
- * first, or -1, claimed. Critical takes a borrower on the fence, else - only while the fence
- * is saturated - batch on a shared CPU; High/Normal preempt batch on shared CPUs, Low
- * preempts Background there.
- *
- * VICTIM SEARCH
- * Not a walk over the CPUs: running() keeps three hint masks (shared CPUs running batch,
- * shared CPUs running Background, fenced CPUs lent to a non-Critical task), writing only
- * the bits that change, and a search is one bpf_cpumask_any_and_distribute of a hint mask
- * with the task's affinity, then a check of that CPU's cpu_ctx. A set bit may be stale (an
- * idle CPU keeps its bit until checked; the check drops it); a missing bit is repaired by the
- * CPU's next running() and costs at most one missed preemption (the task is queued and
- * served by the next dispatch).
+ * first, or -1. Critical prefers a borrower on the fence and falls back to batch on a shared
+ * CPU; other tiers preempt only on shared CPUs. Claims it (busy = 0) so concurrent wake-ups
+ * spread over victims.
  */
 static s32 find_victim(struct task_struct *p, u32 tier, s32 prefer)
 {
-	struct cpu_masks *m;
-	u32 zero = 0;
-	s32 cpu = -1;
+	struct bpf_iter_num it;
+	struct cpu_ctx *c;
+	s32 victim = -1, spare = -1;
+	int i;
 
-	if (prefer >= 0 && prefer < (s32)nr_cpu_ids) {
-		bool fenced = cpu_is_fenced(prefer);
+	temper_iter_begin(it, i, -1, (int)nr_cpu_ids) {
+		s32 cpu = i < 0 ? prefer : i;
+		bool fenced;
 
-		if ((!fenced || tier == TEMPER_TIER_CRITICAL) &&
-		    (tier != TEMPER_TIER_CRITICAL || !nr_fenced || fenced || fence_saturated()) &&
-		    claim_victim(p, tier, prefer, fenced))
-			return prefer;
+		if (cpu < 0 || (i >= 0 && cpu == prefer))
+			continue;
+		c = cpu_ctx_of(cpu);
+		if (!c || !c->busy || c->offline)
+			continue;
+		fenced = cpu_is_fenced(cpu);
+		if (tier != TEMPER_TIER_CRITICAL && fenced)
+			continue;
+		if (!may_preempt(tier, c->tier, fenced) || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		if (tier == TEMPER_TIER_CRITICAL && nr_fenced && !fenced) {
+			if (spare < 0)
+				spare = cpu;
+			continue;
+		}
+		victim = cpu;
+		break;
 	}
-	m = bpf_map_lookup_elem(&masks, &zero);
-	if (!m)
-		return -1;
-	bpf_rcu_read_lock();
-	if (tier == TEMPER_TIER_CRITICAL && nr_fenced) {
-		cpu = victim_in(p, tier, m->borrowed, true);
-		if (cpu < 0 && fence_saturated())
-			cpu = victim_in(p, tier, m->batch, false);
-	} else if (tier == TEMPER_TIER_LOW) {
-		cpu = victim_in(p, tier, m->background, false);
-	} else if (tier_flags(tier) & TEMPER_TF_PREEMPT) {
-		cpu = victim_in(p, tier, m->batch, false);
+	temper_iter_end(it);
+	if (victim < 0 && fence_saturated())
+		victim = spare;
+	if (victim >= 0) {
+		c = cpu_ctx_of(victim);
+		if (c)
+			c->busy = 0;
 	}
-	bpf_rcu_read_unlock();
-	return cpu;
+	return victim;
 }
 
 /* After queueing a task of @tier: wake an idle CPU for it, or kick a lower tier off one. */
@@ -939,7 +838,6 @@ void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 	if (c) {
 		c->tier = tctx->tier;
 		c->busy = 1;
-		set_hints(cpu, c, hints_for(tctx->tier, cpu_is_fenced(cpu)));
 		if (tctx->tier == TEMPER_TIER_CRITICAL && cpu_is_fenced(cpu) && !c->fence_critical) {
 			c->fence_critical = 1;
 			__sync_fetch_and_add(&fence_critical_running, 1);
@@ -1049,31 +947,6 @@ void BPF_STRUCT_OPS(temper_cgroup_set_bandwidth, struct cgroup *cgrp, u64 period
 }
 #endif
 
-static __always_inline s32 put_new_mask(struct bpf_cpumask **slot)
-{
-	struct bpf_cpumask *mask = bpf_cpumask_create(), *old;
-
-	if (!mask)
-		return -12; /* -ENOMEM */
-	old = bpf_kptr_xchg(slot, mask);
-	if (old)
-		bpf_cpumask_release(old);
-	return 0;
-}
-
-static s32 create_hint_masks(void)
-{
-	struct cpu_masks *m;
-	u32 zero = 0;
-
-	m = bpf_map_lookup_elem(&masks, &zero);
-	if (!m)
-		return -2; /* -ENOENT */
-	if (put_new_mask(&m->batch) || put_new_mask(&m->background) || put_new_mask(&m->borrowed))
-		return -12;
-	return 0;
-}
-
 s32 BPF_STRUCT_OPS_SLEEPABLE(temper_init)
 {
 	u64 now = bpf_ktime_get_ns();
@@ -1097,9 +970,6 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(temper_init)
 	if (ret)
 		return ret;
 #endif
-	ret = create_hint_masks();
-	if (ret)
-		return ret;
 	refresh_masks(current_generation());
 	bw_arm();
 	return 0;
