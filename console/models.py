@@ -9,9 +9,9 @@ times are UNIX seconds.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 Role = Literal["viewer", "operator", "admin"]
 WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "Job"]
@@ -155,6 +155,7 @@ class ContainerDetail(Model):
     original_request_m: int | None
     ready: bool
     restarts: int
+    init: bool = Field(False, description="an init container (listed after the app containers)")
 
 
 class PodDetail(Model):
@@ -194,6 +195,8 @@ class PodPerformance(Model):
     threads: list[dict[str, str | int | float]] | None
     source: Literal["agent"]
     sampled_at: float
+    agent: AgentStatus | None = Field(None, description="whether the node's agent answered; when not, every "
+                                                        "measured field is null (absent, never 0)")
 
 
 class Manifest(Model):
@@ -357,3 +360,65 @@ class Event(Model):
     type: Literal["ADDED", "MODIFIED", "DELETED"]
     cluster: str
     object: NodeSummary | PodSummary | WorkloadSummary
+
+
+# ---- explorer requests (query strings) and non-JSON responses ------------------------------------
+class Query(BaseModel):
+    """A query string: unknown parameters are ignored, known ones validated (a 400 names them)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ListQuery(Query):
+    limit: int = Field(100, ge=1, le=1000)
+    continue_: str = Field("", alias="continue", description="the last key of the previous page")
+    q: str = Field("", description="substring of the item key (namespace/name)")
+
+
+class PodListQuery(ListQuery):
+    node: str = Field("", description="only the pods bound to this node")
+    namespace: str = ""
+
+
+class WorkloadListQuery(ListQuery):
+    kind: WorkloadKind | Literal[""] = ""
+    namespace: str = ""
+
+
+class LogQuery(Query):
+    container: str = Field("", max_length=253, description="required when the pod has several containers")
+    follow: bool = False
+    tailLines: int | None = Field(None, ge=0, le=100_000)  # noqa: N815  # the API server's parameter name
+    sinceSeconds: int | None = Field(None, ge=1, le=10 * 365 * 86400)  # noqa: N815  # the API server's name
+
+
+class DiffQuery(Query):
+    from_: int = Field(alias="from", ge=0)
+    to: int = Field(ge=0)
+
+
+class EventsQuery(Query):
+    kinds: str = Field("nodes,pods,workloads", pattern=r"^[a-z,]*$",
+                       description="comma-separated subset of nodes, pods, workloads")
+    access_token: str = Field("", description="the bearer token, for EventSource clients that cannot send headers")
+
+
+class TextBody(RootModel[str]):
+    """A non-JSON response body; ``media_type`` names its content type in the OpenAPI document."""
+
+    media_type: ClassVar[str] = "text/plain"
+
+
+class LogText(TextBody):
+    media_type: ClassVar[str] = "text/plain"
+
+
+class EventStream(TextBody):
+    """``text/event-stream``: ``event:`` nodes | pods | workloads (data: an ``Event``) or reset
+    (data: a ``StreamReset``); ``id:`` EPOCH-SEQ for ``Last-Event-ID`` resume."""
+
+    media_type: ClassVar[str] = "text/event-stream"
+
+
+class StreamReset(Model):
+    reason: str

@@ -10,6 +10,7 @@ point it at an aiohttp test server that speaks the API's JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
@@ -196,3 +197,14 @@ class ApiClient:
                         event = json.loads(line)
                         if isinstance(event, dict):
                             yield event
+
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str, params: Mapping[str, str]) -> AsyncIterator[aiohttp.StreamReader]:
+        """A GET whose body is read as it arrives (pod logs): yields the body stream after a
+        2xx status (else ``ApiError``). No total timeout: the caller bounds its reads."""
+        headers = {**self._headers(), "Accept": "*/*"}
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+        async with self.session.get(self.config.base_url + path, params=params, headers=headers,
+                                    timeout=timeout) as response:
+            await self._raise_for(response)
+            yield response.content

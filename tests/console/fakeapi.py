@@ -24,8 +24,9 @@ What it speaks (the exact JSON shapes of the real API for these calls):
   — the latter applied as a merge patch, which is what strategic merge does for maps) / POST.
 - ``POST .../pods/{name}/eviction`` honouring PodDisruptionBudgets (``429`` when
   ``status.disruptionsAllowed`` is 0 for a matching PDB), deleting the pod otherwise.
-- ``GET .../pods/{name}/log`` with ``container``, ``tailLines``, ``sinceSeconds``, ``follow``
-  (log lines come from ``api.logs[(ns, pod, container)]``; ``api.append_log`` feeds followers).
+- ``GET .../pods/{name}/log`` with ``container``, ``tailLines``, ``sinceSeconds``, ``limitBytes``,
+  ``follow`` (log lines come from ``api.logs[(ns, pod, container)]``; ``api.append_log`` feeds
+  followers; ``api.log_followers`` counts the follow streams open now).
 - ``POST /apis/authentication.k8s.io/v1/tokenreviews``: tokens in ``api.review_tokens``
   authenticate as the given username/groups.
 ``api.requests`` counts calls per (method, kind) so tests can assert "no per-request listing".
@@ -96,6 +97,7 @@ class FakeApi:
         self.review_tokens: dict[str, tuple[str, list[str]]] = {}
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.fail_evictions: set[str] = set()
+        self.log_followers = 0
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -301,28 +303,37 @@ class FakeApi:
             return _status(400, "BadRequest", f"a container name must be specified for pod {name}, "
                                               f"choose one of: {containers}")
         lines = self.logs[(namespace, name, container)]
-        if "sinceSeconds" in request.query:
-            cutoff = time.time() - float(request.query["sinceSeconds"])
+        try:
+            since = int(request.query["sinceSeconds"]) if "sinceSeconds" in request.query else None
+            tail = int(request.query["tailLines"]) if "tailLines" in request.query else None
+            limit = int(request.query["limitBytes"]) if "limitBytes" in request.query else None
+        except ValueError:
+            return _status(400, "BadRequest", "invalid log options")
+        if since is not None:
+            cutoff = time.time() - since
             lines = [entry for entry in lines if entry[0] >= cutoff]
-        if "tailLines" in request.query:
-            tail = int(request.query["tailLines"])
+        if tail is not None:
             lines = lines[-tail:] if tail else []
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
-        for _, line in lines:
-            await response.write(line.encode() + b"\n")
+        body = b"".join(line.encode() + b"\n" for _, line in lines)
+        await response.write(body[:limit] if limit is not None else body)
         if request.query.get("follow") in ("true", "1"):
-            sent = len(self.logs[(namespace, name, container)])
-            while (namespace, name) in self.objects["pods"]:
-                waiter = self._changed
-                current = self.logs[(namespace, name, container)]
-                for _, line in current[sent:]:
-                    await response.write(line.encode() + b"\n")
-                sent = len(current)
-                try:
-                    await asyncio.wait_for(waiter.wait(), 1.0)
-                except TimeoutError:
-                    continue
+            self.log_followers += 1
+            try:
+                sent = len(self.logs[(namespace, name, container)])
+                while (namespace, name) in self.objects["pods"]:
+                    waiter = self._changed
+                    current = self.logs[(namespace, name, container)]
+                    for _, line in current[sent:]:
+                        await response.write(line.encode() + b"\n")
+                    sent = len(current)
+                    try:
+                        await asyncio.wait_for(waiter.wait(), 1.0)
+                    except TimeoutError:
+                        continue
+            finally:
+                self.log_followers -= 1
         return response
 
     async def token_review(self, request: web.Request) -> web.Response:
@@ -409,6 +420,65 @@ def populate(api: FakeApi, nodes: int = 10, pods: int = 60, namespaces: int = 10
                                  owner=("ReplicaSet", f"{app}-1"), labels={"app": app}, scaled=p % 4 == 0))
 
 
+def _template(image: str, app: str) -> dict[str, Any]:
+    return {"metadata": {"labels": {"app": app}},
+            "spec": {"containers": [{"name": "app", "image": image,
+                                     "resources": {"requests": {"cpu": "200m"}, "limits": {"cpu": "400m"}}}]}}
+
+
+def populate_workloads(api: FakeApi, namespace: str = "apps", node: str = "node-00000") -> None:
+    """One workload of each kind in ``namespace``, with revision history and pods on ``node``:
+    Deployment ``web`` (ReplicaSets web-1 image web:1 and web-2 image web:2, revision 2 live,
+    two pods), StatefulSet ``db`` (ControllerRevisions 1 and 2, one pod), DaemonSet ``agent``
+    (one ControllerRevision, one pod) and Job ``batch`` (one pod). ReplicaSets carry a
+    ``pod-template-hash`` label as the real controller sets it."""
+    api.put("namespaces", {"metadata": {"name": namespace}})
+
+    def owner(kind: str, name: str) -> list[dict[str, Any]]:
+        return [{"apiVersion": "apps/v1" if kind != "Job" else "batch/v1", "kind": kind, "name": name,
+                 "uid": f"uid-{kind}-{name}", "controller": True}]
+
+    api.put("deployments", {"metadata": {"namespace": namespace, "name": "web", "uid": "uid-Deployment-web",
+                                         "annotations": {"deployment.kubernetes.io/revision": "2"},
+                                         "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+                            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                                     "template": _template("web:2", "web")},
+                            "status": {"replicas": 2, "readyReplicas": 1}})
+    for revision in (1, 2):
+        template = _template(f"web:{revision}", "web")
+        template["metadata"]["labels"]["pod-template-hash"] = f"hash{revision}"
+        api.put("replicasets", {"metadata": {
+            "namespace": namespace, "name": f"web-{revision}", "uid": f"uid-rs-web-{revision}",
+            "labels": {"app": "web", "pod-template-hash": f"hash{revision}"},
+            "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+            "ownerReferences": owner("Deployment", "web")},
+            "spec": {"replicas": 2 if revision == 2 else 0, "template": template}})
+    api.put("statefulsets", {"metadata": {"namespace": namespace, "name": "db", "uid": "uid-StatefulSet-db"},
+                             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "db"}},
+                                      "template": _template("db:2", "db")},
+                             "status": {"replicas": 1, "readyReplicas": 1}})
+    api.put("daemonsets", {"metadata": {"namespace": namespace, "name": "agent", "uid": "uid-DaemonSet-agent"},
+                           "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                                    "template": _template("agent:1", "agent")},
+                           "status": {"desiredNumberScheduled": 3, "numberReady": 2}})
+    for name, kind, app, revision in (("db-1", "StatefulSet", "db", 1), ("db-2", "StatefulSet", "db", 2),
+                                      ("agent-1", "DaemonSet", "agent", 1)):
+        template = _template(f"{app}:{revision}", app)
+        template["$patch"] = "replace"
+        api.put("controllerrevisions", {"metadata": {"namespace": namespace, "name": name,
+                                                     "labels": {"app": app},
+                                                     "ownerReferences": owner(kind, app)},
+                                        "revision": revision, "data": {"spec": {"template": template}}})
+    api.put("jobs", {"metadata": {"namespace": namespace, "name": "batch", "uid": "uid-Job-batch"},
+                     "spec": {"completions": 3, "parallelism": 1, "template": _template("batch:1", "batch")},
+                     "status": {"succeeded": 1}})
+    pods = [("web-2-aaaaa", ("ReplicaSet", "web-2"), "web"), ("web-2-bbbbb", ("ReplicaSet", "web-2"), "web"),
+            ("db-0", ("StatefulSet", "db"), "db"), ("agent-xyz", ("DaemonSet", "agent"), "agent"),
+            ("batch-q1", ("Job", "batch"), "batch")]
+    for i, (name, owned_by, app) in enumerate(pods):
+        api.put("pods", make_pod(namespace, name, node, i, owner=owned_by, labels={"app": app}, scaled=i == 0))
+
+
 def observe_for(api: FakeApi, node: str) -> dict[str, Any]:
     """An agent ``/observe`` document for ``node`` built from the pods the fake API holds."""
     pods = []
@@ -416,13 +486,27 @@ def observe_for(api: FakeApi, node: str) -> dict[str, Any]:
         if pod["spec"].get("nodeName") != node:
             continue
         request = int(pod["spec"]["containers"][0]["resources"]["requests"]["cpu"].rstrip("m"))
+        tier = pod["spec"]["priorityClassName"].split("-", 1)[1]
         pods.append({"uid": pod["metadata"]["uid"], "namespace": pod["metadata"]["namespace"],
-                     "name": pod["metadata"]["name"], "tier": pod["spec"]["priorityClassName"].split("-", 1)[1],
+                     "name": pod["metadata"]["name"], "tier": tier,
                      "qos": "Burstable", "phase": "Running", "request_m": request, "limit_m": request * 2,
                      "used_m": request // 3, "pressure_pct": 1.5, "planned": True,
-                     "cgroup": {"path": f"kubepods.slice/{pod['metadata']['uid']}", "id": 1}})
+                     "cgroup": {"path": f"kubepods.slice/{pod['metadata']['uid']}", "id": 1},
+                     "throttling": {"nr_periods": 1000, "nr_throttled": 25, "throttled_seconds": 0.75}})
+    kinds = {"critical": ("confined", "6-7"), "high": ("grouped", "0-5"), "normal": ("grouped", "0-5"),
+             "low": ("open", "0-5"), "background": ("open", "0-5")}
+    plan = {"schema": 1, "online": "0-7", "fenced": "6-7", "shared": "0-5", "critical_request_m": 0,
+            "fence_wanted_cpus": 2, "fence_capped": False, "starvation_guard_us": 5000,
+            "pinned_fenced": "", "pinned_unfenced": "",
+            "tiers": [{"tier": t, "kind": k, "cpus": c, "weight": 100, "slice_us": 2000, "preempt": t == "critical",
+                       "preemptible": k == "open", "may_borrow_fenced": False, "util_band": [0.5, 0.8],
+                       "pods": sum(1 for p in pods if p["tier"] == t),
+                       "request_m": sum(p["request_m"] for p in pods if p["tier"] == t)}
+                      for t, (k, c) in kinds.items()],
+            "members": [{"uid": p["uid"], "pod": f"{p['namespace']}/{p['name']}", "tier": p["tier"],
+                         "request_m": p["request_m"], "weight": 100, "pinned": ""} for p in pods]}
     return {"node": node, "online": "0-7", "tiers": {}, "pods": pods, "skipped": {}, "pod_errors": [],
-            "pod_source_error": None, "plan": {"fenced": "6-7", "shared": "0-5"},
+            "pod_source_error": None, "plan": plan,
             "enforcement": {"state": "enforcing", "reason": "", "kernel": "6.12.8", "since": 1764316800, "exit": ""},
             "enforcer": {"attached": True, "scheduler": "temper", "last_exit": "", "attach_count": 1, "counters": {}},
             "ready": True}

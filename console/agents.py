@@ -1,0 +1,220 @@
+"""The node agents' ``/observe`` over HTTP: a typed reading of its JSON, and a small fetcher.
+
+Why it exists: node detail (the per-pod layer, the CPU map, live enforcement) and per-pod
+performance come from the agent on the pod's node, with no Prometheus in between. The console
+must not import ``nodeagent``, so the document's shape — ``nodeagent.server.observe_document``:
+``node``, ``online``, ``pods[]`` (``uid``, ``namespace``, ``name``, ``tier``, ``request_m``,
+``limit_m``, ``used_m``, ``pressure_pct``, ``planned``, ``throttling`` {``nr_periods``,
+``nr_throttled``, ``throttled_seconds``} or null), ``plan`` (``temper.render.plan_to_dict``:
+``online``, ``fenced``, ``shared``, ``tiers[]`` {``tier``, ``kind``, ``cpus``}, ``members[]``
+{``uid``, ``tier``}) or null, ``enforcement`` {``state``, ``reason``, ``kernel``, ``since``,
+``exit``} — is read here with pydantic models that ignore fields they do not know (the agent
+may add some) and keep absent values ``None`` (absent is never 0).
+
+Fetching (``AgentClient``): the URL is a template (``--agent-url``, default
+``http://{ip}:9470``) with ``{node}`` and ``{ip}`` (the agent pod's IP on that node) and
+``/observe`` appended. One request per node at a time (concurrent callers share it), answers
+cached for ``ttl_s`` (the UI polls a pod's performance every 2 s), a timeout of ``timeout_s``
+and a body cap of ``MAX_BODY``. Every failure becomes ``AgentStatus(reachable=False, error=...)``:
+an unreachable agent degrades a view, never fails a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from console import models as m
+from temper.cpuset import parse_cpulist
+
+MAX_BODY = 8 * 1024 * 1024
+"""An /observe document for 250 pods is ~150 KiB; anything past 8 MiB is refused."""
+DEFAULT_AGENT_URL = "http://{ip}:9470"
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ObservedThrottling(_Doc):
+    nr_periods: int
+    nr_throttled: int
+    throttled_seconds: float
+
+
+class ObservedPod(_Doc):
+    uid: str
+    namespace: str = ""
+    name: str = ""
+    tier: str = ""
+    request_m: int | None = None
+    limit_m: int | None = None
+    used_m: int | None = None
+    pressure_pct: float | None = None
+    planned: bool = False
+    throttling: ObservedThrottling | None = None
+
+
+class ObservedTier(_Doc):
+    tier: str
+    kind: str = ""
+    cpus: str = ""
+
+
+class ObservedMember(_Doc):
+    uid: str
+    tier: str
+
+
+class ObservedPlan(_Doc):
+    online: str = ""
+    fenced: str = ""
+    shared: str = ""
+    tiers: list[ObservedTier] = []
+    members: list[ObservedMember] = []
+
+
+class ObservedEnforcement(_Doc):
+    state: str
+    reason: str = ""
+    kernel: str = ""
+    since: int = 0
+    exit: str = ""
+
+
+class Observation(_Doc):
+    """One agent's /observe document, as far as the console reads it."""
+
+    node: str = ""
+    online: str = ""
+    pods: list[ObservedPod] = []
+    plan: ObservedPlan | None = None
+    enforcement: ObservedEnforcement | None = None
+
+    def pod(self, uid: str) -> ObservedPod | None:
+        return next((p for p in self.pods if p.uid == uid), None)
+
+
+def layer_of(observation: Observation, uid: str) -> str | None:
+    """The plan layer a pod landed in, ``"<tier>/<kind>"`` (e.g. ``critical/confined``), or None
+    when the agent did not plan it (unknown pod, host pod, or no plan yet)."""
+    plan = observation.plan
+    if plan is None:
+        return None
+    member = next((x for x in plan.members if x.uid == uid), None)
+    if member is None:
+        return None
+    tier = next((t for t in plan.tiers if t.tier == member.tier), None)
+    return f"{member.tier}/{tier.kind}" if tier is not None and tier.kind else member.tier
+
+
+def layers(observation: Observation) -> dict[str, str]:
+    """uid -> layer for every planned pod (one pass, for a node's pod list)."""
+    plan = observation.plan
+    if plan is None:
+        return {}
+    kinds = {t.tier: t.kind for t in plan.tiers}
+    return {x.uid: f"{x.tier}/{kinds[x.tier]}" if kinds.get(x.tier) else x.tier for x in plan.members}
+
+
+def cpu_roles(observation: Observation | None, cpus: int | None, fenced: str) -> list[m.CpuRole]:
+    """Every online CPU with its role: from the agent's plan, else from the node annotation
+    (``cpus`` CPUs numbered 0..cpus-1, ``fenced`` a comma list)."""
+    try:
+        if observation is not None and observation.plan is not None:
+            plan = observation.plan
+            online = parse_cpulist(plan.online or observation.online)
+            fence = parse_cpulist(plan.fenced)
+        elif cpus is not None:
+            online = frozenset(range(cpus))
+            fence = frozenset(int(c) for c in fenced.split(",") if c.strip().isdigit())
+        else:
+            return []
+    except ValueError:
+        return []
+    return [m.CpuRole(cpu=c, role="fenced" if c in fence else "shared") for c in sorted(online)]
+
+
+def parse_observation(document: bytes) -> Observation:
+    """Raises ``ValueError`` (pydantic's ``ValidationError`` is one) on a wrong shape."""
+    return Observation.model_validate_json(document)
+
+
+@dataclass
+class _Entry:
+    at: float
+    result: Observation | m.AgentStatus
+
+
+@dataclass
+class AgentClient:
+    """Fetches /observe per node with a short cache and one request in flight per node."""
+
+    url_template: str = DEFAULT_AGENT_URL
+    timeout_s: float = 2.0
+    ttl_s: float = 1.5
+    clock: Callable[[], float] = time.monotonic
+    _session: aiohttp.ClientSession | None = None
+    _cache: dict[str, _Entry] = field(default_factory=dict)
+    _inflight: dict[str, asyncio.Future[Observation | m.AgentStatus]] = field(default_factory=dict)
+
+    def url(self, node: str, ip: str | None) -> str | None:
+        if "{ip}" in self.url_template and ip is None:
+            return None
+        return self.url_template.format(node=node, ip=ip or "").rstrip("/") + "/observe"
+
+    async def observe(self, node: str, ip: str | None) -> Observation | m.AgentStatus:
+        entry = self._cache.get(node)
+        if entry is not None and self.clock() - entry.at < self.ttl_s:
+            return entry.result
+        pending = self._inflight.get(node)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Observation | m.AgentStatus] = asyncio.get_running_loop().create_future()
+        self._inflight[node] = future
+        try:
+            result = await self._fetch(node, ip)
+            self._cache[node] = _Entry(self.clock(), result)
+            if len(self._cache) > 10_000:  # forget the oldest half rather than grow without bound
+                for key in sorted(self._cache, key=lambda k: self._cache[k].at)[:5_000]:
+                    del self._cache[key]
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            with contextlib.suppress(BaseException):
+                future.exception()
+            raise
+        finally:
+            del self._inflight[node]
+
+    async def _fetch(self, node: str, ip: str | None) -> Observation | m.AgentStatus:
+        url = self.url(node, ip)
+        if url is None:
+            return m.AgentStatus(reachable=False, error="no agent pod is known on this node")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+            async with self._session.get(url, timeout=timeout, headers={"Accept": "application/json"}) as response:
+                if response.status != 200:
+                    return m.AgentStatus(reachable=False, error=f"agent answered HTTP {response.status}")
+                body = await response.content.read(MAX_BODY + 1)
+            if len(body) > MAX_BODY:
+                return m.AgentStatus(reachable=False, error="agent /observe document exceeds 8 MiB")
+            return parse_observation(body)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return m.AgentStatus(reachable=False, error=f"agent unreachable: {type(exc).__name__}")
+        except (ValidationError, ValueError):
+            return m.AgentStatus(reachable=False, error="agent /observe document has an unexpected shape")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
