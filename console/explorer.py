@@ -195,7 +195,7 @@ class Explorer:
         for node in {p.node for p in (previous, current) if p is not None and p.node}:
             self._recount_node(node)
         for key in {pod_workload_key(p) for p in (previous, current) if p is not None} - {None}:
-            assert key is not None  # noqa: S101  # the set difference above removed None
+            assert key is not None  # the set difference above removed None
             self._recount_workload(key)
 
     def _track_agent(self, change: str, obj: Mapping[str, Any]) -> None:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 
@@ -74,7 +74,7 @@ async def _get(client: ApiClient, path: str, params: dict[str, str] | None = Non
         if exc.status == 404:
             raise error(404, "gone", "the object is no longer on the API server") from None
         raise error(502, "api-unavailable", f"the API server answered {exc.status or 'nothing'}") from None
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         raise error(502, "api-unavailable", "the API server could not be reached") from None
 
 
@@ -255,4 +255,4 @@ def install(app: web.Application, client: ApiClient, cluster: str, nodes: Index[
 
     app.cleanup_ctx.append(lifetime)
     app.on_shutdown.append(stop_streams)
-    return cast(dict[str, Handler], HANDLERS)
+    return dict(HANDLERS)

@@ -388,8 +388,8 @@ class WorkloadListQuery(ListQuery):
 class LogQuery(Query):
     container: str = Field("", max_length=253, description="required when the pod has several containers")
     follow: bool = False
-    tailLines: int | None = Field(None, ge=0, le=100_000)  # noqa: N815  # the API server's parameter name
-    sinceSeconds: int | None = Field(None, ge=1, le=10 * 365 * 86400)  # noqa: N815  # the API server's name
+    tailLines: int | None = Field(None, ge=0, le=100_000)  # the API server's parameter name
+    sinceSeconds: int | None = Field(None, ge=1, le=10 * 365 * 86400)  # the API server's name
 
 
 class DiffQuery(Query):

@@ -76,7 +76,8 @@ def _content(model: type[BaseModel]) -> dict[str, Any]:
 
 def spec() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
-    models = {r[2] for r in ROUTES if getattr(r[2], "media_type", None) is None} | {m.ErrorResponse, m.StreamReset}
+    models: set[type[BaseModel]] = {m.ErrorResponse, m.StreamReset}
+    models |= {r[2] for r in ROUTES if getattr(r[2], "media_type", None) is None}
     every: list[tuple[type[BaseModel], Literal["serialization"]]] = [(model, "serialization") for model in models]
     _, defs = models_json_schema(every, ref_template="#/components/schemas/{model}", by_alias=True)
     paths: dict[str, Any] = {}

@@ -106,7 +106,7 @@ class EventRing:
         out: list[StreamEvent] = []
         for s in range(seq + 1, min(self.newest, seq + limit) + 1):
             event = self._slots[s % self.capacity]
-            assert event is not None and event.seq == s  # noqa: S101  # guaranteed by the bounds check above
+            assert event is not None and event.seq == s  # guaranteed by the bounds check above
             out.append(event)
         return out
 

@@ -104,11 +104,11 @@ def _containers(obj: Mapping[str, Any], field: str = "containers") -> list[Mappi
 
 @functools.lru_cache(maxsize=4096)
 def _profile(annotation: str | None, images: tuple[str, ...]) -> str | None:
-    return select_profile(annotation, images, _BUILTINS()).profile
+    return select_profile(annotation, images, _builtins()).profile
 
 
 @functools.cache
-def _BUILTINS() -> dict[str, Any]:  # noqa: N802  # a lazily built constant
+def _builtins() -> dict[str, Any]:
     return dict(builtin_profiles())
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from console.app import Settings, create_app, token_digest
+from console.explorer import Explorer
 from console.explorer_api import EXPLORER, HUB
 from console.stream import EventHub
 from temper.kube.client import ApiClient, ApiConfig
@@ -37,6 +38,10 @@ class Running:
     @property
     def hub(self) -> EventHub:
         return self.app[HUB]
+
+    @property
+    def explorer(self) -> Explorer:
+        return self.app[EXPLORER]
 
     async def get_json(self, path: str, status: int = 200) -> object:
         response = await self.client.get(path, headers=AUTH)
@@ -73,7 +78,7 @@ async def running_console(nodes: int = 3, pods: int = 12, workloads: bool = True
     await client.start_server()
     running = Running(api, agents, client, app)
     try:
-        await running.until(lambda: SYNCED <= app[EXPLORER].synced)
+        await running.until(lambda: app[EXPLORER].synced >= SYNCED)
         yield running
     finally:
         await client.close()
