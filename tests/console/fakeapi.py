@@ -323,6 +323,8 @@ class FakeApi:
             try:
                 sent = len(self.logs[(namespace, name, container)])
                 while (namespace, name) in self.objects["pods"]:
+                    if request.transport is None or request.transport.is_closing():
+                        break  # the client went (the real server's request context ends too)
                     waiter = self._changed
                     current = self.logs[(namespace, name, container)]
                     for _, line in current[sent:]:
