@@ -155,7 +155,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     try:
         params = log_params(query, summary.containers)
     except LogRequestError as exc:
-        raise error(400, "bad-container", str(exc)) from None
+        raise error(exc.status, "bad-container" if exc.status == 400 else "no-container", str(exc)) from None
     return await proxy_log(request, explorer.client, summary.namespace, summary.name, params)
 
 

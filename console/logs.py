@@ -5,9 +5,9 @@ Why it exists: the UI's log panel (follow, since, tail, container choice) talks 
 
 Design:
 - ``log_params`` (pure) turns a validated ``LogQuery`` and the pod's container names into the
-  API server's parameters, or raises ``LogRequestError`` (a 400): a pod with several
-  containers needs ``container``, and it must be one of them (checked against the cache, so a
-  typo costs no API call).
+  API server's parameters, or raises ``LogRequestError``: a pod with several containers needs
+  ``container`` (400), and it must be one of them (404; checked against the cache, so a typo
+  costs no API call).
 - Bounded buffers: bytes are copied chunk by chunk as they arrive (aiohttp's reader pauses the
   API connection past its 64 KiB high-water mark, and each write waits for the client to
   drain), so a follower holds at most a few chunks, never a log. A response that does not
@@ -37,7 +37,12 @@ WRITE_TIMEOUT_S = 30.0
 
 
 class LogRequestError(ValueError):
-    """A log request that cannot be answered as asked (HTTP 400)."""
+    """A log request that cannot be answered as asked: ``status`` 400 (ambiguous: say which
+    container) or 404 (no such container)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def log_params(query: m.LogQuery, containers: Sequence[str]) -> dict[str, str]:
@@ -46,10 +51,10 @@ def log_params(query: m.LogQuery, containers: Sequence[str]) -> dict[str, str]:
     if not container:
         if len(containers) != 1:
             raise LogRequestError(f"this pod has containers {', '.join(containers) or '(none)'}; choose one "
-                                  "with ?container=")
+                                  "with ?container=", 400)
         container = containers[0]
     elif container not in containers:
-        raise LogRequestError(f"no container {container!r} in this pod; it has {', '.join(containers)}")
+        raise LogRequestError(f"no container {container!r} in this pod; it has {', '.join(containers)}", 404)
     params = {"container": container}
     if query.follow:
         params["follow"] = "true"

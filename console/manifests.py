@@ -38,7 +38,7 @@ def strip(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_yaml(obj: Any) -> str:
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False)  # non-ASCII escaped: NEL, LS, PS break lines
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from console.explorer_api import AGENTS
 from tests.console.fakeapi import make_pod
-from tests.console.harness import AUTH, running_console
+from tests.console.harness import running_console
 
 C = "/api/v1/clusters/local"
 

@@ -19,14 +19,16 @@ def pod(key: str, node: str, owner: str | None) -> PodSummary:
 
 FACETS = {"node": lambda p: p.node or None, "namespace": lambda p: p.namespace,
           "owner": lambda p: p.owner.name if p.owner else None}
-keys = st.builds(lambda ns, name: f"{ns}/{name}", st.sampled_from(["a", "b", "c"]), st.text("xyz", min_size=1, max_size=3))
+keys = st.builds(lambda ns, name: f"{ns}/{name}", st.sampled_from(["a", "b", "c"]),
+                 st.text("xyz", min_size=1, max_size=3))
 ops = st.lists(st.tuples(st.booleans(), keys, st.sampled_from(["", "n1", "n2"]), st.sampled_from([None, "j1", "j2"])),
                max_size=60)
 
 
 @settings(max_examples=200, deadline=None)
 @given(ops, st.booleans())
-def test_facets_match_a_brute_force_model(operations: list[tuple[bool, str, str, str | None]], start_full: bool) -> None:
+def test_facets_match_a_brute_force_model(operations: list[tuple[bool, str, str, str | None]],
+                                          start_full: bool) -> None:
     index: Index[PodSummary] = Index(FACETS)
     model: dict[str, PodSummary] = {}
     if start_full:

@@ -55,7 +55,8 @@ async def test_tail_since_and_container_choice() -> None:
         assert ambiguous.status == 400 and "sidecar" in (await ambiguous.json())["error"]["message"]
         chosen = await r.client.get(LOGS.format(name="two") + "?container=sidecar", headers=AUTH)
         assert await chosen.text() == "from the sidecar\n"
-        for bad in ("?container=nope", "?tailLines=-1", "?sinceSeconds=zero", "?follow=perhaps"):
+        assert (await r.client.get(LOGS.format(name="two") + "?container=nope", headers=AUTH)).status == 404
+        for bad in ("?tailLines=-1", "?sinceSeconds=zero", "?follow=perhaps"):
             assert (await r.client.get(LOGS.format(name="two") + bad, headers=AUTH)).status == 400, bad
         assert (await r.client.get(LOGS.format(name="ghost"), headers=AUTH)).status == 404
 
