@@ -7,6 +7,7 @@ HTTPS when ``--tls-cert``/``--tls-key`` are given (``temper.tls``, hot reload).
 
     temper console serve [--listen HOST:PORT] [--cluster-name NAME] [--api-url URL | --kubeconfig F]
                          [--token NAME:ROLE:SECRET ...] [--tls-cert F --tls-key F [--client-ca F]]
+                         [--agent-url 'http://{ip}:9470'] [--agent-selector k=v,...]
     temper console config [same flags]     # what serve would use, as YAML; never a token secret
     temper console openapi                 # the /api/v1 OpenAPI 3.1 document (JSON)
 
@@ -30,7 +31,9 @@ from typing import Any
 
 import yaml
 
+from console.agents import DEFAULT_AGENT_URL
 from console.app import Settings, create_app, token_digest
+from console.explorer import DEFAULT_AGENT_SELECTOR
 from console.openapi import spec
 from temper import clikit
 from temper.config import ConfigError
@@ -51,6 +54,11 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="API server URL (default: in-cluster or kubeconfig)")
     clikit.add_kubeconfig(parser)
     parser.add_argument("--token", action="append", default=[], help="NAME:ROLE:SECRET bootstrap token")
+    parser.add_argument("--agent-url", default=DEFAULT_AGENT_URL,
+                        help="node agents' base URL; {ip} is the agent pod's IP, {node} the node name "
+                             f"(default {DEFAULT_AGENT_URL})")
+    parser.add_argument("--agent-selector", default=DEFAULT_AGENT_SELECTOR,
+                        help=f"labels of the agent pods (default {DEFAULT_AGENT_SELECTOR})")
     clikit.add_tls(parser, "; HTTPS when given with --tls-key")
     clikit.add_connection_limits(parser)
     clikit.add_log_level(parser)
@@ -103,6 +111,8 @@ def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
         "tls": {"certFile": args.tls_cert, "keyFile": args.tls_key, "clientCaFile": args.client_ca}
         if args.tls_cert else None,
         "tokens": [{"name": name, "role": role} for name, role, _ in _tokens(args.token)],
+        "agentUrl": args.agent_url,
+        "agentSelector": args.agent_selector,
         "connectionLimits": vars(clikit.limits_from_args(args)),
     }
 
@@ -127,7 +137,8 @@ def main(argv: list[str]) -> int:
     secret = os.environ.get("CONSOLE_SECRET", "").encode() or secrets.token_bytes(32)
     tokens = {token_digest(secret, value): (name, role) for name, role, value in _tokens(args.token)}
     config = ApiConfig(base_url=args.api_url) if args.api_url else auto_config(args.kubeconfig)
-    settings = Settings(args.cluster_name, tokens, secret)
+    settings = Settings(args.cluster_name, tokens, secret, agent_url=args.agent_url,
+                        agent_selector=args.agent_selector)
     host, port = parse_host_port(document["listen"])
     reloader = CertReloader(args.tls_cert, args.tls_key, context) if context is not None else None
     asyncio.run(_serve(config, settings, host, port, reloader, clikit.limits_from_args(args)))
