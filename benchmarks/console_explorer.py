@@ -154,7 +154,7 @@ def floor_child(port_queue: Any, bodies: dict[str, bytes]) -> None:
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def time_lists(base: str, count: int) -> dict[str, list[float]]:

@@ -23,9 +23,9 @@ from console import models as m
 from console.agents import DEFAULT_AGENT_URL
 from console.explorer import DEFAULT_AGENT_SELECTOR, POD_FACETS
 from console.explorer_api import install
-from console.index import Index, page
+from console.index import Index, page, page_json
 from console.openapi import ROUTES, spec
-from console.responses import encode, error
+from console.responses import encode, encode_json, error
 from console.summaries import node_summary, pod_summary
 from console.ui import add_ui_routes
 from temper.kube.client import ApiClient
@@ -112,8 +112,7 @@ async def clusters(request: web.Request) -> web.Response:
 
 async def nodes(request: web.Request) -> web.Response:
     _cluster(request)
-    items, cont, total = page(request.app[NODES], *_paging(request))
-    return encode(m.NodePage.model_validate({"items": items, "continue": cont, "total": total}))
+    return encode_json(page_json(request.app[NODES], *_paging(request)))
 
 
 def create_app(api: ApiClient, settings: Settings) -> web.Application:

@@ -24,11 +24,11 @@ from aiohttp import web
 from console import models as m
 from console.agents import AgentClient, Observation, layer_of
 from console.explorer import DEFAULT_AGENT_SELECTOR, Explorer, node_detail, parse_selector, pod_detail
-from console.index import Index, page
+from console.index import Index, page_json
 from console.logs import LogRequestError, log_params, proxy_log
 from console.manifests import diff, revisions, strip, to_yaml
 from console.performance import pod_performance
-from console.responses import encode, error, parse_query
+from console.responses import encode, encode_json, error, parse_query
 from console.stream import DEFAULT_CAPACITY, EventHub, parse_kinds, serve_stream
 from console.summaries import WORKLOAD_GROUPS, WORKLOAD_PLURALS, workload_key
 from temper.kube.client import ApiClient, ApiError
@@ -94,8 +94,7 @@ async def pods(request: web.Request) -> web.Response:
     explorer = _explorer(request)
     query = parse_query(request, m.PodListQuery)
     where = {k: v for k, v in (("node", query.node), ("namespace", query.namespace)) if v}
-    items, cont, total = page(explorer.pods, query.limit, query.continue_, query.q, where)
-    return encode(m.PodPage.model_validate({"items": items, "continue": cont, "total": total}))
+    return encode_json(page_json(explorer.pods, query.limit, query.continue_, query.q, where))
 
 
 async def node(request: web.Request) -> web.Response:
@@ -130,8 +129,7 @@ async def workloads(request: web.Request) -> web.Response:
     explorer = _explorer(request)
     query = parse_query(request, m.WorkloadListQuery)
     where = {k: v for k, v in (("kind", query.kind), ("namespace", query.namespace)) if v}
-    items, cont, total = page(explorer.workloads, query.limit, query.continue_, query.q, where)
-    return encode(m.WorkloadPage.model_validate({"items": items, "continue": cont, "total": total}))
+    return encode_json(page_json(explorer.workloads, query.limit, query.continue_, query.q, where))
 
 
 async def workload(request: web.Request) -> web.Response:

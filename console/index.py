@@ -16,11 +16,14 @@ Invariants (a hypothesis test checks them against a brute-force model):
 Cost: ``upsert``/``delete`` are O(log n) to find plus a list insert/remove (a memmove);
 ``page`` is O(log n + limit) without ``q``; with ``q`` (a substring search on the key) it scans
 from the continue key until it has ``limit`` matches.
+Encoding: ``json_of`` keeps each item's JSON once it was encoded (dropped on upsert/delete), so
+a page is a join of cached bytes, not ``limit`` model serialisations per request.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
@@ -51,8 +54,17 @@ class Index(Generic[T]):
         self.keys: list[str] = []
         self.facets: dict[str, Facet[T]] = dict(facets or {})
         self.by: dict[str, dict[str, list[str]]] = {name: {} for name in self.facets}
+        self._json: dict[str, bytes] = {}
+
+    def json_of(self, key: str) -> bytes:
+        """The item's JSON (by alias), encoded once per version of the item."""
+        cached = self._json.get(key)
+        if cached is None:
+            cached = self._json[key] = self.items[key].model_dump_json(by_alias=True).encode()
+        return cached
 
     def replace(self, entries: Mapping[str, T]) -> None:
+        self._json = {}
         self.items = dict(entries)
         self.keys = sorted(self.items)
         for name, facet in self.facets.items():
@@ -69,6 +81,7 @@ class Index(Generic[T]):
         if previous is None:
             _insert(self.keys, key)
         self.items[key] = value
+        self._json.pop(key, None)
         for name, facet in self.facets.items():
             old = facet(previous) if previous is not None else None
             new = facet(value)
@@ -83,6 +96,7 @@ class Index(Generic[T]):
         previous = self.items.pop(key, None)
         if previous is None:
             return None
+        self._json.pop(key, None)
         _remove(self.keys, key)
         for name, facet in self.facets.items():
             self._unlist(name, facet(previous), key)
@@ -108,7 +122,22 @@ class Index(Generic[T]):
 
 def page(index: Index[T], limit: int, after: str, q: str,
          where: Mapping[str, str] | None = None) -> tuple[list[T], str | None, int]:
-    """Pure: items after ``after`` (the continue token) matching ``q`` and every ``where``
+    """``page_keys`` with the items instead of their keys."""
+    keys, cont, total = page_keys(index, limit, after, q, where)
+    return [index.items[k] for k in keys], cont, total
+
+
+def page_json(index: Index[T], limit: int, after: str, q: str, where: Mapping[str, str] | None = None) -> bytes:
+    """A page as the JSON of a ``PageFields`` model (``continue``, ``total``, ``items``), built
+    from the cached item encodings."""
+    keys, cont, total = page_keys(index, limit, after, q, where)
+    return b'{"continue":%s,"total":%d,"items":[%s]}' % (
+        json.dumps(cont).encode(), total, b",".join(index.json_of(k) for k in keys))
+
+
+def page_keys(index: Index[T], limit: int, after: str, q: str,
+              where: Mapping[str, str] | None = None) -> tuple[list[str], str | None, int]:
+    """Pure: keys of the items after ``after`` (the continue token) matching ``q`` and every ``where``
     facet filter, at most ``limit``; returns (items, continue token or None, total).
 
     ``total`` counts the collection the facet filters select (all items without filters);
@@ -124,18 +153,17 @@ def page(index: Index[T], limit: int, after: str, q: str,
         candidates = index.keys_of(chosen, where[chosen])
         rest = {f: v for f, v in where.items() if f != chosen}
     start = bisect.bisect_right(candidates, after) if after else 0
-    out: list[T] = []
+    out: list[str] = []
     last = ""
     for at in range(start, len(candidates)):
         key = candidates[at]
-        item = index.items[key]
         if q and q not in key:
             continue
-        if rest and any(index.facets[f](item) != v for f, v in rest.items()):
+        if rest and any(index.facets[f](index.items[key]) != v for f, v in rest.items()):
             continue
         if len(out) == limit:
             return out, last, _total(index, candidates, rest)
-        out.append(item)
+        out.append(key)
         last = key
     return out, None, _total(index, candidates, rest)
 

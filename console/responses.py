@@ -36,6 +36,11 @@ def encode(model: BaseModel) -> web.Response:
     return web.Response(text=model.model_dump_json(by_alias=True), content_type="application/json")
 
 
+def encode_json(body: bytes) -> web.Response:
+    """Already-encoded JSON (a page from ``console.index.page_json``)."""
+    return web.Response(body=body, content_type="application/json")
+
+
 def parse_query(request: web.Request, model: type[Q]) -> Q:
     """The request's query string as ``model``; a 400 naming the first bad parameter."""
     try:
