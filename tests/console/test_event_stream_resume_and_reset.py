@@ -155,3 +155,15 @@ async def test_a_client_that_stops_reading_is_skipped_ahead_with_a_reset() -> No
         assert frames < published, "the slow client was sent every event instead of a reset"
         assert r.hub.resets_sent >= 1
         writer.close()
+
+
+async def test_a_wholesale_relist_reaches_live_clients_as_a_reset() -> None:
+    async with running_console() as r:
+        response = await r.client.get("/api/v1/events?kinds=workloads", headers=AUTH)
+        await asyncio.sleep(0.1)
+        r.explorer.on_pods([make_pod("apps", "only", "node-00000", 1)])  # what the reflector does after a 410
+        got = await read_events(response, 1)
+        assert got[0]["event"] == "reset" and got[0]["data"] == {"reason": "pods re-listed"}
+        assert list(r.explorer.pods.items) == ["apps/only"]
+        assert r.explorer.nodes.items["node-00000"].pods == 1
+        response.close()

@@ -127,3 +127,21 @@ async def test_reads_are_answered_from_the_cache_without_listing_the_api_again()
             await r.get_json(f"{C}/namespaces/apps/workloads/Deployment/web")
         lists_after = {k: v for k, v in r.api.requests.items() if k[0] == "GET"}
         assert lists_after == lists_before
+
+
+async def test_the_agent_is_found_by_its_pod_ip_on_the_node() -> None:
+    async with running_console() as r:
+        agents = r.app[AGENTS]
+        port = agents.url_template.split(":")[2].split("/")[0]
+        agents.url_template, agents.ttl_s = f"http://{{ip}}:{port}/{{node}}", 0
+        before = as_dict(await r.get_json(f"{C}/nodes/node-00001"))
+        assert before["agent"] == {"reachable": False, "error": "no agent pod is known on this node"}
+        agent_pod = make_pod("temper-system", "temper-agent-x1", "node-00001", 0,
+                             labels={"app.kubernetes.io/component": "agent"})
+        agent_pod["status"]["podIP"] = "127.0.0.1"
+        r.api.put("pods", agent_pod)
+        await r.until(lambda: r.explorer.agent_ips.get("node-00001") == "127.0.0.1")
+        after = as_dict(await r.get_json(f"{C}/nodes/node-00001"))
+        assert after["agent"]["reachable"] is True
+        r.api.delete("pods", "temper-system", "temper-agent-x1")
+        await r.until(lambda: "node-00001" not in r.explorer.agent_ips)
