@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from console import models as m
@@ -74,7 +75,7 @@ async def _get(client: ApiClient, path: str, params: dict[str, str] | None = Non
         if exc.status == 404:
             raise error(404, "gone", "the object is no longer on the API server") from None
         raise error(502, "api-unavailable", f"the API server answered {exc.status or 'nothing'}") from None
-    except (TimeoutError, OSError):
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError):  # refused, reset, timed out, not JSON
         raise error(502, "api-unavailable", "the API server could not be reached") from None
 
 

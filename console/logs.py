@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import aiohttp
 from aiohttp import web
 
 from console import models as m
@@ -93,7 +94,7 @@ async def proxy_log(request: web.Request, client: ApiClient, namespace: str, nam
             raise error(exc.status, "log-unavailable", exc.message) from None
         raise error(502, "api-unavailable", f"the API server answered {exc.status or 'nothing'} for the log") \
             from None
-    except (ConnectionError, TimeoutError, OSError):
+    except (aiohttp.ClientError, TimeoutError, OSError):  # the client or the API connection broke
         if not response.prepared:
             raise error(502, "api-unavailable", "the API server's log stream failed") from None
     return response

@@ -169,7 +169,8 @@ class FakeApi:
 
     async def stop(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
     def _plural(self, request: web.Request) -> str | None:
         plural = request.match_info["plural"]

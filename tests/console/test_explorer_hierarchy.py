@@ -145,3 +145,14 @@ async def test_the_agent_is_found_by_its_pod_ip_on_the_node() -> None:
         assert after["agent"]["reachable"] is True
         r.api.delete("pods", "temper-system", "temper-agent-x1")
         await r.until(lambda: "node-00001" not in r.explorer.agent_ips)
+
+
+async def test_with_the_api_server_gone_lists_still_answer_and_details_say_502() -> None:
+    async with running_console() as r:
+        await r.api.stop()
+        assert as_dict(await r.get_json(f"{C}/pods?namespace=apps"))["total"] == 5
+        for path in (f"{C}/namespaces/apps/pods/web-2-aaaaa", f"{C}/namespaces/apps/pods/web-2-aaaaa/manifest",
+                     f"{C}/namespaces/apps/workloads/Deployment/web/revisions",
+                     f"{C}/namespaces/apps/pods/web-2-aaaaa/logs"):
+            body = as_dict(await r.get_json(path, status=502))
+            assert body["error"]["code"] == "api-unavailable"
