@@ -14,9 +14,10 @@ Setup (each server in its own child process, the client in the parent):
   answer for each URL (JSON encoded once at start).
 - lists: closed loop, one keep-alive connection, ``--requests`` per URL per round, servers
   alternating in ``--rounds`` rounds.
-- SSE: ``--clients`` streams open on each server; the server publishes ``--events`` events
-  at ``--rate``/s (console: into its ``EventHub``, the path every cache change takes; floor: a
-  bare per-client ``asyncio.Queue`` fan-out writing the same frames). Latency is publish time
+- SSE (``--rounds`` rounds, servers alternating): ``--clients`` streams open on each server;
+  the server publishes ``--events`` events at ``--rate``/s (console: into its ``EventHub``, the
+  path every cache change takes; floor: a bare per-client ``asyncio.Queue`` fan-out writing the
+  same frames). Latency is publish time
   (in the event) to receipt at every client.
 
 Run: ``nice -n 19 python benchmarks/console_explorer.py [--nodes 5000] [--pods 30000]``
@@ -123,6 +124,8 @@ def floor_child(port_queue: Any, bodies: dict[str, bytes]) -> None:
                 await response.write(b"retry: 2000\n\n")
                 while True:
                     await response.write(await queue.get())
+            except ConnectionError:
+                return response  # the client went
             finally:
                 queues.discard(queue)
 
@@ -246,14 +249,21 @@ def main() -> int:
         print(f"| `{url.removeprefix('/api/v1/clusters/local')}` | {len(pages[url])} | "
               f"{statistics.median(c):.2f} / {pct(c, 99):.2f} | {statistics.median(f):.2f} / {pct(f, 99):.2f} | "
               f"{pct(c, 99) / pct(f, 99):.1f}x |")
-    print(f"\nSSE fan-out: {args.clients} clients, {args.events} events at {args.rate:g}/s\n")
-    print("| server | delivered | p50 ms | p99 ms | max ms |")
-    print("|---|---:|---:|---:|---:|")
-    for name, server in (("floor (bare queue fan-out)", floor_info), ("console (EventHub + serve_stream)", info)):
-        latencies, received = asyncio.run(fan_out(server["port"], server["control"], args.clients, args.events,
-                                                  args.rate))
-        print(f"| {name} | {received}/{args.clients * args.events} | {pct(latencies, 50):.2f} | "
-              f"{pct(latencies, 99):.2f} | {max(latencies):.2f} |")
+    print(f"\nSSE fan-out: {args.clients} clients, {args.events} events at {args.rate:g}/s, {args.rounds} rounds "
+          "(servers alternating)\n")
+    print("| server | delivered | p50 ms | p99 ms | max ms | p99 per round ms |")
+    print("|---|---:|---:|---:|---:|---|")
+    servers = (("floor (bare queue fan-out)", floor_info), ("console (EventHub + serve_stream)", info))
+    sse: dict[str, tuple[list[float], int, list[float]]] = {name: ([], 0, []) for name, _ in servers}
+    for _ in range(args.rounds):
+        for name, server in servers:
+            latencies, received = asyncio.run(fan_out(server["port"], server["control"], args.clients,
+                                                      args.events, args.rate))
+            all_latencies, total, per_round = sse[name]
+            sse[name] = (all_latencies + latencies, total + received, [*per_round, pct(latencies, 99)])
+    for name, (latencies, received, per_round) in sse.items():
+        print(f"| {name} | {received}/{args.rounds * args.clients * args.events} | {pct(latencies, 50):.2f} | "
+              f"{pct(latencies, 99):.2f} | {max(latencies):.2f} | {', '.join(f'{v:.0f}' for v in per_round)} |")
     console.kill()
     floor.kill()
     return 0

@@ -80,12 +80,8 @@ class ObservedPlan(_Doc):
     members: list[ObservedMember] = []
 
 
-class ObservedEnforcement(_Doc):
-    state: str
-    reason: str = ""
-    kernel: str = ""
-    since: int = 0
-    exit: str = ""
+class ObservedEnforcement(m.Enforcement):
+    model_config = ConfigDict(extra="ignore")
 
 
 class Observation(_Doc):

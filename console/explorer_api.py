@@ -91,11 +91,18 @@ async def _observe(request: web.Request, node: str) -> Observation | m.AgentStat
 
 
 # ---- hierarchy -------------------------------------------------------------------------------
+def _page(request: web.Request, index: Index[Any], model: type[m.ListQuery], facets: tuple[str, ...]) -> web.Response:
+    query = parse_query(request, model)
+    where = {f: getattr(query, f) for f in facets if getattr(query, f)}
+    return encode_json(page_json(index, query.limit, query.continue_, query.q, where))
+
+
 async def pods(request: web.Request) -> web.Response:
-    explorer = _explorer(request)
-    query = parse_query(request, m.PodListQuery)
-    where = {k: v for k, v in (("node", query.node), ("namespace", query.namespace)) if v}
-    return encode_json(page_json(explorer.pods, query.limit, query.continue_, query.q, where))
+    return _page(request, _explorer(request).pods, m.PodListQuery, ("node", "namespace"))
+
+
+async def _pod_object(explorer: Explorer, summary: m.PodSummary) -> dict[str, Any]:
+    return await _get(explorer.client, f"/api/v1/namespaces/{summary.namespace}/pods/{summary.name}")
 
 
 async def node(request: web.Request) -> web.Response:
@@ -110,7 +117,7 @@ async def node(request: web.Request) -> web.Response:
 
 async def pod(request: web.Request) -> web.Response:
     explorer, summary = _pod(request)
-    obj = await _get(explorer.client, f"/api/v1/namespaces/{summary.namespace}/pods/{summary.name}")
+    obj = await _pod_object(explorer, summary)
     observed = await _observe(request, summary.node)
     layer = layer_of(observed, summary.uid) if isinstance(observed, Observation) else None
     return encode(pod_detail(obj, summary, layer))
@@ -118,7 +125,7 @@ async def pod(request: web.Request) -> web.Response:
 
 async def container(request: web.Request) -> web.Response:
     explorer, summary = _pod(request)
-    obj = await _get(explorer.client, f"/api/v1/namespaces/{summary.namespace}/pods/{summary.name}")
+    obj = await _pod_object(explorer, summary)
     wanted = request.match_info["container"]
     found = next((c for c in pod_detail(obj, summary, None).containers if c.name == wanted), None)
     if found is None:
@@ -127,10 +134,7 @@ async def container(request: web.Request) -> web.Response:
 
 
 async def workloads(request: web.Request) -> web.Response:
-    explorer = _explorer(request)
-    query = parse_query(request, m.WorkloadListQuery)
-    where = {k: v for k, v in (("kind", query.kind), ("namespace", query.namespace)) if v}
-    return encode_json(page_json(explorer.workloads, query.limit, query.continue_, query.q, where))
+    return _page(request, _explorer(request).workloads, m.WorkloadListQuery, ("kind", "namespace"))
 
 
 async def workload(request: web.Request) -> web.Response:
@@ -160,7 +164,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
 
 async def pod_manifest(request: web.Request) -> web.Response:
     explorer, summary = _pod(request)
-    obj = await _get(explorer.client, f"/api/v1/namespaces/{summary.namespace}/pods/{summary.name}")
+    obj = await _pod_object(explorer, summary)
     return encode(m.Manifest(manifest=to_yaml(strip(obj))))
 
 

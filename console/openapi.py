@@ -76,7 +76,7 @@ def _content(model: type[BaseModel]) -> dict[str, Any]:
 
 def spec() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
-    models: set[type[BaseModel]] = {m.ErrorResponse, m.StreamReset}
+    models: set[type[BaseModel]] = {m.ErrorResponse, m.Event, m.StreamReset}  # the last two: SSE data
     models |= {r[2] for r in ROUTES if getattr(r[2], "media_type", None) is None}
     every: list[tuple[type[BaseModel], Literal["serialization"]]] = [(model, "serialization") for model in models]
     _, defs = models_json_schema(every, ref_template="#/components/schemas/{model}", by_alias=True)
