@@ -78,7 +78,8 @@ async def proxy_log(request: web.Request, client: ApiClient, namespace: str, nam
             await response.prepare(request)
             while True:
                 try:
-                    chunk = await asyncio.wait_for(body.readany(), IDLE_CHECK_S)
+                    async with asyncio.timeout(IDLE_CHECK_S):
+                        chunk = await body.readany()
                 except TimeoutError:
                     transport = request.transport
                     if transport is None or transport.is_closing():
@@ -86,7 +87,8 @@ async def proxy_log(request: web.Request, client: ApiClient, namespace: str, nam
                     continue
                 if not chunk:
                     break
-                await asyncio.wait_for(response.write(chunk), WRITE_TIMEOUT_S)
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    await response.write(chunk)
     except ApiError as exc:
         if response.prepared:
             return response

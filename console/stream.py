@@ -64,6 +64,8 @@ class StreamEvent:
     seq: int
     kind: str
     data: bytes
+    frame: bytes
+    """The whole SSE frame, built once at append (every client writes the same bytes)."""
 
 
 class EventRing:
@@ -84,7 +86,8 @@ class EventRing:
 
     def append(self, kind: str, data: bytes) -> StreamEvent:
         self.newest += 1
-        event = StreamEvent(self.newest, kind, data)
+        frame = b"id: %s\nevent: %s\ndata: %s\n\n" % (self.event_id(self.newest).encode(), kind.encode(), data)
+        event = StreamEvent(self.newest, kind, data, frame)
         self._slots[self.newest % self.capacity] = event
         return event
 
@@ -109,11 +112,6 @@ class EventRing:
             assert event is not None and event.seq == s  # guaranteed by the bounds check above
             out.append(event)
         return out
-
-
-def frame(ring: EventRing, event: StreamEvent) -> bytes:
-    """One SSE frame. ``data`` is single-line JSON, so one ``data:`` line suffices."""
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (ring.event_id(event.seq).encode(), event.kind.encode(), event.data)
 
 
 def reset_frame(ring: EventRing, reason: str) -> bytes:
@@ -153,7 +151,8 @@ class EventHub:
         """Wait for the next publish; False on timeout."""
         waiter = self._changed
         try:
-            await asyncio.wait_for(waiter.wait(), timeout)
+            async with asyncio.timeout(timeout):  # a timer, not a task per waiting client (wait_for)
+                await waiter.wait()
             return True
         except TimeoutError:
             return False
@@ -168,9 +167,10 @@ def parse_kinds(text: str) -> frozenset[str]:
     return kinds or frozenset(KINDS)
 
 
-def select(ring: EventRing, events: Iterable[StreamEvent], kinds: frozenset[str]) -> bytes:
-    """The frames of the events a client asked for (reset markers always pass)."""
-    return b"".join(frame(ring, e) for e in events if e.kind in kinds or e.kind == RESET)
+def select(events: Iterable[StreamEvent], kinds: frozenset[str]) -> bytes:
+    """The frames of the events a client asked for (reset markers always pass). ``data`` is
+    single-line JSON, so one ``data:`` line per frame suffices."""
+    return b"".join(e.frame for e in events if e.kind in kinds or e.kind == RESET)
 
 
 async def serve_stream(request: web.Request, hub: EventHub, kinds: frozenset[str]) -> web.StreamResponse:
@@ -192,7 +192,8 @@ async def serve_stream(request: web.Request, hub: EventHub, kinds: frozenset[str
     await response.prepare(request)
     hub.clients += 1
     try:
-        await asyncio.wait_for(response.write(first), WRITE_TIMEOUT_S)
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            await response.write(first)
         while not hub.closed:
             batch = ring.after(cursor)
             if batch is None:
@@ -200,14 +201,15 @@ async def serve_stream(request: web.Request, hub: EventHub, kinds: frozenset[str
                 hub.resets_sent += 1
                 cursor = ring.newest
             elif batch:
-                chunk = select(ring, batch, kinds)
+                chunk = select(batch, kinds)
                 cursor = batch[-1].seq
             elif not await hub.wait(HEARTBEAT_S):
                 chunk = b": keep-alive\n\n"
             else:
                 continue
             if chunk:
-                await asyncio.wait_for(response.write(chunk), WRITE_TIMEOUT_S)
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    await response.write(chunk)
     except (ConnectionError, TimeoutError):
         pass  # the client went, or stopped reading: end its stream
     finally:
