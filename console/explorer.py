@@ -19,12 +19,14 @@ Invariants:
   one ``reset`` instead of itemised changes: clients re-list.
 - A ReplicaSet seen after its pods re-resolves exactly the pods filed under it.
 - Callbacks never raise on bad objects: undecodable pods are skipped (``skipped`` counts them).
+- After a full pod list the heap is frozen (``gc.freeze``) so full collections skip the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -176,6 +178,10 @@ class Explorer:
             self.workloads.upsert(key, workload.model_copy(update={"pods": len(self.pods.keys_of("workload", key))}))
         self.synced.add("pods")
         self.hub.reset("pods re-listed")
+        # The cache is the bulk of the heap and long-lived: keep it out of the cyclic collector's
+        # full scans (0.36 s for 30,000 pod summaries on a loaded 2-core host), which would stall
+        # every response and stream. Summaries are acyclic; replaced ones are freed by refcount.
+        gc.freeze()
 
     def on_pod(self, change: str, obj: dict[str, Any]) -> None:
         self._track_agent(change, obj)

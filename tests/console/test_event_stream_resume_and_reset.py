@@ -15,7 +15,7 @@ from aiohttp import ClientResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.models import Health
+from console.models import NodeSummary
 from console.stream import EventRing
 from tests.console.fakeapi import make_pod
 from tests.console.harness import AUTH, TOKEN, running_console
@@ -141,11 +141,12 @@ async def test_a_client_that_stops_reading_is_skipped_ahead_with_a_reset() -> No
                      .encode())
         await writer.drain()
         await reader.readuntil(b"retry: 2000\n\n")
-        padding = Health(status="x" * 2000)
+        big = NodeSummary(name="x" * 2000, cpus=8, enforcement=None, fenced="", free_m=None, tiers={},
+                          unschedulable=False, instance_type=None, pods=0)
         published = 0
         for _ in range(40):  # the client reads nothing while ~4 MB are published
             for _ in range(50):
-                r.hub._append("nodes", padding.model_dump_json().encode())
+                r.hub.publish("nodes", "MODIFIED", big)
                 published += 1
             await asyncio.sleep(0.01)
         received = b""
