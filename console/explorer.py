@@ -8,7 +8,8 @@ pod IP (so ``console.agents`` can reach the node's agent). Detail views fetch th
 they show from the API server.
 
 Watched (``temper.kube.reflector.reflect``, one task per kind): nodes, pods, replicasets,
-deployments, statefulsets, daemonsets, jobs — cluster-wide list+watch.
+deployments, statefulsets, daemonsets, jobs — cluster-wide list+watch, listed in pages of
+``LIST_PAGE_SIZE``.
 
 Invariants:
 - ``pods`` facets: ``node``, ``namespace``, ``workload`` (``Kind/namespace/name`` of the owner,
@@ -64,6 +65,9 @@ WORKLOAD_FACETS: dict[str, Callable[[m.WorkloadSummary], str | None]] = {
     "namespace": lambda w: w.namespace,
 }
 DEFAULT_AGENT_SELECTOR = "app.kubernetes.io/component=agent"
+LIST_PAGE_SIZE = 500
+"""Items per LIST page (client-go's pager default): 30,000 pods arrive in 60 responses of ~2.5 MB
+rather than one of ~150 MB."""
 WORKLOAD_KINDS: tuple[m.WorkloadKind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 
 
@@ -109,8 +113,8 @@ class Explorer:
         for kind in WORKLOAD_KINDS:
             watches.append((kind, f"/apis/{WORKLOAD_GROUPS[kind]}/{WORKLOAD_PLURALS[kind]}",
                             self._workload_replace(kind), self._workload_event(kind)))
-        tasks = [asyncio.create_task(reflect(self.client, path, {}, replace, event, self._on_error(name)),
-                                     name=f"console-watch-{name}")
+        tasks = [asyncio.create_task(reflect(self.client, path, {}, replace, event, self._on_error(name),
+                                             page_size=LIST_PAGE_SIZE), name=f"console-watch-{name}")
                  for name, path, replace, event in watches]
         try:
             await asyncio.gather(*tasks)

@@ -10,6 +10,11 @@ The loop (as client-go's reflector does it):
      to 30 s, reset after a successful list) and goes back to 1.
 Invariant: callbacks see events in server order and never a half-listed state (``on_replace``
 gets the whole list at once). ``on_error`` is told every failure (for logs and metrics).
+Paging (``page_size``): the LIST is read in pages of that many items (``limit`` / ``continue``,
+as client-go's pager does), so the API server never renders 30,000 pods into one response; the
+watch starts from the *first* page's resourceVersion (the snapshot every page belongs to on a
+real API server), so nothing between pages is missed — at worst an event is seen twice, which
+``on_event`` applies as an idempotent upsert. A 410 on a continue token re-lists from the start.
 """
 
 from __future__ import annotations
@@ -48,17 +53,37 @@ async def _call(result: Awaitable[None] | None) -> None:
         await result
 
 
+async def list_all(client: ApiClient, path: str, params: Mapping[str, str],
+                   page_size: int | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Every item of a LIST (in pages when ``page_size``) and the resourceVersion to watch from."""
+    items: list[dict[str, Any]] = []
+    version = ""
+    token = ""
+    while True:
+        query = dict(params)
+        if page_size:
+            query["limit"] = str(page_size)
+        if token:
+            query["continue"] = token
+        listing = await client.get(path, query)
+        items += [i for i in listing.get("items") or [] if isinstance(i, dict)]
+        meta = listing.get("metadata") or {}
+        if not version:
+            version = str(meta.get("resourceVersion", ""))
+        token = str(meta.get("continue") or "") if page_size else ""
+        if not token:
+            return items, version
+
+
 async def reflect(client: ApiClient, path: str, params: Mapping[str, str], on_replace: OnReplace,
                   on_event: OnEvent, on_error: OnError, backoff: Backoff | None = None,
-                  watch_timeout_s: int = 300) -> None:
+                  watch_timeout_s: int = 300, page_size: int | None = None) -> None:
     """Run the list+watch loop forever (cancel the task to stop it)."""
     backoff = backoff or Backoff()
     while True:
         try:
-            listing = await client.get(path, params)
-            items = listing.get("items") or []
-            version = str((listing.get("metadata") or {}).get("resourceVersion", ""))
-            await _call(on_replace([i for i in items if isinstance(i, dict)]))
+            items, version = await list_all(client, path, params, page_size)
+            await _call(on_replace(items))
             backoff.reset()
             while True:
                 async for event in client.watch(path, {**params, "resourceVersion": version}, watch_timeout_s):

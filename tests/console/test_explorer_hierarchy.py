@@ -156,3 +156,10 @@ async def test_with_the_api_server_gone_lists_still_answer_and_details_say_502()
                      f"{C}/namespaces/apps/pods/web-2-aaaaa/logs"):
             body = as_dict(await r.get_json(path, status=502))
             assert body["error"]["code"] == "api-unavailable"
+
+
+async def test_the_cache_lists_in_pages_and_holds_every_pod() -> None:
+    async with running_console(nodes=4, pods=1200, workloads=False) as r:
+        assert r.api.requests[("GET", "pods")] == 3  # 1,200 pods in pages of 500
+        assert len(r.explorer.pods.items) == 1200
+        assert sum(n.pods for n in r.explorer.nodes.items.values()) == 1200
