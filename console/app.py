@@ -4,8 +4,9 @@ Design: handlers decode the request, call a pure function of the cache (``page``
 ``console.models`` model. The cache is filled by ``temper.kube.reflector.reflect`` (LIST then
 WATCH from the resourceVersion) inside a ``cleanup_ctx`` lifetime; lists are kept sorted by key
 so a page with limit/continue is a bisect plus a slice, never a full scan per request.
-Tokens: ``--token NAME:ROLE:SECRET`` (bootstrap); compared with ``hmac.compare_digest`` on
-HMAC-SHA256 digests, so the secret is never held in the clear after start.
+Tokens: ``--token NAME:ROLE:SECRET`` (bootstrap), held as HMAC-SHA256 digests, so the secret is
+never held in the clear after start; named tokens, TokenReview, the role check and the audit of
+denied mutations are ``console.auth``; the audited actions are ``console.actions``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextlib
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from console import models as m
+from console.actions import HANDLERS
+from console.auth import auth
 from console.openapi import ROUTES, spec
+from console.plane import PLANE, ActionConfig, Plane, plane_lifetime
 from console.ui import add_ui_routes
 from temper.annotations import AnnotationError, decode_enforcement, decode_node_load
 from temper.kube.client import ApiClient
@@ -38,6 +42,8 @@ class Settings:
     tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     """HMAC digest -> (name, role)."""
     secret: bytes = b"console"
+    actions: ActionConfig = field(default_factory=ActionConfig)
+    """Tokens store, audit, agents, safe-mode switch (``console.plane``)."""
 
 
 class Index:
@@ -129,29 +135,6 @@ def error(status: int, code: str, message: str) -> web.HTTPException:
 
 def encode(model: BaseModel) -> web.Response:
     return web.Response(text=model.model_dump_json(by_alias=True), content_type="application/json")
-
-
-ROLE_OF = {path: role for _, path, _, role in ROUTES}
-
-
-@web.middleware
-async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-               ) -> web.StreamResponse:
-    route = request.match_info.route.resource
-    needed = ROLE_OF.get(route.canonical if route is not None else "")
-    if needed is None:
-        return await handler(request)
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    settings = request.app[SETTINGS]
-    digest = hmac.new(settings.secret, token.encode(), hashlib.sha256).hexdigest()
-    who = next((v for k, v in settings.tokens.items() if hmac.compare_digest(k, digest)), None)
-    if not token or who is None:
-        raise error(401, "unauthorized", "missing or unknown bearer token")
-    if m.ROLE_RANK[who[1]] < m.ROLE_RANK[needed]:
-        raise error(403, "forbidden", f"this route needs role {needed}")
-    request["who"] = who
-    return await handler(request)
 
 
 def _paging(request: web.Request) -> tuple[int, str, str]:
@@ -251,13 +234,16 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
 def create_app(api: ApiClient, settings: Settings) -> web.Application:
     app = web.Application(middlewares=[auth])
     app[API], app[SETTINGS], app[NODES], app[PODS] = api, settings, Index(), Index()
+    app[PLANE] = Plane(settings.actions, settings.cluster_name, api, settings.tokens, settings.secret,
+                       lambda: app[NODES].items)
     app.router.add_get("/api/v1/openapi.json", openapi)
     handlers = {"/api/v1/healthz": healthz, "/api/v1/whoami": whoami, "/api/v1/clusters": clusters,
                 "/api/v1/clusters/{c}/nodes": nodes, "/api/v1/clusters/{c}/pods": pods}
     for method, path, _, _ in ROUTES:
-        app.router.add_route(method.upper(), path, handlers[path])
+        app.router.add_route(method.upper(), path, HANDLERS.get((method, path)) or handlers[path])
     add_ui_routes(app)
     app.cleanup_ctx.append(_cache)
+    app.cleanup_ctx.append(plane_lifetime)
     return app
 
 

@@ -291,6 +291,7 @@ class Blocker(Model):
 class DrainPreview(Model):
     evictions: list[str]
     blockers: list[Blocker]
+    skipped: list[Blocked] = Field(default_factory=list, description="DaemonSet, mirror and finished pods")
 
 
 class SafeModeRequest(Model):
@@ -351,6 +352,8 @@ class AuditRecord(Model):
 class AuditList(Model):
     items: list[AuditRecord]
     chain_ok: bool
+    continue_: str | None = Field(None, alias="continue", description="older records: pass as ?continue=")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Event(Model):

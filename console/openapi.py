@@ -19,13 +19,61 @@ ROUTES: list[tuple[str, str, type[BaseModel], str | None]] = [
     ("get", "/api/v1/clusters", m.ClusterList, "viewer"),
     ("get", "/api/v1/clusters/{c}/nodes", m.NodePage, "viewer"),
     ("get", "/api/v1/clusters/{c}/pods", m.PodPage, "viewer"),
+    # roles, tokens, audit, actions (console.actions)
+    ("get", "/api/v1/tokens", m.TokenList, "admin"),
+    ("post", "/api/v1/tokens", m.TokenCreated, "admin"),
+    ("delete", "/api/v1/tokens/{name}", m.ActionResult, "admin"),
+    ("get", "/api/v1/audit", m.AuditList, "admin"),
+    ("get", "/api/v1/audit/export", m.AuditRecord, "admin"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/cordon", m.ActionResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/uncordon", m.ActionResult, "operator"),
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/drain", m.DrainPreview, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/drain", m.DrainResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/safe-mode", m.SafeModeResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/safe-mode", m.SafeModeResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/workloads/{kind}/{ns}/{name}/restart", m.ActionResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/traces", m.TraceResult, "operator"),
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}", m.TraceResult, "operator"),
 ]
+
+BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("post", "/api/v1/tokens"): m.TokenRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/drain"): m.DrainRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/safe-mode"): m.SafeModeRequest,
+    ("post", "/api/v1/clusters/{c}/safe-mode"): m.SafeModeRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/traces"): m.TraceRequest,
+}
+"""Request-body model of each route that takes one (JSON; an empty body means the defaults)."""
+
+_TIME = {"type": "number", "minimum": 0}
+QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("get", "/api/v1/audit"): [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        {"name": "continue", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+        {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME}],
+    ("get", "/api/v1/audit/export"): [
+        {"name": "format", "in": "query", "schema": {"enum": ["jsonl", "csv"]}},
+        {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME}],
+}
+MEDIA: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/v1/audit/export"): {"application/jsonl": {"schema": {"type": "string"}},
+                                      "text/csv": {"schema": {"type": "string"}}},
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}"): {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+"""Routes whose 200 body is not the JSON of their model."""
+EXTRA_ERRORS: dict[str, str] = {"409": "conflict (already exists, or a drain of this node is running)",
+                                "501": "the node agent lacks this feature", "502": "upstream (API server or "
+                                "agent) failed", "504": "upstream timed out"}
+"""Further error statuses of every route that mutates or reaches an agent."""
 
 
 def spec() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
     models = {r[2] for r in ROUTES} | {m.ErrorResponse}
-    every: list[tuple[type[BaseModel], Literal["serialization"]]] = [(model, "serialization") for model in models]
+    every: list[tuple[type[BaseModel], Literal["serialization", "validation"]]] = [
+        (model, "serialization") for model in models]
+    every += [(model, "validation") for model in set(BODIES.values())]
     _, defs = models_json_schema(every, ref_template="#/components/schemas/{model}", by_alias=True)
     paths: dict[str, Any] = {}
     for method, path, model, role in ROUTES:
@@ -42,6 +90,14 @@ def spec() -> dict[str, Any]:
             "404": {"description": "not found", **error}}
         operation: dict[str, Any] = {"operationId": method + path.replace("/", "_").replace("{", "").replace("}", ""),
                                      "parameters": params, "responses": responses}
+        params += QUERIES.get((method, path), [])
+        if (method, path) in MEDIA:
+            responses["200"]["content"] = MEDIA[(method, path)]
+        if (method, path) in BODIES:
+            operation["requestBody"] = {"required": False, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{BODIES[(method, path)].__name__}"}}}}
+        if method != "get" or "/traces" in path:
+            responses.update({code: {"description": text, **error} for code, text in EXTRA_ERRORS.items()})
         if role is not None:
             operation["security"] = [{"bearer": []}]
             responses["401"] = {"description": "no or bad token", **error}
