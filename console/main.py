@@ -7,6 +7,8 @@ HTTPS when ``--tls-cert``/``--tls-key`` are given (``temper.tls``, hot reload).
 
     temper console serve [--listen HOST:PORT] [--cluster-name NAME] [--api-url URL | --kubeconfig F]
                          [--token NAME:ROLE:SECRET ...] [--tls-cert F --tls-key F [--client-ca F]]
+                         [--store FILE] [--audit-retention-days N] [--tokenreview-group GROUP=ROLE ...]
+                         [--agent-url TEMPLATE] [--agent-configmap NAMESPACE/NAME]
     temper console config [same flags]     # what serve would use, as YAML; never a token secret
     temper console openapi                 # the /api/v1 OpenAPI 3.1 document (JSON)
 
@@ -32,6 +34,8 @@ import yaml
 
 from console.app import Settings, create_app, token_digest
 from console.openapi import spec
+from console.plane import ActionConfig
+from console.tokens import parse_group_mapping
 from temper import clikit
 from temper.config import ConfigError
 from temper.kube.client import ApiClient, ApiConfig, auto_config
@@ -51,6 +55,14 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="API server URL (default: in-cluster or kubeconfig)")
     clikit.add_kubeconfig(parser)
     parser.add_argument("--token", action="append", default=[], help="NAME:ROLE:SECRET bootstrap token")
+    parser.add_argument("--store", default=":memory:",
+                        help="SQLite file for named tokens and the audit log (default: in memory, lost on exit)")
+    parser.add_argument("--audit-retention-days", type=float, default=365.0, help="audit records kept this long")
+    parser.add_argument("--tokenreview-group", action="append", default=[], metavar="GROUP=ROLE",
+                        help="accept service-account tokens via TokenReview; members of GROUP get ROLE")
+    parser.add_argument("--agent-url", default="", help="node agent URL template, {node} / {ip} substituted")
+    parser.add_argument("--agent-configmap", default="", metavar="NAMESPACE/NAME",
+                        help="the agent ConfigMap (fleet-wide safe mode)")
     clikit.add_tls(parser, "; HTTPS when given with --tls-key")
     clikit.add_connection_limits(parser)
     clikit.add_log_level(parser)
@@ -93,6 +105,19 @@ def _tokens(entries: list[str]) -> list[tuple[str, str, str]]:
     return parsed
 
 
+def _positive(value: float, flag: str) -> float:
+    if not value > 0:
+        raise ConfigError(f"{flag} must be > 0")
+    return value
+
+
+def _groups(entries: list[str]) -> dict[str, str]:
+    try:
+        return parse_group_mapping(entries)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What ``serve`` would use, as plain data (``temper console config`` prints it)."""
     return {
@@ -103,6 +128,11 @@ def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
         "tls": {"certFile": args.tls_cert, "keyFile": args.tls_key, "clientCaFile": args.client_ca}
         if args.tls_cert else None,
         "tokens": [{"name": name, "role": role} for name, role, _ in _tokens(args.token)],
+        "store": args.store,
+        "auditRetentionDays": _positive(args.audit_retention_days, "--audit-retention-days"),
+        "tokenReviewGroups": _groups(args.tokenreview_group),
+        "agentUrl": args.agent_url or None,
+        "agentConfigMap": args.agent_configmap or None,
         "connectionLimits": vars(clikit.limits_from_args(args)),
     }
 
@@ -127,7 +157,10 @@ def main(argv: list[str]) -> int:
     secret = os.environ.get("CONSOLE_SECRET", "").encode() or secrets.token_bytes(32)
     tokens = {token_digest(secret, value): (name, role) for name, role, value in _tokens(args.token)}
     config = ApiConfig(base_url=args.api_url) if args.api_url else auto_config(args.kubeconfig)
-    settings = Settings(args.cluster_name, tokens, secret)
+    actions = ActionConfig(store_path=document["store"], retention_days=document["auditRetentionDays"],
+                           review_groups=document["tokenReviewGroups"], agent_url=args.agent_url,
+                           agent_configmap=args.agent_configmap)
+    settings = Settings(args.cluster_name, tokens, secret, actions)
     host, port = parse_host_port(document["listen"])
     reloader = CertReloader(args.tls_cert, args.tls_key, context) if context is not None else None
     asyncio.run(_serve(config, settings, host, port, reloader, clikit.limits_from_args(args)))
