@@ -26,7 +26,7 @@ from tests.console.fakeapi import FakeAgents, FakeApi, populate
 
 SECRETS = {"viewer": "viewer-secret", "operator": "operator-secret", "admin": "admin-secret"}
 CONFIGMAP = ("infera", "infera-agent")
-AiohttpClient = Callable[[web.Application], Awaitable[TestClient]]
+AiohttpClient = Callable[[web.Application], Awaitable["TestClient[web.Request, web.Application]"]]
 
 
 @dataclass
@@ -34,17 +34,20 @@ class Harness:
     api: FakeApi
     agents: FakeAgents
     agents_url: str
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     out: io.StringIO
     store_path: Path
 
     @property
     def plane(self) -> Plane:
-        return self.client.app[PLANE]  # type: ignore[index]  # the TestClient's app is the console app
+        app = self.client.app
+        assert app is not None
+        return app[PLANE]
 
     async def call(self, method: str, path: str, role: str | None = "admin", body: Any = None,
                    token: str | None = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token or SECRETS[role]}"} if (role or token) else {}
+        secret = token or (SECRETS[role] if role else "")
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
             kwargs["data"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
