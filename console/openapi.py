@@ -36,6 +36,14 @@ ROUTES: list[tuple[str, str, type[BaseModel], str | None]] = [
     ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}", m.TraceResult, "operator"),
 ]
 
+_OBJECT_NAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"}
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "node": _OBJECT_NAME, "ns": _OBJECT_NAME, "name": _OBJECT_NAME,
+    "kind": {"enum": ["Deployment", "StatefulSet", "DaemonSet"]},
+    "trace": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+}
+"""Path parameters narrower than any string (Kubernetes object names, ...); others are strings."""
+
 BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("post", "/api/v1/tokens"): m.TokenRequest,
     ("post", "/api/v1/clusters/{c}/nodes/{node}/drain"): m.DrainRequest,
@@ -77,7 +85,8 @@ def spec() -> dict[str, Any]:
     _, defs = models_json_schema(every, ref_template="#/components/schemas/{model}", by_alias=True)
     paths: dict[str, Any] = {}
     for method, path, model, role in ROUTES:
-        params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+        params = [{"name": p.strip("{}"), "in": "path", "required": True,
+                   "schema": PATH_SCHEMAS.get(p.strip("{}"), {"type": "string"})}
                   for p in path.split("/") if p.startswith("{")]
         if path.endswith(("/nodes", "/pods")):
             params += [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
@@ -94,8 +103,10 @@ def spec() -> dict[str, Any]:
         if (method, path) in MEDIA:
             responses["200"]["content"] = MEDIA[(method, path)]
         if (method, path) in BODIES:
-            operation["requestBody"] = {"required": False, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{BODIES[(method, path)].__name__}"}}}}
+            body = BODIES[(method, path)]
+            operation["requestBody"] = {  # optional when every field has a default (empty body = defaults)
+                "required": any(f.is_required() for f in body.model_fields.values()),
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
         if method != "get" or "/traces" in path:
             responses.update({code: {"description": text, **error} for code, text in EXTRA_ERRORS.items()})
         if role is not None:
