@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,11 @@ class AuditLog:
         self.store = store
         self.out = out if out is not None else sys.stdout
         self.clock = clock
+        self.chain_ok = True
+        self._verified: tuple[int, str] = (0, "")
+        """(id, hash) of a verified record the next incremental check starts after (the second
+        newest at the last check, so the newest is always re-hashed)."""
+        self._verify_lock = threading.Lock()
 
     async def append(self, entry: Entry) -> AuditRecord:
         """Write one record; shielded, so a client that hangs up cannot cancel it half-way."""
@@ -131,14 +137,30 @@ class AuditLog:
         rows = await asyncio.to_thread(self.store.audit_page, before, limit, since, until)
         return [AuditRecord.model_validate(r) for r in rows]
 
-    def _verify(self) -> bool:
-        def everything() -> Iterator[dict[str, Any]]:
-            for batch in self.store.audit_range(None, None):
-                yield from batch
-        return verify_chain(self.store.anchor(), everything())
+    def _verify(self, full: bool) -> bool:
+        with self._verify_lock:
+            start_id, start_hash = self._verified
+            if full or not start_id or self.store.audit_hash(start_id) != start_hash:
+                start_id, start_hash = 0, self.store.anchor()
+            if not self.chain_ok:
+                return False
+            seen: list[dict[str, Any]] = []
 
-    async def verify(self) -> bool:
-        return await asyncio.to_thread(self._verify)
+            def records() -> Iterator[dict[str, Any]]:
+                for batch in self.store.audit_range(None, None, after=start_id):
+                    seen[:] = [*seen[-1:], *batch][-2:]
+                    yield from batch
+            ok = verify_chain(start_hash, records())
+            if ok and len(seen) == 2:  # start after the second newest, so the newest is re-hashed next time
+                self._verified = (seen[0]["id"], seen[0]["hash"])
+            self.chain_ok = ok
+            return ok
+
+    async def verify(self, full: bool = False) -> bool:
+        """Is the chain intact? Incremental by default: the records since the last check and the
+        newest one before them are re-hashed; ``full`` re-hashes everything (the plane does that
+        at startup and every ``FULL_VERIFY_S``). A broken chain stays reported until restart."""
+        return await asyncio.to_thread(self._verify, full)
 
     async def batches(self, since: float | None, until: float | None) -> AsyncIterator[list[dict[str, Any]]]:
         """Export: every record in the window, oldest first, one batch per read off the loop."""
@@ -150,4 +172,8 @@ class AuditLog:
             yield batch
 
     async def prune(self, retention_s: float) -> int:
-        return await asyncio.to_thread(self.store.prune_audit, self.clock() - retention_s)
+        """Drop records older than ``retention_s``, then re-verify in full (the anchor moved)."""
+        count = await asyncio.to_thread(self.store.prune_audit, self.clock() - retention_s)
+        if count:
+            await self.verify(full=True)
+        return count

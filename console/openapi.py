@@ -58,7 +58,9 @@ QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("get", "/api/v1/audit"): [
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
         {"name": "continue", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
-        {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME}],
+        {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME},
+        {"name": "verify", "in": "query", "schema": {"enum": ["full"]},
+         "description": "re-hash the whole chain (default: only what is new since the last check)"}],
     ("get", "/api/v1/audit/export"): [
         {"name": "format", "in": "query", "schema": {"enum": ["jsonl", "csv"]}},
         {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME}],

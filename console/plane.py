@@ -6,7 +6,8 @@ and read through properties that fail loudly if used before startup. ``ActionCon
 part of the settings these features add (flags in ``console.main``).
 
 Background work in the lifetime: token last-used times are flushed every ``FLUSH_S`` and at
-shutdown; audit retention runs at startup and every ``PRUNE_S``.
+shutdown; audit retention runs at startup and every ``PRUNE_S``; the whole hash chain is
+re-verified at startup and every ``FULL_VERIFY_S`` (lists verify only what is new).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from temper.kube.client import ApiClient
 log = logging.getLogger(__name__)
 FLUSH_S = 5.0
 PRUNE_S = 3600.0
+FULL_VERIFY_S = 600.0
 DAY_S = 86400.0
 
 
@@ -113,7 +115,9 @@ async def plane_lifetime(app: web.Application) -> AsyncIterator[None]:
     plane.bind(store, http)
     retention = plane.config.retention_days * DAY_S
     await plane.audit.prune(retention)
+    await plane.audit.verify(full=True)
     tasks = [asyncio.create_task(_every(FLUSH_S, plane.tokens.flush)),
+             asyncio.create_task(_every(FULL_VERIFY_S, lambda: plane.audit.verify(full=True))),
              asyncio.create_task(_every(PRUNE_S, lambda: plane.audit.prune(retention)))]
     yield
     for task in tasks:

@@ -170,10 +170,9 @@ class Store:
             rows = self._db.execute(sql, [*args, limit]).fetchall()
         return [_audit_row(r) for r in rows]
 
-    def audit_range(self, since: float | None, until: float | None, batch: int = 1000
+    def audit_range(self, since: float | None, until: float | None, batch: int = 1000, after: int = 0
                     ) -> Iterator[list[dict[str, Any]]]:
-        """Oldest first, in batches (the lock is held per batch only)."""
-        after = 0
+        """Oldest first, ids above ``after``, in batches (the lock is held per batch only)."""
         where, args = _time_filter(since, until)
         sql = (f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit WHERE {' AND '.join([*where, 'id > ?'])} "
                "ORDER BY id LIMIT ?")
@@ -184,6 +183,11 @@ class Store:
                 return
             after = int(rows[-1][0])
             yield [_audit_row(r) for r in rows]
+
+    def audit_hash(self, record_id: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT hash FROM audit WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     def prune_audit(self, before_time: float) -> int:
         """Delete records older than ``before_time``; the last deleted hash becomes the anchor."""

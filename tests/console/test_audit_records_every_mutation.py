@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from console.audit import Entry
 from console.store import Store
 from tests.console.actions_harness import AiohttpClient, start
 
@@ -104,13 +105,41 @@ async def test_the_log_survives_a_restart_and_detects_tampering(aiohttp_client: 
         with sqlite3.connect(second.store_path) as db:  # someone who drops the trigger first
             db.execute("DROP TRIGGER audit_no_update")
             db.execute("UPDATE audit SET target = 'local/node/other' WHERE id = 2")
-        assert (await second.call("get", "/api/v1/audit", "admin"))[1]["chain_ok"] is False
+        assert (await second.call("get", "/api/v1/audit?verify=full", "admin"))[1]["chain_ok"] is False
+        assert (await second.call("get", "/api/v1/audit", "admin"))[1]["chain_ok"] is False, "stays reported"
+        assert (await second.call("get", "/api/v1/audit?verify=yes", "admin"))[0] == 400
     finally:
         await stop2()
 
 
+async def test_an_edit_of_the_newest_record_is_caught_without_a_full_check(tmp_path: Path) -> None:
+    from console.audit import AuditLog
+
+    log = AuditLog(Store(str(tmp_path / "a.db")), out=io.StringIO())
+    for i in range(3):
+        await log.append(Entry("t", "admin", "cordon", f"n{i}"))
+    assert await log.verify()
+    await log.append(Entry("t", "admin", "cordon", "n3"))
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        db.execute("DROP TRIGGER audit_no_update")
+        db.execute("UPDATE audit SET detail = 'edited' WHERE id = 1")
+    assert await log.verify(), "incremental: record 1 was verified before and is not re-hashed"
+    assert not await log.verify(full=True)
+    fresh = AuditLog(Store(str(tmp_path / "a.db")), out=io.StringIO())
+    assert await fresh.verify() is False, "the first check of a process is a full one"
+    second = tmp_path / "b.db"
+    log = AuditLog(Store(str(second)), out=io.StringIO())
+    for i in range(3):
+        await log.append(Entry("t", "admin", "cordon", f"n{i}"))
+    assert await log.verify()
+    with sqlite3.connect(second) as db:
+        db.execute("DROP TRIGGER audit_no_update")
+        db.execute("UPDATE audit SET detail = 'edited' WHERE id = 3")
+    assert not await log.verify(), "the newest verified record is re-read on every check"
+
+
 def test_retention_prunes_old_records_and_the_chain_still_verifies(tmp_path: Path) -> None:
-    from console.audit import Entry, build_record, verify_chain
+    from console.audit import build_record, verify_chain
 
     store = Store(str(tmp_path / "a.db"))
     for i in range(10):
