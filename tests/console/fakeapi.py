@@ -167,7 +167,7 @@ class FakeApi:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]  # aiohttp keeps the server private
+        sockets = site._server.sockets if site._server else []  # type: ignore[attr-defined]  # aiohttp keeps the server private
         self.url = f"http://{host}:{sockets[0].getsockname()[1]}"
         return self._runner
 
