@@ -15,7 +15,8 @@ HTTPS when ``--tls-cert``/``--tls-key`` are given (``temper.tls``, hot reload).
 Deprecated, for one release (they work and warn on stderr): ``--host`` and ``--port`` (now
 ``--listen HOST:PORT``). ``CONSOLE_SECRET`` in the environment keys the token digests.
 
-Exit codes: 0 after SIGTERM/SIGINT, 2 for bad flags or unusable TLS files.
+Exit codes: 0 after SIGTERM/SIGINT, 2 for bad flags, unusable TLS files or an unusable
+``--store`` (not a database, or a schema newer than this build).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import yaml
 from console.app import Settings, create_app, token_digest
 from console.openapi import spec
 from console.plane import ActionConfig
+from console.store import Store, StoreError
 from console.tokens import parse_group_mapping
 from temper import clikit
 from temper.config import ConfigError
@@ -150,7 +152,8 @@ def main(argv: list[str]) -> int:
         if bool(args.tls_cert) != bool(args.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         context = server_ssl_context(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
-    except (ConfigError, TlsConfigError) as exc:
+        Store(args.store).close()  # an unusable store file is a bad flag, found before serving
+    except (ConfigError, TlsConfigError, StoreError) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
     clikit.setup_logging(args.log_level)
