@@ -73,8 +73,7 @@ def console_child(port_queue: Any, nodes: int, pods: int) -> None:
         await api.start()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         app = create_app(ApiClient(ApiConfig(api.url)),
-                         Settings(tokens={token_digest(b"console", TOKEN): ("bench", "viewer")},
-                                  agent_url="http://127.0.0.1:9/{node}"))
+                         Settings(tokens={token_digest(b"console", TOKEN): ("bench", "viewer")}))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -11,9 +11,10 @@ must not import ``nodeagent``, so the document's shape — ``nodeagent.server.ob
 ``exit``} — is read here with pydantic models that ignore fields they do not know (the agent
 may add some) and keep absent values ``None`` (absent is never 0).
 
-Fetching (``AgentClient``): the URL is a template (``--agent-url``, default
-``http://{ip}:9470``) with ``{node}`` and ``{ip}`` (the agent pod's IP on that node) and
-``/observe`` appended. One request per node at a time (concurrent callers share it), answers
+Fetching (``AgentClient``): the URL is a template (``--agent-url``, e.g. ``http://{ip}:9470``)
+with ``{node}`` and ``{ip}`` (the agent pod's IP on that node when the explorer has seen one —
+the chart's agent listens on its pod IP — else the node's InternalIP) and ``/observe`` appended;
+no template means no agents (every view says so). One request per node at a time (concurrent callers share it), answers
 cached for ``ttl_s`` (the UI polls a pod's performance every 2 s), a timeout of ``timeout_s``
 and a body cap of ``MAX_BODY``. Every failure becomes ``AgentStatus(reachable=False, error=...)``:
 an unreachable agent degrades a view, never fails a request.
@@ -35,7 +36,6 @@ from temper.cpuset import parse_cpulist
 
 MAX_BODY = 8 * 1024 * 1024
 """An /observe document for 250 pods is ~150 KiB; anything past 8 MiB is refused."""
-DEFAULT_AGENT_URL = "http://{ip}:9470"
 
 
 class _Doc(BaseModel):
@@ -152,7 +152,7 @@ class _Entry:
 class AgentClient:
     """Fetches /observe per node with a short cache and one request in flight per node."""
 
-    url_template: str = DEFAULT_AGENT_URL
+    url_template: str = ""
     timeout_s: float = 2.0
     ttl_s: float = 1.5
     clock: Callable[[], float] = time.monotonic
@@ -161,9 +161,9 @@ class AgentClient:
     _inflight: dict[str, asyncio.Future[Observation | m.AgentStatus]] = field(default_factory=dict)
 
     def url(self, node: str, ip: str | None) -> str | None:
-        if "{ip}" in self.url_template and ip is None:
+        if "{ip}" in self.url_template and not ip:
             return None
-        return self.url_template.format(node=node, ip=ip or "").rstrip("/") + "/observe"
+        return self.url_template.replace("{node}", node).replace("{ip}", ip or "").rstrip("/") + "/observe"
 
     async def observe(self, node: str, ip: str | None) -> Observation | m.AgentStatus:
         entry = self._cache.get(node)
@@ -191,9 +191,11 @@ class AgentClient:
             del self._inflight[node]
 
     async def _fetch(self, node: str, ip: str | None) -> Observation | m.AgentStatus:
+        if not self.url_template:
+            return m.AgentStatus(reachable=False, error="no node agent URL is configured (--agent-url)")
         url = self.url(node, ip)
         if url is None:
-            return m.AgentStatus(reachable=False, error="no agent pod is known on this node")
+            return m.AgentStatus(reachable=False, error="neither an agent pod nor an InternalIP is known for this node")
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:

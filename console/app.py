@@ -6,8 +6,9 @@ Design: handlers decode the request, call a pure function of the cache (``page``
 ``cleanup_ctx`` lifetime that ``console.explorer_api.install`` registers, with the explorer's
 handlers; lists are kept sorted by key (``console.index``) so a page with limit/continue is a
 bisect plus a slice, never a full scan per request.
-Tokens: ``--token NAME:ROLE:SECRET`` (bootstrap); compared with ``hmac.compare_digest`` on
-HMAC-SHA256 digests, so the secret is never held in the clear after start.
+Tokens: ``--token NAME:ROLE:SECRET`` (bootstrap), held as HMAC-SHA256 digests, so the secret is
+never held in the clear after start; named tokens, TokenReview, the role check and the audit of
+denied mutations are ``console.auth``; the audited actions are ``console.actions``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from console import models as m
-from console.agents import DEFAULT_AGENT_URL
+from console.actions import HANDLERS
+from console.auth import auth
 from console.explorer import DEFAULT_AGENT_SELECTOR, POD_FACETS
 from console.explorer_api import install
 from console.index import Index, page, page_json
 from console.openapi import ROUTES, spec
+from console.plane import PLANE, ActionConfig, Plane, plane_lifetime
 from console.responses import encode, encode_json, error
 from console.summaries import node_summary, pod_summary
 from console.ui import add_ui_routes
@@ -40,41 +43,17 @@ class Settings:
     tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     """HMAC digest -> (name, role)."""
     secret: bytes = b"console"
-    agent_url: str = DEFAULT_AGENT_URL
-    """The node agents' base URL: ``{node}`` / ``{ip}`` (the agent pod's IP) are filled in."""
+    actions: ActionConfig = field(default_factory=ActionConfig)
+    """Tokens store, audit, agents, safe-mode switch (``console.plane``)."""
     agent_selector: str = DEFAULT_AGENT_SELECTOR
-    """Labels (k=v,...) of the agent pods, to find the agent on each node."""
+    """Labels (k=v,...) of the agent pods: ``{ip}`` in ``actions.agent_url`` is the IP of the agent
+    pod on the node for the explorer's ``/observe`` reads (the node's InternalIP when none is known)."""
 
 
 NODES = web.AppKey("nodes", Index)
 PODS = web.AppKey("pods", Index)
 SETTINGS = web.AppKey("settings", Settings)
 API = web.AppKey("api", ApiClient)
-
-
-ROLE_OF = {path: role for _, path, _, role in ROUTES}
-
-
-@web.middleware
-async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-               ) -> web.StreamResponse:
-    route = request.match_info.route.resource
-    needed = ROLE_OF.get(route.canonical if route is not None else "")
-    if needed is None:
-        return await handler(request)
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    if not token and route is not None and route.canonical == "/api/v1/events":
-        token = request.query.get("access_token", "")  # EventSource cannot send headers
-    settings = request.app[SETTINGS]
-    digest = hmac.new(settings.secret, token.encode(), hashlib.sha256).hexdigest()
-    who = next((v for k, v in settings.tokens.items() if hmac.compare_digest(k, digest)), None)
-    if not token or who is None:
-        raise error(401, "unauthorized", "missing or unknown bearer token")
-    if m.ROLE_RANK[who[1]] < m.ROLE_RANK[needed]:
-        raise error(403, "forbidden", f"this route needs role {needed}")
-    request["who"] = who
-    return await handler(request)
 
 
 def _paging(request: web.Request) -> tuple[int, str, str]:
@@ -118,15 +97,18 @@ async def nodes(request: web.Request) -> web.Response:
 def create_app(api: ApiClient, settings: Settings) -> web.Application:
     app = web.Application(middlewares=[auth])
     app[API], app[SETTINGS], app[NODES], app[PODS] = api, settings, Index(), Index(POD_FACETS)
+    app[PLANE] = Plane(settings.actions, settings.cluster_name, api, settings.tokens, settings.secret,
+                       lambda: app[NODES].items)
     app.router.add_get("/api/v1/openapi.json", openapi)
     handlers: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
         "/api/v1/healthz": healthz, "/api/v1/whoami": whoami, "/api/v1/clusters": clusters,
         "/api/v1/clusters/{c}/nodes": nodes}
-    handlers |= install(app, api, settings.cluster_name, app[NODES], app[PODS], settings.agent_url,
+    handlers |= install(app, api, settings.cluster_name, app[NODES], app[PODS], settings.actions.agent_url,
                         settings.agent_selector)
     for method, path, _, _ in ROUTES:
-        app.router.add_route(method.upper(), path, handlers[path])
+        app.router.add_route(method.upper(), path, HANDLERS.get((method, path)) or handlers[path])
     add_ui_routes(app)
+    app.cleanup_ctx.append(plane_lifetime)
     return app
 
 

@@ -87,7 +87,7 @@ def _workload_path(kind: str, namespace: str, name: str = "") -> str:
 async def _observe(request: web.Request, node: str) -> Observation | m.AgentStatus:
     if not node:
         return m.AgentStatus(reachable=False, error="the pod is not bound to a node")
-    return await request.app[AGENTS].observe(node, request.app[EXPLORER].agent_ips.get(node))
+    return await request.app[AGENTS].observe(node, request.app[EXPLORER].agent_ip(node))
 
 
 # ---- hierarchy -------------------------------------------------------------------------------

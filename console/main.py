@@ -7,14 +7,16 @@ HTTPS when ``--tls-cert``/``--tls-key`` are given (``temper.tls``, hot reload).
 
     temper console serve [--listen HOST:PORT] [--cluster-name NAME] [--api-url URL | --kubeconfig F]
                          [--token NAME:ROLE:SECRET ...] [--tls-cert F --tls-key F [--client-ca F]]
-                         [--agent-url 'http://{ip}:9470'] [--agent-selector k=v,...]
+                         [--store FILE] [--audit-retention-days N] [--tokenreview-group GROUP=ROLE ...]
+                         [--agent-url TEMPLATE] [--agent-configmap NAMESPACE/NAME] [--agent-selector k=v,...]
     temper console config [same flags]     # what serve would use, as YAML; never a token secret
     temper console openapi                 # the /api/v1 OpenAPI 3.1 document (JSON)
 
 Deprecated, for one release (they work and warn on stderr): ``--host`` and ``--port`` (now
 ``--listen HOST:PORT``). ``CONSOLE_SECRET`` in the environment keys the token digests.
 
-Exit codes: 0 after SIGTERM/SIGINT, 2 for bad flags or unusable TLS files.
+Exit codes: 0 after SIGTERM/SIGINT, 2 for bad flags, unusable TLS files or an unusable
+``--store`` (not a database, or a schema newer than this build).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from typing import Any
 
 import yaml
 
-from console.agents import DEFAULT_AGENT_URL
 from console.app import Settings, create_app, token_digest
 from console.explorer import DEFAULT_AGENT_SELECTOR
 from console.openapi import spec
+from console.plane import ActionConfig
+from console.store import Store, StoreError
+from console.tokens import parse_group_mapping
 from temper import clikit
 from temper.config import ConfigError
 from temper.kube.client import ApiClient, ApiConfig, auto_config
@@ -54,11 +58,17 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="API server URL (default: in-cluster or kubeconfig)")
     clikit.add_kubeconfig(parser)
     parser.add_argument("--token", action="append", default=[], help="NAME:ROLE:SECRET bootstrap token")
-    parser.add_argument("--agent-url", default=DEFAULT_AGENT_URL,
-                        help="node agents' base URL; {ip} is the agent pod's IP, {node} the node name "
-                             f"(default {DEFAULT_AGENT_URL})")
+    parser.add_argument("--store", default=":memory:",
+                        help="SQLite file for named tokens and the audit log (default: in memory, lost on exit)")
+    parser.add_argument("--audit-retention-days", type=float, default=365.0, help="audit records kept this long")
+    parser.add_argument("--tokenreview-group", action="append", default=[], metavar="GROUP=ROLE",
+                        help="accept service-account tokens via TokenReview; members of GROUP get ROLE")
+    parser.add_argument("--agent-url", default="", help="node agent URL template, {node} / {ip} substituted")
+    parser.add_argument("--agent-configmap", default="", metavar="NAMESPACE/NAME",
+                        help="the agent ConfigMap (fleet-wide safe mode)")
     parser.add_argument("--agent-selector", default=DEFAULT_AGENT_SELECTOR,
-                        help=f"labels of the agent pods (default {DEFAULT_AGENT_SELECTOR})")
+                        help="labels of the agent pods; the explorer's /observe reads put the agent pod's IP "
+                             f"in {{ip}} when one is found (default {DEFAULT_AGENT_SELECTOR})")
     clikit.add_tls(parser, "; HTTPS when given with --tls-key")
     clikit.add_connection_limits(parser)
     clikit.add_log_level(parser)
@@ -101,6 +111,19 @@ def _tokens(entries: list[str]) -> list[tuple[str, str, str]]:
     return parsed
 
 
+def _positive(value: float, flag: str) -> float:
+    if not value > 0:
+        raise ConfigError(f"{flag} must be > 0")
+    return value
+
+
+def _groups(entries: list[str]) -> dict[str, str]:
+    try:
+        return parse_group_mapping(entries)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What ``serve`` would use, as plain data (``temper console config`` prints it)."""
     return {
@@ -111,7 +134,11 @@ def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
         "tls": {"certFile": args.tls_cert, "keyFile": args.tls_key, "clientCaFile": args.client_ca}
         if args.tls_cert else None,
         "tokens": [{"name": name, "role": role} for name, role, _ in _tokens(args.token)],
-        "agentUrl": args.agent_url,
+        "store": args.store,
+        "auditRetentionDays": _positive(args.audit_retention_days, "--audit-retention-days"),
+        "tokenReviewGroups": _groups(args.tokenreview_group),
+        "agentUrl": args.agent_url or None,
+        "agentConfigMap": args.agent_configmap or None,
         "agentSelector": args.agent_selector,
         "connectionLimits": vars(clikit.limits_from_args(args)),
     }
@@ -130,15 +157,18 @@ def main(argv: list[str]) -> int:
         if bool(args.tls_cert) != bool(args.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         context = server_ssl_context(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
-    except (ConfigError, TlsConfigError) as exc:
+        Store(args.store).close()  # an unusable store file is a bad flag, found before serving
+    except (ConfigError, TlsConfigError, StoreError) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
     clikit.setup_logging(args.log_level)
     secret = os.environ.get("CONSOLE_SECRET", "").encode() or secrets.token_bytes(32)
     tokens = {token_digest(secret, value): (name, role) for name, role, value in _tokens(args.token)}
     config = ApiConfig(base_url=args.api_url) if args.api_url else auto_config(args.kubeconfig)
-    settings = Settings(args.cluster_name, tokens, secret, agent_url=args.agent_url,
-                        agent_selector=args.agent_selector)
+    actions = ActionConfig(store_path=document["store"], retention_days=document["auditRetentionDays"],
+                           review_groups=document["tokenReviewGroups"], agent_url=args.agent_url,
+                           agent_configmap=args.agent_configmap)
+    settings = Settings(args.cluster_name, tokens, secret, actions, agent_selector=args.agent_selector)
     host, port = parse_host_port(document["listen"])
     reloader = CertReloader(args.tls_cert, args.tls_key, context) if context is not None else None
     asyncio.run(_serve(config, settings, host, port, reloader, clikit.limits_from_args(args)))

@@ -9,7 +9,7 @@ times are UNIX seconds.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
@@ -294,6 +294,7 @@ class Blocker(Model):
 class DrainPreview(Model):
     evictions: list[str]
     blockers: list[Blocker]
+    skipped: list[Blocked] = Field(default_factory=list, description="DaemonSet, mirror and finished pods")
 
 
 class SafeModeRequest(Model):
@@ -354,6 +355,8 @@ class AuditRecord(Model):
 class AuditList(Model):
     items: list[AuditRecord]
     chain_ok: bool
+    continue_: str | None = Field(None, alias="continue", description="older records: pass as ?continue=")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Event(Model):
@@ -403,21 +406,13 @@ class EventsQuery(Query):
     access_token: str = Field("", description="the bearer token, for EventSource clients that cannot send headers")
 
 
-class TextBody(RootModel[str]):
-    """A non-JSON response body; ``media_type`` names its content type in the OpenAPI document."""
-
-    media_type: ClassVar[str] = "text/plain"
+class LogText(RootModel[str]):
+    """``text/plain``: the container's log, streamed (``openapi.MEDIA``)."""
 
 
-class LogText(TextBody):
-    media_type: ClassVar[str] = "text/plain"
-
-
-class EventStream(TextBody):
+class EventStream(RootModel[str]):
     """``text/event-stream``: ``event:`` nodes | pods | workloads (data: an ``Event``) or reset
-    (data: a ``StreamReset``); ``id:`` EPOCH-SEQ for ``Last-Event-ID`` resume."""
-
-    media_type: ClassVar[str] = "text/event-stream"
+    (data: a ``StreamReset``); ``id:`` EPOCH-SEQ for ``Last-Event-ID`` resume (``openapi.MEDIA``)."""
 
 
 class StreamReset(Model):

@@ -1,10 +1,9 @@
 """OpenAPI 3.1 for /api/v1, generated from ``console.models`` (never hand-written JSON).
 
 ``ROUTES`` lists (method, path, response model, minimum role); the server registers handlers
-for the same table, so the spec and the router cannot drift. ``QUERIES`` names the query model
-of a path (the handler validates with the same model). A response model with a ``media_type``
-(``models.TextBody``: logs, the event stream) is declared as that content type with a string
-body instead of a JSON schema.
+for the same table, so the spec and the router cannot drift. ``QUERY_MODELS`` names the query
+model of a route (its handler validates with the same model); ``MEDIA`` the routes whose body is
+not JSON (logs, the event stream, exports, traces).
 """
 
 from __future__ import annotations
@@ -36,17 +35,83 @@ ROUTES: list[tuple[str, str, type[BaseModel], str | None]] = [
     ("get", "/api/v1/clusters/{c}/namespaces/{ns}/workloads/{kind}/{name}/revisions", m.RevisionList, "viewer"),
     ("get", "/api/v1/clusters/{c}/namespaces/{ns}/workloads/{kind}/{name}/revisions/diff", m.RevisionDiff,
      "viewer"),
+    # roles, tokens, audit, actions (console.actions)
+    ("get", "/api/v1/tokens", m.TokenList, "admin"),
+    ("post", "/api/v1/tokens", m.TokenCreated, "admin"),
+    ("delete", "/api/v1/tokens/{name}", m.ActionResult, "admin"),
+    ("get", "/api/v1/audit", m.AuditList, "admin"),
+    ("get", "/api/v1/audit/export", m.AuditRecord, "admin"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/cordon", m.ActionResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/uncordon", m.ActionResult, "operator"),
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/drain", m.DrainPreview, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/drain", m.DrainResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/safe-mode", m.SafeModeResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/safe-mode", m.SafeModeResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/workloads/{kind}/{ns}/{name}/restart", m.ActionResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/traces", m.TraceResult, "operator"),
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}", m.TraceResult, "operator"),
 ]
 
-QUERIES: dict[str, type[BaseModel]] = {
-    "/api/v1/clusters/{c}/nodes": m.ListQuery,
-    "/api/v1/clusters/{c}/pods": m.PodListQuery,
-    "/api/v1/clusters/{c}/workloads": m.WorkloadListQuery,
-    "/api/v1/clusters/{c}/namespaces/{ns}/pods/{name}/logs": m.LogQuery,
-    "/api/v1/clusters/{c}/namespaces/{ns}/workloads/{kind}/{name}/revisions/diff": m.DiffQuery,
-    "/api/v1/events": m.EventsQuery,
+_OBJECT_NAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"}
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "node": _OBJECT_NAME, "ns": _OBJECT_NAME, "name": _OBJECT_NAME,
+    "kind": {"enum": ["Deployment", "StatefulSet", "DaemonSet"]},
+    "trace": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+    "container": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
 }
-"""Query-string model per path: the handler validates with it, the spec lists its fields."""
+"""Path parameters narrower than any string (Kubernetes object names, ...); others are strings."""
+
+BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("post", "/api/v1/tokens"): m.TokenRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/drain"): m.DrainRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/safe-mode"): m.SafeModeRequest,
+    ("post", "/api/v1/clusters/{c}/safe-mode"): m.SafeModeRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/traces"): m.TraceRequest,
+}
+"""Request-body model of each route that takes one (JSON; an empty body means the defaults)."""
+
+_TIME = {"type": "number", "minimum": 0}
+QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("get", "/api/v1/audit"): [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        {"name": "continue", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+        {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME},
+        {"name": "verify", "in": "query", "schema": {"enum": ["full"]},
+         "description": "re-hash the whole chain (default: only what is new since the last check)"}],
+    ("get", "/api/v1/audit/export"): [
+        {"name": "format", "in": "query", "schema": {"enum": ["jsonl", "csv"]}},
+        {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME}],
+}
+MEDIA: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/v1/audit/export"): {"application/jsonl": {"schema": {"type": "string"}},
+                                      "text/csv": {"schema": {"type": "string"}}},
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}"): {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    ("get", "/api/v1/clusters/{c}/namespaces/{ns}/pods/{name}/logs"): {"text/plain": {"schema": {"type": "string"}}},
+    ("get", "/api/v1/events"): {"text/event-stream": {"schema": {  # frames of Event / StreamReset data
+        "type": "string", "description": "event: nodes | pods | workloads (data: an Event) or reset (data: a "
+                                         "StreamReset); id: EPOCH-SEQ, for Last-Event-ID"}}},
+}
+"""Routes whose 200 body is not the JSON of their model."""
+EXTRA_ERRORS: dict[str, str] = {"409": "conflict (already exists, or a drain of this node is running)",
+                                "501": "the node agent lacks this feature", "502": "upstream (API server or "
+                                "agent) failed", "504": "upstream timed out"}
+"""Further error statuses of every route that mutates or reaches an agent."""
+
+QUERY_MODELS: dict[tuple[str, str], type[BaseModel]] = {
+    ("get", "/api/v1/clusters/{c}/nodes"): m.ListQuery,
+    ("get", "/api/v1/clusters/{c}/pods"): m.PodListQuery,
+    ("get", "/api/v1/clusters/{c}/workloads"): m.WorkloadListQuery,
+    ("get", "/api/v1/clusters/{c}/namespaces/{ns}/pods/{name}/logs"): m.LogQuery,
+    ("get", "/api/v1/clusters/{c}/namespaces/{ns}/workloads/{kind}/{name}/revisions/diff"): m.DiffQuery,
+    ("get", "/api/v1/events"): m.EventsQuery,
+}
+"""Query-string model per route: the handler validates with it, the spec lists its fields."""
+_WORKLOAD = "/api/v1/clusters/{c}/namespaces/{ns}/workloads/{kind}/{name}"
+ROUTE_PATH_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    (path, "kind"): {"enum": ["Deployment", "StatefulSet", "DaemonSet", "Job"]}
+    for path in (_WORKLOAD, _WORKLOAD + "/manifest", _WORKLOAD + "/revisions", _WORKLOAD + "/revisions/diff")}
+"""Path parameters that differ from ``PATH_SCHEMAS`` on one route (the explorer shows Jobs)."""
 
 
 def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -68,30 +133,40 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
-def _content(model: type[BaseModel]) -> dict[str, Any]:
-    media = getattr(model, "media_type", "application/json")
-    schema = {"type": "string"} if media != "application/json" else {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {media: {"schema": schema}}
-
 
 def spec() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
     models: set[type[BaseModel]] = {m.ErrorResponse, m.Event, m.StreamReset}  # the last two: SSE data
-    models |= {r[2] for r in ROUTES if getattr(r[2], "media_type", None) is None}
-    every: list[tuple[type[BaseModel], Literal["serialization"]]] = [(model, "serialization") for model in models]
+    models |= {r[2] for r in ROUTES}
+    every: list[tuple[type[BaseModel], Literal["serialization", "validation"]]] = [
+        (model, "serialization") for model in models]
+    every += [(model, "validation") for model in set(BODIES.values())]
     _, defs = models_json_schema(every, ref_template="#/components/schemas/{model}", by_alias=True)
     paths: dict[str, Any] = {}
     for method, path, model, role in ROUTES:
-        params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+        params = [{"name": p.strip("{}"), "in": "path", "required": True,
+                   "schema": ROUTE_PATH_SCHEMAS.get((path, p.strip("{}")))
+                   or PATH_SCHEMAS.get(p.strip("{}"), {"type": "string"})}
                   for p in path.split("/") if p.startswith("{")]
-        if path in QUERIES:
-            params += query_parameters(QUERIES[path])
+        if (method, path) in QUERY_MODELS:
+            params += query_parameters(QUERY_MODELS[(method, path)])
         error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
-        responses: dict[str, Any] = {"200": {"description": "ok", "content": _content(model)},
+        responses: dict[str, Any] = {"200": {"description": "ok", "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}},
             "400": {"description": "bad input", **error},
             "404": {"description": "not found", **error}}
         operation: dict[str, Any] = {"operationId": method + path.replace("/", "_").replace("{", "").replace("}", ""),
                                      "parameters": params, "responses": responses}
+        params += QUERIES.get((method, path), [])
+        if (method, path) in MEDIA:
+            responses["200"]["content"] = MEDIA[(method, path)]
+        if (method, path) in BODIES:
+            body = BODIES[(method, path)]
+            operation["requestBody"] = {  # optional when every field has a default (empty body = defaults)
+                "required": any(f.is_required() for f in body.model_fields.values()),
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
+        if method != "get" or "/traces" in path:
+            responses.update({code: {"description": text, **error} for code, text in EXTRA_ERRORS.items()})
         if role is not None:
             operation["security"] = [{"bearer": []}]
             responses["401"] = {"description": "no or bad token", **error}

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from console.app import Settings, create_app, token_digest
 from console.explorer import Explorer
 from console.explorer_api import EXPLORER, HUB
+from console.plane import ActionConfig
 from console.stream import EventHub
 from temper.kube.client import ApiClient, ApiConfig
 from tests.console.fakeapi import FakeAgents, FakeApi, populate, populate_workloads
@@ -70,7 +71,7 @@ async def running_console(nodes: int = 3, pods: int = 12, workloads: bool = True
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp keeps the server private
     settings = Settings(tokens={token_digest(b"console", TOKEN): ("vera", "viewer")},
-                        agent_url=f"http://127.0.0.1:{port}/{{node}}")
+                        actions=ActionConfig(agent_url=f"http://127.0.0.1:{port}/{{node}}"))
     app = create_app(ApiClient(ApiConfig(api.url)), settings)
     if stream_capacity is not None:
         app[HUB].ring.__init__(stream_capacity, app[HUB].ring.epoch)  # type: ignore[misc]  # test-only resize

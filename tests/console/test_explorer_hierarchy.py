@@ -129,22 +129,25 @@ async def test_reads_are_answered_from_the_cache_without_listing_the_api_again()
         assert lists_after == lists_before
 
 
-async def test_the_agent_is_found_by_its_pod_ip_on_the_node() -> None:
+async def test_the_agent_is_reached_at_its_pod_ip_else_at_the_nodes_internal_ip() -> None:
     async with running_console() as r:
         agents = r.app[AGENTS]
         port = agents.url_template.split(":")[2].split("/")[0]
         agents.url_template, agents.ttl_s = f"http://{{ip}}:{port}/{{node}}", 0
-        before = as_dict(await r.get_json(f"{C}/nodes/node-00001"))
-        assert before["agent"] == {"reachable": False, "error": "no agent pod is known on this node"}
+        via_node_ip = as_dict(await r.get_json(f"{C}/nodes/node-00001"))  # the fake's InternalIP is 127.0.0.1
+        assert via_node_ip["agent"]["reachable"] is True
         agent_pod = make_pod("temper-system", "temper-agent-x1", "node-00001", 0,
                              labels={"app.kubernetes.io/component": "agent"})
-        agent_pod["status"]["podIP"] = "127.0.0.1"
+        agent_pod["status"]["podIP"] = "127.0.0.2"  # nothing listens there: proves the pod IP is preferred
         r.api.put("pods", agent_pod)
-        await r.until(lambda: r.explorer.agent_ips.get("node-00001") == "127.0.0.1")
-        after = as_dict(await r.get_json(f"{C}/nodes/node-00001"))
-        assert after["agent"]["reachable"] is True
+        await r.until(lambda: r.explorer.agent_ip("node-00001") == "127.0.0.2")
+        via_pod_ip = as_dict(await r.get_json(f"{C}/nodes/node-00001"))
+        assert via_pod_ip["agent"]["reachable"] is False
         r.api.delete("pods", "temper-system", "temper-agent-x1")
-        await r.until(lambda: "node-00001" not in r.explorer.agent_ips)
+        await r.until(lambda: r.explorer.agent_ip("node-00001") == "127.0.0.1")
+        agents.url_template = ""
+        unset = as_dict(await r.get_json(f"{C}/nodes/node-00001"))
+        assert unset["agent"] == {"reachable": False, "error": "no node agent URL is configured (--agent-url)"}
 
 
 async def test_with_the_api_server_gone_lists_still_answer_and_details_say_502() -> None:
