@@ -15,7 +15,6 @@ import bisect
 import contextlib
 import hashlib
 import hmac
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,10 @@ from pydantic import BaseModel
 
 from console import models as m
 from console.openapi import ROUTES, spec
+from console.originals import original_request_milli
+from console.pricing import node_price_facts
+from console.peers import HubConfig
+from console.savings import SavingsConfig
 from console.ui import add_ui_routes
 from temper.annotations import AnnotationError, decode_enforcement, decode_node_load
 from temper.kube.client import ApiClient
@@ -92,7 +95,8 @@ def node_summary(obj: dict[str, Any], pods: int) -> m.NodeSummary:
         enforcement = m.Enforcement(state=e.state.value, reason=e.reason, kernel=e.kernel, since=e.since, exit=e.exit)
     return m.NodeSummary(name=str(meta.get("name")), cpus=cpus, enforcement=enforcement, fenced=fenced, free_m=free,
                          tiers=tiers, unschedulable=bool((obj.get("spec") or {}).get("unschedulable")),
-                         instance_type=(meta.get("labels") or {}).get("node.kubernetes.io/instance-type"), pods=pods)
+                         instance_type=(meta.get("labels") or {}).get("node.kubernetes.io/instance-type"), pods=pods,
+                         **node_price_facts(obj))
 
 
 def pod_summary(obj: dict[str, Any]) -> m.PodSummary | None:
@@ -102,11 +106,7 @@ def pod_summary(obj: dict[str, Any]) -> m.PodSummary | None:
         return None
     meta = obj.get("metadata") or {}
     owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
-    original = None
-    raw = (meta.get("annotations") or {}).get("infera.io/original-cpu-requests")
-    if isinstance(raw, str):
-        with contextlib.suppress(ValueError, AttributeError):
-            original = sum(int(str(v).rstrip("m")) for v in json.loads(raw).values())
+    original = original_request_milli(obj)
     return m.PodSummary(namespace=info.namespace, name=info.name, uid=info.uid, node=info.node_name,
                         phase=info.phase, tier=info.tier.label, profile=None, request_m=info.cpu_request_milli,
                         limit_m=info.cpu_limit_milli, original_request_m=original,
@@ -124,21 +124,22 @@ def error(status: int, code: str, message: str) -> web.HTTPException:
     body = m.ErrorResponse(error=m.ErrorBody(code=code, message=message)).model_dump_json()
     return web.HTTPException(text=body, content_type="application/json") if False else \
         {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-         404: web.HTTPNotFound}[status](text=body, content_type="application/json")
+         404: web.HTTPNotFound, 409: web.HTTPConflict, 502: web.HTTPBadGateway, 503: web.HTTPServiceUnavailable,
+         504: web.HTTPGatewayTimeout}[status](text=body, content_type="application/json")
 
 
 def encode(model: BaseModel) -> web.Response:
     return web.Response(text=model.model_dump_json(by_alias=True), content_type="application/json")
 
 
-ROLE_OF = {path: role for _, path, _, role in ROUTES}
+ROLE_OF = {(method.upper(), path): role for method, path, _, role in ROUTES}
 
 
 @web.middleware
 async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                ) -> web.StreamResponse:
     route = request.match_info.route.resource
-    needed = ROLE_OF.get(route.canonical if route is not None else "")
+    needed = ROLE_OF.get((request.method, route.canonical if route is not None else ""))
     if needed is None:
         return await handler(request)
     header = request.headers.get("Authorization", "")
@@ -248,14 +249,19 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
     await client.close()
 
 
-def create_app(api: ApiClient, settings: Settings) -> web.Application:
+def create_app(api: ApiClient, settings: Settings, savings: SavingsConfig | None = None,
+               hub: HubConfig | None = None) -> web.Application:
+    from console import hub as hub_mode, savings_api  # here, not on top: both import this module's keys
     app = web.Application(middlewares=[auth])
     app[API], app[SETTINGS], app[NODES], app[PODS] = api, settings, Index(), Index()
     app.router.add_get("/api/v1/openapi.json", openapi)
     handlers = {"/api/v1/healthz": healthz, "/api/v1/whoami": whoami, "/api/v1/clusters": clusters,
                 "/api/v1/clusters/{c}/nodes": nodes, "/api/v1/clusters/{c}/pods": pods}
+    by_method = {**savings_api.ROUTE_HANDLERS, **hub_mode.ROUTE_HANDLERS}
     for method, path, _, _ in ROUTES:
-        app.router.add_route(method.upper(), path, handlers[path])
+        app.router.add_route(method.upper(), path, by_method.get((method, path)) or handlers[path])
+    savings_api.install(app, savings or SavingsConfig())
+    hub_mode.install(app, hub or HubConfig())
     add_ui_routes(app)
     app.cleanup_ctx.append(_cache)
     return app

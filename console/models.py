@@ -77,6 +77,9 @@ class NodeSummary(Model):
     unschedulable: bool
     instance_type: str | None
     pods: int = Field(ge=0)
+    capacity_m: int | None = Field(None, ge=0, description="status.capacity.cpu in millicores")
+    capacity_type: str = Field("", description="spot | on-demand | '' (no known label says)")
+    region: str = ""
 
 
 class Owner(Model):
@@ -242,6 +245,9 @@ class SavingsLine(Model):
     instance_type: str
     amount: float
     millicore_hours: float
+    capacity_type: str = Field("", description="spot | on-demand | '' (no label says)")
+    region: str = ""
+    node_hours: float | None = Field(None, description="realized lines: node-hours removed against the baseline")
 
 
 class SavingsBucket(Model):
@@ -257,6 +263,28 @@ class Savings(Model):
     unpriced_instance_types: list[str]
     window: str
     source: Literal["rightsizer", "percentiles"] = "percentiles"
+    baseline_recorded: float | None = Field(None, description="UNIX time the node baseline was recorded")
+    pods_with_recommendation: int = Field(0, ge=0)
+    prices_error: str | None = Field(None, description="why the price book could not be read (last good one used)")
+
+
+class BaselinePool(Model):
+    instance_type: str
+    capacity_type: str = ""
+    region: str = ""
+    nodes: int = Field(ge=0)
+    capacity_m: int = Field(ge=0)
+
+
+class Baseline(Model):
+    recorded: float
+    pools: list[BaselinePool]
+
+
+class BaselineRequest(Model):
+    """Empty: record the fleet as it is now. ``pools``: record these (the fleet before Temper)."""
+
+    pools: list[BaselinePool] | None = None
 
 
 class ActionResult(Model):
