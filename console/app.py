@@ -25,8 +25,8 @@ from pydantic import BaseModel
 from console import models as m
 from console.openapi import ROUTES, spec
 from console.originals import original_request_milli
-from console.pricing import node_price_facts
 from console.peers import HubConfig
+from console.pricing import node_price_facts
 from console.savings import SavingsConfig
 from console.ui import add_ui_routes
 from temper.annotations import AnnotationError, decode_enforcement, decode_node_load
@@ -251,7 +251,9 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(api: ApiClient, settings: Settings, savings: SavingsConfig | None = None,
                hub: HubConfig | None = None) -> web.Application:
-    from console import hub as hub_mode, savings_api  # here, not on top: both import this module's keys
+    # imported here, not on top: both modules import this one's keys and helpers
+    from console import hub as hub_mode
+    from console import savings_api
     app = web.Application(middlewares=[auth])
     app[API], app[SETTINGS], app[NODES], app[PODS] = api, settings, Index(), Index()
     app.router.add_get("/api/v1/openapi.json", openapi)

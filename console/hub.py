@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
+import functools
 import hmac
 import logging
 import os
@@ -151,7 +152,7 @@ async def via_http(request: web.Request, hub: HubState, peer: Peer) -> web.Strea
     try:
         session = hub.session(peer)
     except ssl.SSLError as exc:
-        hub.mark(peer.name, False, f"the registry's CA does not load: {exc.reason}")
+        hub.mark(peer.name, False, f"the registry's CA does not load: {exc.reason or exc}")
         raise _unreachable(hub, peer.name, "its CA does not load") from None
     headers = {**_forward_headers(request), "Authorization": f"Bearer {peer.token}"}
     body = await request.read()
@@ -288,7 +289,7 @@ async def _probe(hub: HubState) -> None:
                                    timeout=aiohttp.ClientTimeout(total=hub.config.probe_seconds)) as response:
                 hub.mark(peer.name, response.status == 200, f"healthz answered {response.status}")
         except ssl.SSLError as exc:
-            hub.mark(peer.name, False, f"TLS: {exc.reason}")
+            hub.mark(peer.name, False, f"TLS: {exc.reason or exc.__class__.__name__}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             hub.mark(peer.name, False, exc.__class__.__name__)
 
@@ -349,6 +350,10 @@ async def _answer(ws: aiohttp.ClientWebSocketResponse, lock: asyncio.Lock, local
             await send("error", message=f"the peer's plane did not answer: {exc.__class__.__name__}")
 
 
+def _forget(tasks: dict[int, asyncio.Task[None]], ident: int, _: asyncio.Task[None]) -> None:
+    tasks.pop(ident, None)
+
+
 async def serve_tunnel(ws: aiohttp.ClientWebSocketResponse, local: aiohttp.ClientSession, local_url: str,
                        token: str) -> None:
     """The peer's end: answer the hub's requests from the local plane until the socket closes."""
@@ -362,7 +367,7 @@ async def serve_tunnel(ws: aiohttp.ClientWebSocketResponse, local: aiohttp.Clien
             if frame["t"] == "req" and frame["id"] not in tasks:
                 task = asyncio.create_task(_answer(ws, lock, local, local_url, token, frame))
                 tasks[frame["id"]] = task
-                task.add_done_callback(lambda t, i=frame["id"]: tasks.pop(i, None))
+                task.add_done_callback(functools.partial(_forget, tasks, frame["id"]))
             elif frame["t"] == "cancel" and frame["id"] in tasks:
                 tasks[frame["id"]].cancel()
     finally:

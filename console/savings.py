@@ -184,7 +184,8 @@ def savings(pools: Iterable[PoolMillis], prices: PriceBook, hours: float, window
         currency=prices.currency, window=window, total_cost=total,
         realized=m.SavingsBucket(total=sum(x.amount for x in realized), by_instance_type=realized),
         identified=m.SavingsBucket(total=sum(x.amount for x in identified), by_instance_type=identified),
-        unpriced_instance_types=sorted(unpriced), source="rightsizer" if source == "rightsizer" else "percentiles")
+        unpriced_instance_types=sorted(unpriced), source="rightsizer" if source == "rightsizer" else "percentiles",
+        baseline_recorded=None, pods_with_recommendation=0, prices_error=None)
 
 
 WINDOWS: Mapping[str, float] = {"1h": 1.0, "24h": 24.0, "7d": 168.0, "30d": 720.0, "month": 730.0}

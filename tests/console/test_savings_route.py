@@ -42,7 +42,7 @@ def test_the_original_request_puts_back_only_the_containers_the_webhook_recorded
     assert original_request_milli(make_pod("ns", "q", "n", seed=2)) is None
 
 
-async def _until(client: TestClient, path: str, check: Any) -> dict[str, Any]:
+async def _until(client: Client, path: str, check: Any) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for _ in range(200):
         response = await client.get(path, headers=VIEWER)
@@ -54,7 +54,10 @@ async def _until(client: TestClient, path: str, check: Any) -> dict[str, Any]:
     raise AssertionError(f"{path} never satisfied the check; last {body}")
 
 
-async def _start(aiohttp_client: Any, tmp_path: Path, agent_url: str = "") -> tuple[FakeApi, TestClient]:
+Client = TestClient[web.Request, web.Application]
+
+
+async def _start(aiohttp_client: Any, tmp_path: Path, agent_url: str = "") -> tuple[FakeApi, Client]:
     api = FakeApi()
     for i in range(4):
         api.put("nodes", make_node(f"node-{i}", i, instance_type="m6i.xlarge"))  # 8 or 16 CPUs
