@@ -7,6 +7,8 @@ HTTPS when ``--tls-cert``/``--tls-key`` are given (``temper.tls``, hot reload).
 
     temper console serve [--listen HOST:PORT] [--cluster-name NAME] [--api-url URL | --kubeconfig F]
                          [--token NAME:ROLE:SECRET ...] [--tls-cert F --tls-key F [--client-ca F]]
+                         [--prices F] [--data-dir D] [--agent-url T] [--peers F]
+                         [--hub-url URL --hub-token-file F [--hub-ca F]]     (console.modes)
     temper console config [same flags]     # what serve would use, as YAML; never a token secret
     temper console openapi                 # the /api/v1 OpenAPI 3.1 document (JSON)
 
@@ -29,9 +31,12 @@ import sys
 from typing import Any
 
 import yaml
+from aiohttp import web
 
+from console import modes
 from console.app import Settings, create_app, token_digest
 from console.openapi import spec
+from console.peers import HubConfig
 from temper import clikit
 from temper.config import ConfigError
 from temper.kube.client import ApiClient, ApiConfig, auto_config
@@ -54,6 +59,7 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     clikit.add_tls(parser, "; HTTPS when given with --tls-key")
     clikit.add_connection_limits(parser)
     clikit.add_log_level(parser)
+    modes.add_flags(parser)
 
 
 def cli() -> clikit.ComponentCli:
@@ -104,6 +110,7 @@ def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
         if args.tls_cert else None,
         "tokens": [{"name": name, "role": role} for name, role, _ in _tokens(args.token)],
         "connectionLimits": vars(clikit.limits_from_args(args)),
+        **modes.document(args),
     }
 
 
@@ -120,6 +127,7 @@ def main(argv: list[str]) -> int:
         if bool(args.tls_cert) != bool(args.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         context = server_ssl_context(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
+        hub = modes.hub_config(args)
     except (ConfigError, TlsConfigError) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
@@ -130,20 +138,33 @@ def main(argv: list[str]) -> int:
     settings = Settings(args.cluster_name, tokens, secret)
     host, port = parse_host_port(document["listen"])
     reloader = CertReloader(args.tls_cert, args.tls_key, context) if context is not None else None
-    asyncio.run(_serve(config, settings, host, port, reloader, clikit.limits_from_args(args)))
+    app = create_app(ApiClient(config), settings, savings=modes.savings_config(args), hub=hub)
+    try:
+        asyncio.run(_serve(app, settings, host, port, reloader, clikit.limits_from_args(args), hub, args.data_dir))
+    except ConfigError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 2
     return 0
 
 
-async def _serve(config: ApiConfig, settings: Settings, host: str, port: int, reloader: CertReloader | None,
-                 limits: ConnectionLimits) -> None:
+async def _serve(app: web.Application, settings: Settings, host: str, port: int, reloader: CertReloader | None,
+                 limits: ConnectionLimits, hub: HubConfig, data_dir: str) -> None:
     context = reloader.context if reloader is not None else None
-    runner, site = await start_guarded(create_app(ApiClient(config), settings), host, port,
-                                       ssl_context=context, limits=limits)
+    runner, site = await start_guarded(app, host, port, ssl_context=context, limits=limits)
     log.info("console on %s", site.name)
+    try:
+        dialer = await modes.start_dialer(runner, hub, settings.cluster_name, data_dir)
+    except ConfigError:
+        await runner.cleanup()
+        raise
     watcher = asyncio.create_task(reloader.watch()) if reloader is not None else None
     try:
         await wait_for_stop_signal()
     finally:
+        if dialer is not None:
+            dialer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dialer
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

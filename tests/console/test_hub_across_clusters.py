@@ -21,6 +21,7 @@ from aiohttp import web
 
 from console.app import Settings, create_app, token_digest
 from console.hub import dial_hub
+from console.modes import start_dialer
 from console.peers import HubConfig, PeerError, parse_registry
 from temper.kube.client import ApiClient, ApiConfig
 from temper.tls import server_ssl_context
@@ -73,6 +74,7 @@ peers:
   - {{name: east, url: "{east.url}", token: east-peer-token, ca: {json.dumps(ca)}}}
   - {{name: west, url: "{west.url}", token: west-peer-token, caFile: {str(tls.ca)!r}}}
   - {{name: edge, mode: dial-in, tokenFile: edge.token}}
+  - {{name: far, mode: dial-in, token: far-peer-token}}
 """)
     hub = await start_plane("hub", 1, tls, HubConfig(peers_file=str(registry), probe_seconds=0.1,
                                                        request_timeout=2.0))
@@ -80,7 +82,7 @@ peers:
                                           max_backoff=0.2))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls.client())) as session:
         yield {"east": east, "west": west, "edge": edge, "hub": hub, "session": session, "registry": registry,
-               "dialer": dialer}
+               "dialer": dialer, "tls": tls}
     dialer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await dialer
@@ -111,8 +113,9 @@ def by_name(clusters: dict[str, Any]) -> dict[str, Any]:
 async def test_the_hub_lists_every_cluster_and_serves_each_peers_api(fleet: dict[str, Any]) -> None:
     session, hub = fleet["session"], fleet["hub"]
     listed = by_name(await until(session, f"{hub.url}/api/v1/clusters",
-                                 lambda b: all(c["reachable"] for c in b["items"])))
-    assert list(listed) == ["hub", "east", "edge", "west"]
+                                 lambda b: all(c["reachable"] for c in b["items"] if c["name"] != "far")))
+    assert list(listed) == ["hub", "east", "edge", "far", "west"]
+    assert not listed["far"]["reachable"] and listed["far"]["error"] == "it has not dialed in"
     assert listed["hub"]["local"] and not listed["east"]["local"] and listed["edge"]["url"] == "dial-in"
     for name, count in (("east", 3), ("west", 2), ("edge", 4), ("hub", 1)):
         page = await until(session, f"{hub.url}/api/v1/clusters/{name}/nodes?limit=2",
@@ -130,7 +133,7 @@ async def test_the_hub_lists_every_cluster_and_serves_each_peers_api(fleet: dict
 async def test_an_unreachable_peer_is_shown_with_since_when_and_the_others_keep_working(
         fleet: dict[str, Any]) -> None:
     session, hub = fleet["session"], fleet["hub"]
-    await until(session, f"{hub.url}/api/v1/clusters", lambda b: all(c["reachable"] for c in b["items"]))
+    await until(session, f"{hub.url}/api/v1/clusters", lambda b: by_name(b)["west"]["reachable"])
     await fleet["west"].stop()
     listed = by_name(await until(session, f"{hub.url}/api/v1/clusters",
                                  lambda b: not by_name(b)["west"]["reachable"]))
@@ -163,11 +166,38 @@ async def test_every_plane_works_with_the_hub_gone_and_a_dial_in_peer_shows_as_d
 
 async def test_a_bad_registry_edit_keeps_the_last_good_peers(fleet: dict[str, Any]) -> None:
     session, hub, registry = fleet["session"], fleet["hub"], fleet["registry"]
-    await until(session, f"{hub.url}/api/v1/clusters", lambda b: len(b["items"]) == 4)
+    await until(session, f"{hub.url}/api/v1/clusters", lambda b: len(b["items"]) == 5)
     registry.write_text("peers: [{name: hub, url: 'https://x'}]")
     os.utime(registry, ns=(1, 1))
     await asyncio.sleep(0.3)
-    assert len((await until(session, f"{hub.url}/api/v1/clusters", lambda b: True))["items"]) == 4
+    assert len((await until(session, f"{hub.url}/api/v1/clusters", lambda b: True))["items"]) == 5
+
+
+async def test_serve_dials_the_hub_through_its_own_unix_socket(fleet: dict[str, Any], tmp_path: Path) -> None:
+    session, hub, tls = fleet["session"], fleet["hub"], fleet["tls"]
+    far = await start_plane("far", 6, None)
+    (tmp_path / "far.token").write_text("far-peer-token")
+    config = HubConfig(hub_url=hub.url, hub_token_file=str(tmp_path / "far.token"), hub_ca_file=str(tls.ca))
+    dialer = await start_dialer(far.runner, config, "far", str(tmp_path))
+    assert dialer is not None
+    try:
+        page = await until(session, f"{hub.url}/api/v1/clusters/far/nodes?limit=1", lambda b: b["total"] == 6)
+        assert page["items"][0]["name"] == "far-node-0" and page["continue"] == "far-node-0"
+        assert (tmp_path / "console-tunnel.sock").exists()
+    finally:
+        dialer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dialer
+        await far.stop()
+
+
+async def test_a_dialer_with_a_wrong_token_is_refused(fleet: dict[str, Any]) -> None:
+    session, hub = fleet["session"], fleet["hub"]
+    async with session.get(f"{hub.url}/api/v1/hub/tunnel/far", headers={"Authorization": "Bearer nope"}) as r:
+        assert r.status == 401
+    east_token = {"Authorization": "Bearer east-peer-token"}
+    async with session.get(f"{hub.url}/api/v1/hub/tunnel/east", headers=east_token) as r:
+        assert r.status == 401  # east is a URL peer: it never dials in
 
 
 @pytest.mark.parametrize("text, message", [
