@@ -13,6 +13,8 @@ gather facts from the cache, call ``pool_millis`` + ``savings``, encode. State w
   or the pools given in the body (the fleet before Temper). Without a data dir it lives in
   memory only, and says so in the log at start.
 - Usage: ``console.usage`` samples the agents when ``--agent-url`` is given.
+- A report walks every pod, so it is reused for ``cache_seconds`` (2 s) per window; recording
+  a baseline drops the reused reports.
 
 Routes (in ``console.openapi.ROUTES``): ``GET /api/v1/clusters/{c}/savings?window=`` (viewer),
 ``GET|POST /api/v1/clusters/{c}/savings/baseline`` (viewer | admin).
@@ -101,6 +103,8 @@ class SavingsState:
     prices: PriceSource
     baseline: BaselineStore
     usage: UsageHistory = field(default_factory=UsageHistory)
+    reports: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    """window -> (monotonic time, encoded report): reused for ``config.cache_seconds``."""
 
 
 STATE = web.AppKey("savings", SavingsState)
@@ -108,12 +112,12 @@ STATE = web.AppKey("savings", SavingsState)
 
 def _node_facts(nodes: Iterable[object]) -> list[NodeFacts]:
     return [NodeFacts(n.name, (n.instance_type or "", n.capacity_type, n.region), n.capacity_m or 0)
-            for n in nodes if isinstance(n, m.NodeSummary)]
+            for n in nodes if type(n) is m.NodeSummary]  # not isinstance: pydantic makes it slow
 
 
 def _pod_facts(pods: Iterable[object], recommended: dict[str, int]) -> list[PodFacts]:
     return [PodFacts(p.node, p.request_m, p.original_request_m, recommended.get(f"{p.namespace}/{p.name}"))
-            for p in pods if isinstance(p, m.PodSummary) and p.phase not in ("Succeeded", "Failed")]
+            for p in pods if type(p) is m.PodSummary and p.phase not in ("Succeeded", "Failed")]
 
 
 def _check_cluster(request: web.Request) -> None:
@@ -127,6 +131,10 @@ async def get_savings(request: web.Request) -> web.Response:
     if window not in WINDOWS:
         raise error(400, "bad-window", f"window must be one of {', '.join(WINDOWS)}")
     state = request.app[STATE]
+    cached = state.reports.get(window)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < state.config.cache_seconds:
+        return web.Response(body=cached[1], content_type="application/json")
     book = state.prices.current()
     recommended = state.usage.recommended
     pods = _pod_facts(request.app[PODS].items.values(), recommended)
@@ -135,7 +143,9 @@ async def get_savings(request: web.Request) -> web.Response:
     result.baseline_recorded = state.baseline.value.recorded if state.baseline.value else None
     result.pods_with_recommendation = sum(1 for p in pods if p.recommended_m is not None)
     result.prices_error = state.prices.problem
-    return encode(result)
+    body = result.model_dump_json().encode()
+    state.reports[window] = (now, body)
+    return web.Response(body=body, content_type="application/json")
 
 
 def fleet_baseline(nodes: Iterable[object], now: float) -> m.Baseline:
@@ -169,6 +179,7 @@ async def post_baseline(request: web.Request) -> web.Response:
                 else fleet_baseline(request.app[NODES].items.values(), now))
     try:
         request.app[STATE].baseline.record(baseline)
+        request.app[STATE].reports.clear()
     except OSError as exc:
         raise error(503, "baseline-not-stored", f"the data dir refused the write: {exc.strerror}") from None
     log.info(json.dumps({"action": "savings-baseline", "who": request.get("who", ("?", "?"))[0],

@@ -69,7 +69,8 @@ async def _start(aiohttp_client: Any, tmp_path: Path, agent_url: str = "") -> tu
     settings = Settings(tokens={token_digest(b"console", "v"): ("vic", "viewer"),
                                 token_digest(b"console", "a"): ("ada", "admin")})
     config = SavingsConfig(prices_file=str(tmp_path / "prices.yaml"), data_dir=str(tmp_path / "data"),
-                           agent_url=agent_url, sample_seconds=0.05, policy=RecommendPolicy(min_samples=3))
+                           agent_url=agent_url, sample_seconds=0.05, policy=RecommendPolicy(min_samples=3),
+                           cache_seconds=0)
     client = await aiohttp_client(create_app(ApiClient(ApiConfig(api.url)), settings, savings=config))
     return api, client
 
