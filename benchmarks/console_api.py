@@ -5,9 +5,11 @@ Why: the issue asks that paged lists stay fast at fleet scale, and that actions 
 pre-encoded body of exactly the size the console returned for the same case, so the difference
 is the console's own work (auth, bisect paging, model encoding, savings arithmetic).
 
-Setup: a child process runs the fake API server (tests/console/fakeapi.py, no kube-apiserver
-here) populated with 5,000 nodes and 30,000 pods, and the console app against it, waiting for
-its list+watch cache to hold the whole fleet; a second child runs the floor. The client (this
+Setup: one child process runs the fake API server (tests/console/fakeapi.py, no kube-apiserver
+here) populated with 5,000 nodes and 30,000 pods; a second runs the console app against it
+(so the console's heap holds only what it would in a cluster), and the client waits for its
+list+watch cache to hold the whole fleet; a third child runs the floor. The savings report is
+measured with its 2 s reuse turned off, i.e. the full computation on every request. The client (this
 process) drives each case with ``--concurrency`` keep-alive clients for ``--seconds``, and the
 phases alternate console / floor for ``--rounds`` rounds so host noise lands on both.
 
@@ -52,16 +54,24 @@ CASES: list[tuple[str, str, str]] = [
 ]
 
 
-def _console(nodes: int, pods: int, data_dir: str, port_queue: multiprocessing.Queue[int]) -> None:
+def _fake_api(nodes: int, pods: int, url_queue: multiprocessing.Queue[str]) -> None:
     async def run() -> None:
         api = FakeApi()
         populate(api, nodes=nodes, pods=pods)
         await api.start()
+        url_queue.put(api.url)
+        await asyncio.Event().wait()
+    asyncio.run(run())
+
+
+def _console(api_url: str, data_dir: str, port_queue: multiprocessing.Queue[int]) -> None:
+    async def run() -> None:
         Path(data_dir, "prices.yaml").write_text("prices:\n  - {instanceType: m6i.xlarge, nodeHour: 0.192}\n"
                                                  "  - {instanceType: c6i.4xlarge, vcpuHour: 0.0425}\n")
         settings = Settings(tokens={token_digest(b"console", "bench"): ("bench", "admin")})
-        app = create_app(ApiClient(ApiConfig(api.url)), settings,
-                         savings=SavingsConfig(prices_file=f"{data_dir}/prices.yaml", data_dir=data_dir))
+        app = create_app(ApiClient(ApiConfig(api_url)), settings,  # no report reuse: measure the computation
+                         savings=SavingsConfig(prices_file=f"{data_dir}/prices.yaml", data_dir=data_dir,
+                                               cache_seconds=0))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -176,13 +186,17 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
-        queue: multiprocessing.Queue[int] = multiprocessing.Queue()
-        console = multiprocessing.Process(target=_console, args=(args.nodes, args.pods, data_dir, queue), daemon=True)
-        console.start()
+        urls: multiprocessing.Queue[str] = multiprocessing.Queue()
+        api = multiprocessing.Process(target=_fake_api, args=(args.nodes, args.pods, urls), daemon=True)
+        api.start()
+        ports: multiprocessing.Queue[int] = multiprocessing.Queue()
+        console = multiprocessing.Process(target=_console, args=(urls.get(timeout=300), data_dir, ports), daemon=True)
         try:
-            asyncio.run(_run(args, queue.get(timeout=300)))
+            console.start()
+            asyncio.run(_run(args, ports.get(timeout=300)))
         finally:
             console.kill()
+            api.kill()
     return 0
 
 

@@ -152,7 +152,7 @@ async def via_http(request: web.Request, hub: HubState, peer: Peer) -> web.Strea
     try:
         session = hub.session(peer)
     except ssl.SSLError as exc:
-        hub.mark(peer.name, False, f"the registry's CA does not load: {exc.reason or exc}")
+        hub.mark(peer.name, False, f"the registry's CA does not load: {getattr(exc, 'reason', None) or exc}")
         raise _unreachable(hub, peer.name, "its CA does not load") from None
     headers = {**_forward_headers(request), "Authorization": f"Bearer {peer.token}"}
     body = await request.read()
@@ -289,7 +289,7 @@ async def _probe(hub: HubState) -> None:
                                    timeout=aiohttp.ClientTimeout(total=hub.config.probe_seconds)) as response:
                 hub.mark(peer.name, response.status == 200, f"healthz answered {response.status}")
         except ssl.SSLError as exc:
-            hub.mark(peer.name, False, f"TLS: {exc.reason or exc.__class__.__name__}")
+            hub.mark(peer.name, False, f"TLS: {getattr(exc, 'reason', None) or exc.__class__.__name__}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             hub.mark(peer.name, False, exc.__class__.__name__)
 

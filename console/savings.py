@@ -121,28 +121,28 @@ def recommend(samples: Sequence[int], policy: RecommendPolicy = RecommendPolicy(
     return max(policy.floor_m, math.ceil(ordered[rank] * policy.headroom))
 
 
-def pool_millis(nodes: Iterable[NodeFacts], pods: Iterable[PodFacts],
+def pool_millis(nodes: Iterable[tuple[str, Pool, int]], pods: Iterable[tuple[str, int, int | None, int | None]],
                 baseline: Iterable[BaselinePool]) -> list[PoolMillis]:
     """Pure: the millicore accounting of every pool seen now or in the baseline, sorted by pool."""
     capacity: dict[Pool, int] = {}
     count: dict[Pool, int] = {}
     per_node: dict[Pool, int] = {}
     pool_of: dict[str, Pool] = {}
-    for node in nodes:
-        pool_of[node.name] = node.pool
-        capacity[node.pool] = capacity.get(node.pool, 0) + max(0, node.capacity_m)
-        count[node.pool] = count.get(node.pool, 0) + 1
-        per_node[node.pool] = max(per_node.get(node.pool, 0), node.capacity_m)
+    for name, node_pool, node_m in nodes:  # unpacked: callers may pass plain tuples (30,000 pods)
+        pool_of[name] = node_pool
+        capacity[node_pool] = capacity.get(node_pool, 0) + max(0, node_m)
+        count[node_pool] = count.get(node_pool, 0) + 1
+        per_node[node_pool] = max(per_node.get(node_pool, 0), node_m)
     slack: dict[Pool, int] = {}
     packed: dict[Pool, int] = {}
-    for pod in pods:
-        pool = pool_of.get(pod.node)
+    for node, request, original, recommended in pods:
+        pool = pool_of.get(node)
         if pool is None:
             continue
-        if pod.recommended_m is not None:
-            slack[pool] = slack.get(pool, 0) + max(0, pod.request_m - pod.recommended_m)
-        if pod.original_m is not None:
-            packed[pool] = packed.get(pool, 0) + max(0, pod.original_m - pod.request_m)
+        if recommended is not None:
+            slack[pool] = slack.get(pool, 0) + max(0, request - recommended)
+        if original is not None:
+            packed[pool] = packed.get(pool, 0) + max(0, original - request)
     base: dict[Pool, BaselinePool] = {b.pool: b for b in baseline}
     out = []
     for pool in sorted(set(capacity) | set(base)):

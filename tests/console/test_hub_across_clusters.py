@@ -200,6 +200,27 @@ async def test_a_dialer_with_a_wrong_token_is_refused(fleet: dict[str, Any]) -> 
         assert r.status == 401  # east is a URL peer: it never dials in
 
 
+async def test_a_peer_whose_certificate_the_registrys_ca_did_not_sign_is_unreachable(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    real, other = mint_localhost(tmp_path / "a"), mint_localhost(tmp_path / "b")
+    east = await start_plane("east", 1, real)
+    registry = tmp_path / "peers.yaml"
+    registry.write_text(f"peers: [{{name: east, url: '{east.url}', token: east-peer-token, "
+                        f"caFile: {str(other.ca)!r}}}]")
+    hub = await start_plane("hub", 1, None, HubConfig(peers_file=str(registry), probe_seconds=0.1))
+    try:
+        async with aiohttp.ClientSession() as session:
+            listed = by_name(await until(session, f"{hub.url}/api/v1/clusters",
+                                         lambda b: by_name(b)["east"]["error"] not in (None, "not probed yet")))
+            assert not listed["east"]["reachable"] and "TLS" in listed["east"]["error"]
+            status, body = await get(session, f"{hub.url}/api/v1/clusters/east/nodes")
+            assert status == 502 and body["error"]["code"] == "peer-unreachable"
+    finally:
+        await hub.stop()
+        await east.stop()
+
+
 @pytest.mark.parametrize("text, message", [
     ("peers: [{name: a, url: 'https://a', token: t}, {name: a, url: 'https://b', token: t}]", "already taken"),
     ("peers: [{name: local, url: 'https://a', token: t}]", "already taken"),
