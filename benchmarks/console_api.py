@@ -49,7 +49,7 @@ CASES: list[tuple[str, str, str]] = [
     ("pods, first page (100)", "GET", "/api/v1/clusters/local/pods?limit=100"),
     ("pods, page of 1000", "GET", "/api/v1/clusters/local/pods?limit=1000&continue=ns-005/app0-015000"),
     ("nodes, search q=node-049", "GET", "/api/v1/clusters/local/nodes?limit=100&q=node-049"),
-    ("savings, whole fleet", "GET", "/api/v1/clusters/local/savings?window=month"),
+    ("savings, whole fleet (no reuse)", "GET", "/api/v1/clusters/local/savings?window=month"),
     ("action: record baseline", "POST", "/api/v1/clusters/local/savings/baseline"),
 ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["viewer", "operator", "admin"]
 WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "Job"]
@@ -274,6 +274,13 @@ class BaselinePool(Model):
     region: str = ""
     nodes: int = Field(ge=0)
     capacity_m: int = Field(ge=0)
+
+    @field_validator("nodes", "capacity_m", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        if isinstance(value, bool):  # JSON Schema's integer takes 3.0, never false
+            raise ValueError("expected an integer, not a boolean")
+        return value
 
 
 class Baseline(Model):

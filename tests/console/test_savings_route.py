@@ -90,6 +90,10 @@ async def test_realized_savings_follow_a_recorded_baseline_and_the_webhooks_pack
         assert (await client.post("/api/v1/clusters/local/savings/baseline", headers=VIEWER)).status == 403
         assert (await client.post("/api/v1/clusters/local/savings/baseline", headers=ADMIN,
                                   data=b'{"pools": 3}')).status == 400
+        for bad in (b'{"pools": [{"instance_type": "a", "nodes": false, "capacity_m": 1}]}', b"{", b'{"x": 1}',
+                    b'{"pools": [{"instance_type": "a", "nodes": -1, "capacity_m": 1}]}'):
+            assert (await client.post("/api/v1/clusters/local/savings/baseline", headers=ADMIN,
+                                      data=bad)).status == 400, bad
         recorded = await (await client.post("/api/v1/clusters/local/savings/baseline", headers=ADMIN)).json()
         assert {(p["instance_type"], p["nodes"]) for p in recorded["pools"]} == {("m6i.xlarge", 4), ("r6i.2xlarge", 1)}
         assert json.loads((tmp_path / "data" / "savings-baseline.json").read_text())["pools"] == recorded["pools"]
