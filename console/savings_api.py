@@ -207,8 +207,11 @@ def install(app: web.Application, config: SavingsConfig) -> None:
         if config.agent_url:
             def names() -> list[str]:
                 return list(app[NODES].keys)
-            task = asyncio.create_task(sample_forever(config.agent_url, names, app[STATE].usage, config.policy,
-                                                      config.sample_seconds))
+
+            def alive() -> set[str]:
+                return set(app[PODS].keys)
+            task = asyncio.create_task(sample_forever(config.agent_url, names, alive, app[STATE].usage,
+                                                      config.policy, config.sample_seconds))
         yield
         if task is not None:
             task.cancel()

@@ -3,14 +3,14 @@
 Why it exists: "identified" savings need a recommended request per pod, and no Prometheus is
 required (brief §02d), so the console samples the agents itself: every ``interval`` seconds it
 GETs each node's ``/observe`` (``used_m`` per pod) and keeps the last ``keep`` samples of every
-pod in a ring (``UsageHistory``, a bounded ``array`` per pod: 30,000 pods × 120 samples is
-about 14 MB). Pods not seen in a sweep are forgotten, so memory follows the fleet. After each
-sweep the recommendations (``console.savings.recommend``) are recomputed once, so a savings
-request never sorts samples.
+pod (``UsageHistory``, a bounded ``array`` per pod: 30,000 pods × 120 samples is about 14 MB).
+Pods no longer in the console's cache are forgotten after each sweep, so memory follows the
+fleet. After each sweep the recommendations (``console.savings.recommend``) are recomputed
+once, so a savings request never sorts samples.
 
 Agents are addressed by a URL template with ``{node}`` (``http://{node}.agents:9100``);
 ``/observe`` is appended. An agent that is down or answers garbage is skipped for that sweep
-(its pods keep their earlier samples until they vanish from a sweep that reached their node).
+(its pods keep their earlier samples).
 """
 
 from __future__ import annotations
@@ -69,10 +69,9 @@ def observed_use(document: object) -> dict[str, int]:
 
 
 async def sweep(session: aiohttp.ClientSession, template: str, nodes: Iterable[str], history: UsageHistory,
-                policy: RecommendPolicy, parallel: int = 32) -> int:
-    """One pass over the agents; returns how many answered."""
+                policy: RecommendPolicy, alive: Callable[[], set[str]], parallel: int = 32) -> int:
+    """One pass over the agents, then forget pods no longer in ``alive()``; returns how many answered."""
     gate = asyncio.Semaphore(parallel)
-    seen: set[str] = set()
     reached = 0
     pending_nodes = list(nodes)
 
@@ -90,21 +89,19 @@ async def sweep(session: aiohttp.ClientSession, template: str, nodes: Iterable[s
         reached += 1
         for pod, used in observed_use(document).items():
             history.add(pod, used)
-            seen.add(pod)
 
     await asyncio.gather(*(one(n) for n in pending_nodes))
-    if reached == len(pending_nodes):
-        history.retain(seen)
+    history.retain(alive())
     history.refresh(policy)
     return reached
 
 
-async def sample_forever(template: str, nodes: Callable[[], list[str]], history: UsageHistory,
-                         policy: RecommendPolicy, interval: float) -> None:
+async def sample_forever(template: str, nodes: Callable[[], list[str]], alive: Callable[[], set[str]],
+                         history: UsageHistory, policy: RecommendPolicy, interval: float) -> None:
     async with aiohttp.ClientSession() as session:
         while True:
             try:
-                reached = await sweep(session, template, nodes(), history, policy)
+                reached = await sweep(session, template, nodes(), history, policy, alive)
                 log.debug("usage sweep: %d agents answered", reached)
             except Exception:  # a sweep must never end the sampler; the next one retries
                 log.exception("usage sweep failed")

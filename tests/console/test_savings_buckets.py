@@ -19,6 +19,7 @@ from console.savings import (
     recommend,
     savings,
 )
+from console.usage import UsageHistory, observed_use
 
 POOLS = [("m6i.xlarge", "on-demand", "eu-west-1"), ("c6i.4xlarge", "spot", "eu-west-1"), ("", "", "")]
 
@@ -153,3 +154,21 @@ def test_a_recommendation_covers_the_quantile_of_use(samples: list[int]) -> None
     value = recommend(samples)
     assert value is not None
     assert sum(1 for s in samples if s <= value) >= 0.95 * len(samples)
+
+
+def test_usage_history_keeps_the_last_samples_and_forgets_pods_that_are_gone() -> None:
+    history = UsageHistory(keep=3)
+    for used in (5, 6, 7, 8):
+        history.add("ns/a", used)
+    history.add("ns/b", 1)
+    assert list(history.samples["ns/a"]) == [6, 7, 8]
+    history.retain({"ns/a"})
+    history.refresh(RecommendPolicy(quantile=1.0, headroom=1.0, floor_m=0, min_samples=3))
+    assert set(history.samples) == {"ns/a"} and history.recommended == {"ns/a": 8}
+
+
+def test_observed_use_skips_entries_that_are_not_the_agents_format() -> None:
+    document = {"pods": [{"namespace": "ns", "name": "a", "used_m": 40}, {"namespace": "ns", "name": "b"},
+                         {"namespace": "ns", "name": "c", "used_m": True}, "junk", {"name": "d", "used_m": 1}]}
+    assert observed_use(document) == {"ns/a": 40}
+    assert observed_use([1]) == {} == observed_use({"pods": "x"})
