@@ -26,7 +26,7 @@ from console.peers import HubConfig, PeerError, parse_registry
 from temper.kube.client import ApiClient, ApiConfig
 from temper.tls import server_ssl_context
 from tests.connections import TlsFiles, mint_localhost
-from tests.console.fakeapi import FakeApi, make_node
+from tests.console.fakeapi import FakeApi, make_node, make_pod
 
 USER = {"Authorization": "Bearer user-secret"}
 
@@ -43,10 +43,13 @@ class Plane:
         await self.api.stop()
 
 
-async def start_plane(name: str, nodes: int, tls: TlsFiles | None, hub: HubConfig | None = None) -> Plane:
+async def start_plane(name: str, nodes: int, tls: TlsFiles | None, hub: HubConfig | None = None,
+                      pods: int = 0) -> Plane:
     api = FakeApi()
     for i in range(nodes):
         api.put("nodes", make_node(f"{name}-node-{i}", i))
+    for i in range(pods):
+        api.put("pods", make_pod("ns", f"p-{i:04d}", f"{name}-node-{i % nodes}", i))
     await api.start()
     tokens = {token_digest(b"console", "user-secret"): ("user", "operator"),
               token_digest(b"console", f"{name}-peer-token"): ("hub", "viewer")}
@@ -65,7 +68,7 @@ async def fleet(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     tls = mint_localhost(tmp_path)
     east = await start_plane("east", 3, tls)
     west = await start_plane("west", 2, tls)
-    edge = await start_plane("edge", 4, None)  # reachable by nobody: it dials out
+    edge = await start_plane("edge", 4, None, pods=600)  # reachable by nobody: it dials out
     ca = tls.ca.read_text()
     (tmp_path / "edge.token").write_text("edge-peer-token\n")
     registry = tmp_path / "peers.yaml"
@@ -128,6 +131,16 @@ async def test_the_hub_lists_every_cluster_and_serves_each_peers_api(fleet: dict
     assert status == 400 and body["error"]["code"] == "bad-limit"  # the peer's answer, passed through
     status, body = await get(session, f"{hub.url}/api/v1/clusters/nowhere/nodes")
     assert status == 404
+
+
+async def test_a_large_answer_crosses_the_tunnel_intact_and_the_hubs_roles_apply_first(
+        fleet: dict[str, Any]) -> None:
+    session, hub, edge = fleet["session"], fleet["hub"], fleet["edge"]
+    direct = await until(session, f"{edge.url}/api/v1/clusters/edge/pods?limit=1000", lambda b: b["total"] == 600)
+    through = await until(session, f"{hub.url}/api/v1/clusters/edge/pods?limit=1000", lambda b: b["total"] == 600)
+    assert through == direct and len(through["items"]) == 600  # ~160 KB: many chunk frames
+    async with session.post(f"{hub.url}/api/v1/clusters/edge/savings/baseline", headers=USER) as response:
+        assert response.status == 403  # the hub's user is an operator; recording a baseline needs admin
 
 
 async def test_an_unreachable_peer_is_shown_with_since_when_and_the_others_keep_working(
