@@ -1,4 +1,5 @@
-"""The hub's peer registry and the reachability record of each peer (pure).
+"""The hub's peer registry and the reachability record of each peer (no network; reads only the
+token and CA files an entry names).
 
 Why it exists: in hub mode one console serves the same ``/api/v1`` for several clusters. Which
 clusters, and how to reach them, is the peer registry: a ConfigMap (key ``peers.yaml``)
