@@ -68,10 +68,10 @@ def _console(api_url: str, data_dir: str, port_queue: multiprocessing.Queue[int]
     async def run() -> None:
         Path(data_dir, "prices.yaml").write_text("prices:\n  - {instanceType: m6i.xlarge, nodeHour: 0.192}\n"
                                                  "  - {instanceType: c6i.4xlarge, vcpuHour: 0.0425}\n")
-        settings = Settings(tokens={token_digest(b"console", "bench"): ("bench", "admin")})
-        app = create_app(ApiClient(ApiConfig(api_url)), settings,  # no report reuse: measure the computation
-                         savings=SavingsConfig(prices_file=f"{data_dir}/prices.yaml", data_dir=data_dir,
-                                               cache_seconds=0))
+        settings = Settings(tokens={token_digest(b"console", "bench"): ("bench", "admin")},
+                            savings=SavingsConfig(prices_file=f"{data_dir}/prices.yaml", data_dir=data_dir,
+                                                  cache_seconds=0))  # no report reuse: measure the computation
+        app = create_app(ApiClient(ApiConfig(api_url)), settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -4,8 +4,13 @@ Design: handlers decode the request, call a pure function of the cache (``page``
 ``console.models`` model. The cache is filled by ``temper.kube.reflector.reflect`` (LIST then
 WATCH from the resourceVersion) inside a ``cleanup_ctx`` lifetime; lists are kept sorted by key
 so a page with limit/continue is a bisect plus a slice, never a full scan per request.
-Tokens: ``--token NAME:ROLE:SECRET`` (bootstrap); compared with ``hmac.compare_digest`` on
-HMAC-SHA256 digests, so the secret is never held in the clear after start.
+Tokens: ``--token NAME:ROLE:SECRET`` (bootstrap), held as HMAC-SHA256 digests, so the secret is
+never held in the clear after start; named tokens, TokenReview, the role check and the audit of
+denied mutations are ``console.auth``; the audited actions are ``console.actions``.
+Feature modules register through one table each, keyed like ``ROUTES`` by (method, path):
+``console.actions.HANDLERS``, ``console.savings_api.ROUTE_HANDLERS`` and
+``console.hub.ROUTE_HANDLERS``; ``console.hub`` adds its proxy middleware *after* ``auth``, so
+the hub's role check (and audit of denials) always runs before a request reaches a peer.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import bisect
 import contextlib
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +28,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from console import models as m
+from console.actions import HANDLERS
+from console.agents import internal_ip
+from console.auth import auth
 from console.openapi import ROUTES, spec
 from console.originals import original_request_milli
 from console.peers import HubConfig
+from console.plane import PLANE, ActionConfig, Plane, plane_lifetime
 from console.pricing import node_price_facts
 from console.savings import SavingsConfig
 from console.ui import add_ui_routes
@@ -41,6 +50,13 @@ class Settings:
     tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     """HMAC digest -> (name, role)."""
     secret: bytes = b"console"
+    actions: ActionConfig = field(default_factory=ActionConfig)
+    """Tokens store, audit, agents (``--agent-url``, shared with savings), safe-mode switch
+    (``console.plane``)."""
+    savings: SavingsConfig = field(default_factory=SavingsConfig)
+    """Price book, data dir, usage sampling (``console.savings_api``)."""
+    hub: HubConfig = field(default_factory=HubConfig)
+    """Peer registry and outbound-only dialing (``console.hub``); both off by default."""
 
 
 class Index:
@@ -96,7 +112,7 @@ def node_summary(obj: dict[str, Any], pods: int) -> m.NodeSummary:
     return m.NodeSummary(name=str(meta.get("name")), cpus=cpus, enforcement=enforcement, fenced=fenced, free_m=free,
                          tiers=tiers, unschedulable=bool((obj.get("spec") or {}).get("unschedulable")),
                          instance_type=(meta.get("labels") or {}).get("node.kubernetes.io/instance-type"), pods=pods,
-                         **node_price_facts(obj))
+                         internal_ip=internal_ip(obj), **node_price_facts(obj))
 
 
 def pod_summary(obj: dict[str, Any]) -> m.PodSummary | None:
@@ -120,39 +136,19 @@ SETTINGS = web.AppKey("settings", Settings)
 API = web.AppKey("api", ApiClient)
 
 
+ERRORS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+    502: web.HTTPBadGateway, 504: web.HTTPGatewayTimeout}
+
+
 def error(status: int, code: str, message: str) -> web.HTTPException:
+    """An ``ErrorResponse`` to raise from a list handler or the hub (status one of ``ERRORS``)."""
     body = m.ErrorResponse(error=m.ErrorBody(code=code, message=message)).model_dump_json()
-    return web.HTTPException(text=body, content_type="application/json") if False else \
-        {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-         404: web.HTTPNotFound, 409: web.HTTPConflict, 502: web.HTTPBadGateway, 503: web.HTTPServiceUnavailable,
-         504: web.HTTPGatewayTimeout}[status](text=body, content_type="application/json")
+    return ERRORS[status](text=body, content_type="application/json")
 
 
 def encode(model: BaseModel) -> web.Response:
     return web.Response(text=model.model_dump_json(by_alias=True), content_type="application/json")
-
-
-ROLE_OF = {(method.upper(), path): role for method, path, _, role in ROUTES}
-
-
-@web.middleware
-async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-               ) -> web.StreamResponse:
-    route = request.match_info.route.resource
-    needed = ROLE_OF.get((request.method, route.canonical if route is not None else ""))
-    if needed is None:
-        return await handler(request)
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    settings = request.app[SETTINGS]
-    digest = hmac.new(settings.secret, token.encode(), hashlib.sha256).hexdigest()
-    who = next((v for k, v in settings.tokens.items() if hmac.compare_digest(k, digest)), None)
-    if not token or who is None:
-        raise error(401, "unauthorized", "missing or unknown bearer token")
-    if m.ROLE_RANK[who[1]] < m.ROLE_RANK[needed]:
-        raise error(403, "forbidden", f"this route needs role {needed}")
-    request["who"] = who
-    return await handler(request)
 
 
 def _paging(request: web.Request) -> tuple[int, str, str]:
@@ -249,23 +245,25 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
     await client.close()
 
 
-def create_app(api: ApiClient, settings: Settings, savings: SavingsConfig | None = None,
-               hub: HubConfig | None = None) -> web.Application:
+def create_app(api: ApiClient, settings: Settings) -> web.Application:
     # imported here, not on top: both modules import this one's keys and helpers
     from console import hub as hub_mode
     from console import savings_api
     app = web.Application(middlewares=[auth])
     app[API], app[SETTINGS], app[NODES], app[PODS] = api, settings, Index(), Index()
+    app[PLANE] = Plane(settings.actions, settings.cluster_name, api, settings.tokens, settings.secret,
+                       lambda: app[NODES].items)
     app.router.add_get("/api/v1/openapi.json", openapi)
     handlers = {"/api/v1/healthz": healthz, "/api/v1/whoami": whoami, "/api/v1/clusters": clusters,
                 "/api/v1/clusters/{c}/nodes": nodes, "/api/v1/clusters/{c}/pods": pods}
-    by_method = {**savings_api.ROUTE_HANDLERS, **hub_mode.ROUTE_HANDLERS}
+    by_method = {**HANDLERS, **savings_api.ROUTE_HANDLERS, **hub_mode.ROUTE_HANDLERS}
     for method, path, _, _ in ROUTES:
         app.router.add_route(method.upper(), path, by_method.get((method, path)) or handlers[path])
-    savings_api.install(app, savings or SavingsConfig())
-    hub_mode.install(app, hub or HubConfig())
+    savings_api.install(app)
+    hub_mode.install(app)
     add_ui_routes(app)
     app.cleanup_ctx.append(_cache)
+    app.cleanup_ctx.append(plane_lifetime)
     return app
 
 

@@ -11,8 +11,15 @@ started with ``--peers FILE`` (the registry ConfigMap, ``console.peers``) that
 - answers ``/api/v1/clusters/{peer}/...`` by forwarding the request to that peer's plane:
   over HTTPS with the registry's CA and token (``via_http``), or over the tunnel the peer
   dialed (``via_tunnel``, ``console.tunnel``). The hub's own auth and role check run first
-  (``console.app.auth``); the peer then applies the role of the hub's token there. Responses
+  (``console.auth``: a hub user below the route's role gets 403 and, for a mutation, the hub's
+  one ``denied`` record); the peer then applies the role of the hub's token there. Responses
   are streamed, so SSE and log follows work through the hub;
+- audits every mutation it forwards, in both places: the peer's own ``console.actions`` writes
+  its one record (token: the hub's token there; ``detail`` notes the hub user the hub names in
+  ``X-Temper-Hub-User``), and the hub writes one record of its own (``forward_audited``: token
+  and role of the hub user, target ``{peer}/...``, result ``allowed`` for a 2xx answer,
+  ``denied`` for the peer's 403, ``failed`` otherwise or when the peer is unreachable, the
+  peer's status in ``detail``), committed before the end of the response reaches the client;
 - accepts dial-ins at ``GET /api/v1/hub/tunnel/{peer}`` (WebSocket; the peer's registry token).
 
 Failure modes: an unreachable or slow peer costs only requests to that peer (``502``
@@ -32,6 +39,7 @@ import binascii
 import contextlib
 import functools
 import hmac
+import json
 import logging
 import os
 import ssl
@@ -47,10 +55,15 @@ from aiohttp import web
 from console import models as m
 from console import tunnel
 from console.app import SETTINGS, encode, error
+from console.audit import Entry
+from console.auth import HUB_USER_HEADER, READS, action_of, bearer_token, parameters_of, target_of
 from console.peers import HubConfig, Peer, PeerError, Reach, observe, parse_registry
+from console.plane import PLANE
 
 log = logging.getLogger(__name__)
 TUNNEL_PATH = "/api/v1/hub/tunnel/{c}"
+Finish = Callable[[int], Awaitable[None]]
+"""Called with the peer's status after its body is relayed and before the response ends."""
 
 
 @dataclass
@@ -144,11 +157,11 @@ def _forward_headers(request: web.Request) -> dict[str, str]:
     headers = tunnel.pick(request.headers, tunnel.FORWARDED_REQUEST)
     who = request.get("who")
     if who is not None:
-        headers["X-Temper-Hub-User"] = f"{who[0]}:{who[1]}"
+        headers[HUB_USER_HEADER] = f"{who[0]}:{who[1]}"
     return headers
 
 
-async def via_http(request: web.Request, hub: HubState, peer: Peer) -> web.StreamResponse:
+async def via_http(request: web.Request, hub: HubState, peer: Peer, finish: Finish) -> web.StreamResponse:
     try:
         session = hub.session(peer)
     except ssl.SSLError as exc:
@@ -176,11 +189,12 @@ async def via_http(request: web.Request, hub: HubState, peer: Peer) -> web.Strea
         with contextlib.suppress(aiohttp.ClientError):
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
+        await finish(upstream.status)
         await response.write_eof()
         return response
 
 
-async def via_tunnel(request: web.Request, hub: HubState, peer: Peer) -> web.StreamResponse:
+async def via_tunnel(request: web.Request, hub: HubState, peer: Peer, finish: Finish) -> web.StreamResponse:
     link = hub.tunnels.get(peer.name)
     if link is None:
         raise _unreachable(hub, peer.name, "it has not dialed in")
@@ -207,6 +221,7 @@ async def via_tunnel(request: web.Request, hub: HubState, peer: Peer) -> web.Str
             with contextlib.suppress(binascii.Error, ValueError):
                 await response.write(tunnel.unb64(frame["data"]))
         finished = True
+        await finish(head["status"])
         await response.write_eof()
         return response
     except ConnectionResetError:
@@ -227,7 +242,53 @@ async def proxy(request: web.Request, handler: Callable[[web.Request], Awaitable
     if name is None or name not in hub.peers or not request.path.startswith("/api/v1/clusters/"):
         return await handler(request)
     peer = hub.peers[name]
-    return await (via_tunnel(request, hub, peer) if peer.mode == "dial-in" else via_http(request, hub, peer))
+    send = via_tunnel if peer.mode == "dial-in" else via_http
+    if request.method in READS:
+        return await send(request, hub, peer, _nothing)
+    return await forward_audited(request, hub, peer, send)
+
+
+async def _nothing(_: int) -> None:
+    return None
+
+
+def _message(text: str | None) -> str:
+    """The message of an ``ErrorResponse`` body (the body itself when it is not one)."""
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        return str(json.loads(text or "")["error"]["message"])
+    return text or ""
+
+
+def result_of(status: int) -> str:
+    """Pure: the hub's audit result for a peer's answer to a forwarded mutation."""
+    return "allowed" if 200 <= status < 300 else "denied" if status == 403 else "failed"
+
+
+async def forward_audited(request: web.Request, hub: HubState, peer: Peer,
+                          send: Callable[[web.Request, HubState, Peer, Finish], Awaitable[web.StreamResponse]]
+                          ) -> web.StreamResponse:
+    """Forward a mutation and write the hub's one audit record of it, whatever happens."""
+    plane = request.app[PLANE]
+    name, role = request["who"]
+    resource = request.match_info.route.resource
+    entry = Entry(token=name, role=role, target=target_of(request), parameters=await parameters_of(request),
+                  action=action_of(request.method, resource.canonical if resource is not None else request.path))
+    written = False
+
+    async def finish(status: int) -> None:
+        nonlocal written
+        entry.result, entry.detail = result_of(status), f"forwarded to peer {peer.name}, which answered {status}"
+        written = True
+        await plane.audit.append(entry)
+
+    try:
+        return await send(request, hub, peer, finish)
+    except BaseException as exc:  # recorded, then re-raised: a 502/504 answer, a cancellation, a bug
+        if not written:
+            why = f"{exc.status} {_message(exc.text)}" if isinstance(exc, web.HTTPException) else type(exc).__name__
+            entry.result, entry.detail = "failed", f"forwarded to peer {peer.name}: {why}"[:2000]
+            await plane.audit.append(entry)
+        raise
 
 
 async def list_clusters(request: web.Request) -> web.Response:
@@ -242,17 +303,12 @@ async def list_clusters(request: web.Request) -> web.Response:
     return encode(m.ClusterList(items=items))
 
 
-def _bearer(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-
-
 async def tunnel_endpoint(request: web.Request) -> web.StreamResponse:
     """A dial-in peer's WebSocket (auth: the registry's token for that peer)."""
     hub = request.app[HUB]
     name = request.match_info["c"]
     peer = hub.peers.get(name)
-    token = _bearer(request)
+    token = bearer_token(request)
     if peer is None or peer.mode != "dial-in" or not token or not hmac.compare_digest(token, peer.token):
         raise error(401, "unauthorized", "unknown dial-in peer or wrong token")
     ws = web.WebSocketResponse(heartbeat=20.0)
@@ -302,8 +358,9 @@ async def _probe(hub: HubState) -> None:
         await asyncio.sleep(hub.config.probe_seconds)
 
 
-def install(app: web.Application, config: HubConfig) -> None:
-    """Hub mode when ``config.peers_file`` is set; otherwise nothing (a plain plane)."""
+def install(app: web.Application) -> None:
+    """Hub mode when ``--peers`` is set; otherwise nothing (a plain plane)."""
+    config = app[SETTINGS].hub
     if not config.peers_file:
         return
     app[HUB] = HubState(config, app[SETTINGS].cluster_name)

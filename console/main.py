@@ -7,7 +7,9 @@ HTTPS when ``--tls-cert``/``--tls-key`` are given (``temper.tls``, hot reload).
 
     temper console serve [--listen HOST:PORT] [--cluster-name NAME] [--api-url URL | --kubeconfig F]
                          [--token NAME:ROLE:SECRET ...] [--tls-cert F --tls-key F [--client-ca F]]
-                         [--prices F] [--data-dir D] [--agent-url T] [--peers F]
+                         [--store FILE] [--audit-retention-days N] [--tokenreview-group GROUP=ROLE ...]
+                         [--agent-url TEMPLATE] [--agent-configmap NAMESPACE/NAME]
+                         [--data-dir D] [--prices F] [--peers F]
                          [--hub-url URL --hub-token-file F [--hub-ca F]]     (console.modes)
     temper console config [same flags]     # what serve would use, as YAML; never a token secret
     temper console openapi                 # the /api/v1 OpenAPI 3.1 document (JSON)
@@ -15,7 +17,8 @@ HTTPS when ``--tls-cert``/``--tls-key`` are given (``temper.tls``, hot reload).
 Deprecated, for one release (they work and warn on stderr): ``--host`` and ``--port`` (now
 ``--listen HOST:PORT``). ``CONSOLE_SECRET`` in the environment keys the token digests.
 
-Exit codes: 0 after SIGTERM/SIGINT, 2 for bad flags or unusable TLS files.
+Exit codes: 0 after SIGTERM/SIGINT, 2 for bad flags, unusable TLS files or an unusable
+``--store`` (not a database, or a schema newer than this build).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from aiohttp import web
 from console import modes
 from console.app import Settings, create_app, token_digest
 from console.openapi import spec
-from console.peers import HubConfig
+from console.plane import ActionConfig
+from console.store import Store, StoreError
+from console.tokens import parse_group_mapping
 from temper import clikit
 from temper.config import ConfigError
 from temper.kube.client import ApiClient, ApiConfig, auto_config
@@ -56,6 +61,15 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="API server URL (default: in-cluster or kubeconfig)")
     clikit.add_kubeconfig(parser)
     parser.add_argument("--token", action="append", default=[], help="NAME:ROLE:SECRET bootstrap token")
+    parser.add_argument("--store", default="",
+                        help="SQLite file for named tokens and the audit log (default: console.db in --data-dir; "
+                             "without one, in memory, lost on exit)")
+    parser.add_argument("--audit-retention-days", type=float, default=365.0, help="audit records kept this long")
+    parser.add_argument("--tokenreview-group", action="append", default=[], metavar="GROUP=ROLE",
+                        help="accept service-account tokens via TokenReview; members of GROUP get ROLE")
+    parser.add_argument("--agent-url", default="", help="node agent URL template, {node} / {ip} substituted")
+    parser.add_argument("--agent-configmap", default="", metavar="NAMESPACE/NAME",
+                        help="the agent ConfigMap (fleet-wide safe mode)")
     clikit.add_tls(parser, "; HTTPS when given with --tls-key")
     clikit.add_connection_limits(parser)
     clikit.add_log_level(parser)
@@ -99,6 +113,19 @@ def _tokens(entries: list[str]) -> list[tuple[str, str, str]]:
     return parsed
 
 
+def _positive(value: float, flag: str) -> float:
+    if not value > 0:
+        raise ConfigError(f"{flag} must be > 0")
+    return value
+
+
+def _groups(entries: list[str]) -> dict[str, str]:
+    try:
+        return parse_group_mapping(entries)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What ``serve`` would use, as plain data (``temper console config`` prints it)."""
     return {
@@ -109,6 +136,11 @@ def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
         "tls": {"certFile": args.tls_cert, "keyFile": args.tls_key, "clientCaFile": args.client_ca}
         if args.tls_cert else None,
         "tokens": [{"name": name, "role": role} for name, role, _ in _tokens(args.token)],
+        "store": modes.store_path(args),
+        "auditRetentionDays": _positive(args.audit_retention_days, "--audit-retention-days"),
+        "tokenReviewGroups": _groups(args.tokenreview_group),
+        "agentUrl": args.agent_url or None,
+        "agentConfigMap": args.agent_configmap or None,
         "connectionLimits": vars(clikit.limits_from_args(args)),
         **modes.document(args),
     }
@@ -128,19 +160,24 @@ def main(argv: list[str]) -> int:
             raise ConfigError("--tls-cert and --tls-key go together")
         context = server_ssl_context(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
         hub = modes.hub_config(args)
-    except (ConfigError, TlsConfigError) as exc:
+        modes.prepare_data_dir(args)
+        Store(document["store"]).close()  # an unusable store file is a bad flag, found before serving
+    except (ConfigError, TlsConfigError, StoreError) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
     clikit.setup_logging(args.log_level)
     secret = os.environ.get("CONSOLE_SECRET", "").encode() or secrets.token_bytes(32)
     tokens = {token_digest(secret, value): (name, role) for name, role, value in _tokens(args.token)}
     config = ApiConfig(base_url=args.api_url) if args.api_url else auto_config(args.kubeconfig)
-    settings = Settings(args.cluster_name, tokens, secret)
+    actions = ActionConfig(store_path=document["store"], retention_days=document["auditRetentionDays"],
+                           review_groups=document["tokenReviewGroups"], agent_url=args.agent_url,
+                           agent_configmap=args.agent_configmap)
+    settings = Settings(args.cluster_name, tokens, secret, actions, modes.savings_config(args), hub)
     host, port = parse_host_port(document["listen"])
     reloader = CertReloader(args.tls_cert, args.tls_key, context) if context is not None else None
-    app = create_app(ApiClient(config), settings, savings=modes.savings_config(args), hub=hub)
+    app = create_app(ApiClient(config), settings)
     try:
-        asyncio.run(_serve(app, settings, host, port, reloader, clikit.limits_from_args(args), hub, args.data_dir))
+        asyncio.run(_serve(app, settings, host, port, reloader, clikit.limits_from_args(args)))
     except ConfigError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
@@ -148,12 +185,12 @@ def main(argv: list[str]) -> int:
 
 
 async def _serve(app: web.Application, settings: Settings, host: str, port: int, reloader: CertReloader | None,
-                 limits: ConnectionLimits, hub: HubConfig, data_dir: str) -> None:
+                 limits: ConnectionLimits) -> None:
     context = reloader.context if reloader is not None else None
     runner, site = await start_guarded(app, host, port, ssl_context=context, limits=limits)
     log.info("console on %s", site.name)
     try:
-        dialer = await modes.start_dialer(runner, hub, settings.cluster_name, data_dir)
+        dialer = await modes.start_dialer(runner, settings.hub, settings.cluster_name, settings.savings.data_dir)
     except ConfigError:
         await runner.cleanup()
         raise

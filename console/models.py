@@ -80,6 +80,7 @@ class NodeSummary(Model):
     capacity_m: int | None = Field(None, ge=0, description="status.capacity.cpu in millicores")
     capacity_type: str = Field("", description="spot | on-demand | '' (no known label says)")
     region: str = ""
+    internal_ip: str = Field("", description="status.addresses InternalIP ('' when none): {ip} in --agent-url")
 
 
 class Owner(Model):
@@ -286,6 +287,7 @@ class BaselinePool(Model):
 class Baseline(Model):
     recorded: float
     pools: list[BaselinePool]
+    audit_id: int | None = Field(default=None, description="on the POST that recorded it: that audit record's id")
 
 
 class BaselineRequest(Model):
@@ -326,6 +328,7 @@ class Blocker(Model):
 class DrainPreview(Model):
     evictions: list[str]
     blockers: list[Blocker]
+    skipped: list[Blocked] = Field(default_factory=list, description="DaemonSet, mirror and finished pods")
 
 
 class SafeModeRequest(Model):
@@ -386,6 +389,8 @@ class AuditRecord(Model):
 class AuditList(Model):
     items: list[AuditRecord]
     chain_ok: bool
+    continue_: str | None = Field(None, alias="continue", description="older records: pass as ?continue=")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Event(Model):

@@ -2,16 +2,18 @@
 
 Why it exists: keeps ``console.main`` short. The flags:
 
+    --data-dir DIR         the console's PVC: the store (``console.db``, unless ``--store`` names
+                           another file), the savings baseline and the tunnel socket
     --prices FILE          the price-book ConfigMap, mounted (console.pricing)
-    --data-dir DIR         the console's PVC: the savings baseline (and the tunnel socket)
-    --agent-url TEMPLATE   node agents, ``{node}`` replaced (``/observe`` appended)
     --peers FILE           hub mode: the peer-registry ConfigMap, mounted (console.peers)
     --hub-url URL          outbound-only: dial this hub and serve it over the tunnel
     --hub-token-file F     ... with this token (a token of this plane: the hub acts with its role)
     --hub-ca F             ... verifying the hub with this CA bundle (default: system trust)
 
-The dialer reaches its own plane over a Unix socket next to the listener (same runner, same
-auth), so it needs no loopback TLS name; the socket lives in ``--data-dir`` or a temp dir.
+The usage sampler reaches the agents through ``console.main``'s ``--agent-url`` (one flag, read
+by ``console.agents`` for the trace actions and the sampler alike). The dialer reaches its own
+plane over a Unix socket next to the listener (same runner, same auth), so it needs no loopback
+TLS name; the socket lives in ``--data-dir`` or a temp dir.
 """
 
 from __future__ import annotations
@@ -31,19 +33,37 @@ from console.peers import HubConfig
 from console.savings import SavingsConfig
 from temper.config import ConfigError
 
+STORE_FILE = "console.db"
+
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prices", default="", help="price book (YAML) mounted from a ConfigMap")
-    parser.add_argument("--data-dir", default="", help="persistent directory (the savings baseline)")
-    parser.add_argument("--agent-url", default="", help="node agent URL template with {node}")
+    parser.add_argument("--data-dir", default="",
+                        help="persistent directory: the store (unless --store), the savings baseline")
     parser.add_argument("--peers", default="", help="hub mode: peer registry (YAML) mounted from a ConfigMap")
     parser.add_argument("--hub-url", default="", help="outbound-only: the hub to dial")
     parser.add_argument("--hub-token-file", default="", help="outbound-only: the token presented to the hub")
     parser.add_argument("--hub-ca", default="", help="outbound-only: CA bundle verifying the hub")
 
 
+def store_path(args: argparse.Namespace) -> str:
+    """``--store``; by default ``STORE_FILE`` in ``--data-dir``, and in memory without either."""
+    if args.store:
+        return str(args.store)
+    return str(Path(args.data_dir) / STORE_FILE) if args.data_dir else ":memory:"
+
+
+def prepare_data_dir(args: argparse.Namespace) -> None:
+    """Create ``--data-dir`` if missing (a fresh PVC mount exists; a host path may not)."""
+    if args.data_dir:
+        try:
+            Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--data-dir {args.data_dir}: {exc.strerror}") from None
+
+
 def savings_config(args: argparse.Namespace) -> SavingsConfig:
-    return SavingsConfig(prices_file=args.prices, data_dir=args.data_dir, agent_url=args.agent_url)
+    return SavingsConfig(prices_file=args.prices, data_dir=args.data_dir)
 
 
 def hub_config(args: argparse.Namespace) -> HubConfig:
@@ -55,8 +75,7 @@ def hub_config(args: argparse.Namespace) -> HubConfig:
 
 def document(args: argparse.Namespace) -> dict[str, Any]:
     """The part of ``temper console config`` these flags decide (file paths, never a token)."""
-    return {"savings": {"prices": args.prices or None, "dataDir": args.data_dir or None,
-                        "agentUrl": args.agent_url or None},
+    return {"dataDir": args.data_dir or None, "savings": {"prices": args.prices or None},
             "hub": {"peers": args.peers or None, "dial": {"url": args.hub_url, "tokenFile": args.hub_token_file,
                                                           "ca": args.hub_ca or None} if args.hub_url else None}}
 

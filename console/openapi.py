@@ -1,7 +1,10 @@
 """OpenAPI 3.1 for /api/v1, generated from ``console.models`` (never hand-written JSON).
 
 ``ROUTES`` lists (method, path, response model, minimum role); the server registers handlers
-for the same table, so the spec and the router cannot drift.
+for the same table, so the spec and the router cannot drift, and ``console.auth`` takes each
+route's role from it. Side tables keyed by (method, path) add what only some routes have:
+``BODIES`` (request bodies), ``QUERIES`` (query parameters), ``MEDIA`` (non-JSON answers),
+``ROUTE_ERRORS`` (statuses one route alone answers); ``PATH_SCHEMAS`` narrows path parameters.
 """
 
 from __future__ import annotations
@@ -19,51 +22,118 @@ ROUTES: list[tuple[str, str, type[BaseModel], str | None]] = [
     ("get", "/api/v1/clusters", m.ClusterList, "viewer"),
     ("get", "/api/v1/clusters/{c}/nodes", m.NodePage, "viewer"),
     ("get", "/api/v1/clusters/{c}/pods", m.PodPage, "viewer"),
+    # roles, tokens, audit, actions (console.actions)
+    ("get", "/api/v1/tokens", m.TokenList, "admin"),
+    ("post", "/api/v1/tokens", m.TokenCreated, "admin"),
+    ("delete", "/api/v1/tokens/{name}", m.ActionResult, "admin"),
+    ("get", "/api/v1/audit", m.AuditList, "admin"),
+    ("get", "/api/v1/audit/export", m.AuditRecord, "admin"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/cordon", m.ActionResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/uncordon", m.ActionResult, "operator"),
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/drain", m.DrainPreview, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/drain", m.DrainResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/safe-mode", m.SafeModeResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/safe-mode", m.SafeModeResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/workloads/{kind}/{ns}/{name}/restart", m.ActionResult, "operator"),
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/traces", m.TraceResult, "operator"),
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}", m.TraceResult, "operator"),
+    # savings (console.savings_api); recording a baseline is an audited admin mutation
     ("get", "/api/v1/clusters/{c}/savings", m.Savings, "viewer"),
     ("get", "/api/v1/clusters/{c}/savings/baseline", m.Baseline, "viewer"),
     ("post", "/api/v1/clusters/{c}/savings/baseline", m.Baseline, "admin"),
 ]
 
-QUERY: dict[str, list[dict[str, Any]]] = {
-    "/api/v1/clusters/{c}/savings": [{"name": "window", "in": "query", "schema": {
-        "type": "string", "enum": ["1h", "24h", "7d", "30d", "month"], "default": "month"}}],
+_OBJECT_NAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"}
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "node": _OBJECT_NAME, "ns": _OBJECT_NAME, "name": _OBJECT_NAME,
+    "kind": {"enum": ["Deployment", "StatefulSet", "DaemonSet"]},
+    "trace": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
 }
-"""Query parameters of routes other than the paged lists, by path."""
+"""Path parameters narrower than any string (Kubernetes object names, ...); others are strings."""
 
 BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("post", "/api/v1/tokens"): m.TokenRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/drain"): m.DrainRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/safe-mode"): m.SafeModeRequest,
+    ("post", "/api/v1/clusters/{c}/safe-mode"): m.SafeModeRequest,
+    ("post", "/api/v1/clusters/{c}/nodes/{node}/traces"): m.TraceRequest,
     ("post", "/api/v1/clusters/{c}/savings/baseline"): m.BaselineRequest,
 }
-"""Request bodies by (method, path); optional (an empty body is the default request)."""
+"""Request-body model of each route that takes one (JSON; an empty body means the defaults)."""
+
+_TIME = {"type": "number", "minimum": 0}
+QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("get", "/api/v1/audit"): [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        {"name": "continue", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+        {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME},
+        {"name": "verify", "in": "query", "schema": {"enum": ["full"]},
+         "description": "re-hash the whole chain (default: only what is new since the last check)"}],
+    ("get", "/api/v1/audit/export"): [
+        {"name": "format", "in": "query", "schema": {"enum": ["jsonl", "csv"]}},
+        {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME}],
+    ("get", "/api/v1/clusters/{c}/savings"): [{"name": "window", "in": "query", "schema": {
+        "type": "string", "enum": ["1h", "24h", "7d", "30d", "month"], "default": "month"}}],
+}
+"""Query parameters of routes other than the paged lists (which all take limit, continue, q)."""
+MEDIA: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/v1/audit/export"): {"application/jsonl": {"schema": {"type": "string"}},
+                                      "text/csv": {"schema": {"type": "string"}}},
+    ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}"): {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+"""Routes whose 200 body is not the JSON of their model."""
+UPSTREAM_ERRORS: dict[str, str] = {
+    "502": "upstream failed: the API server, a node agent, or (hub) the peer cluster is unreachable",
+    "504": "upstream timed out: the API server, a node agent, or (hub) the peer cluster"}
+"""Error statuses of every route that mutates, reaches an agent, or names a cluster (a hub
+forwards ``/api/v1/clusters/{peer}/...``)."""
+EXTRA_ERRORS: dict[str, str] = {"409": "conflict (already exists, or a drain of this node is running)",
+                                "501": "the node agent lacks this feature", **UPSTREAM_ERRORS}
+"""Further error statuses of every route that mutates or reaches an agent."""
+ROUTE_ERRORS: dict[tuple[str, str], dict[str, str]] = {
+    ("post", "/api/v1/clusters/{c}/savings/baseline"): {"503": "the data dir refused the baseline write"},
+}
+"""Error statuses only one route answers."""
 
 
 def spec() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
-    models = {r[2] for r in ROUTES} | set(BODIES.values()) | {m.ErrorResponse}
-    every: list[tuple[type[BaseModel], Literal["serialization"]]] = [(model, "serialization") for model in models]
+    models = {r[2] for r in ROUTES} | {m.ErrorResponse}
+    every: list[tuple[type[BaseModel], Literal["serialization", "validation"]]] = [
+        (model, "serialization") for model in models]
+    every += [(model, "validation") for model in set(BODIES.values())]
     _, defs = models_json_schema(every, ref_template="#/components/schemas/{model}", by_alias=True)
     paths: dict[str, Any] = {}
     for method, path, model, role in ROUTES:
-        params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+        params = [{"name": p.strip("{}"), "in": "path", "required": True,
+                   "schema": PATH_SCHEMAS.get(p.strip("{}"), {"type": "string"})}
                   for p in path.split("/") if p.startswith("{")]
         if path.endswith(("/nodes", "/pods")):
             params += [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                        {"name": "continue", "in": "query", "schema": {"type": "string"}},
                        {"name": "q", "in": "query", "schema": {"type": "string"}}]
-        params += QUERY.get(path, [])
         error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
         responses: dict[str, Any] = {"200": {"description": "ok", "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}},
             "400": {"description": "bad input", **error},
-            "404": {"description": "not found", **error},
-            "503": {"description": "a store or dependency is unavailable", **error}}
-        if "{c}" in path:
-            responses["502"] = {"description": "hub: the peer cluster is unreachable", **error}
-            responses["504"] = {"description": "hub: the peer cluster did not answer in time", **error}
+            "404": {"description": "not found", **error}}
         operation: dict[str, Any] = {"operationId": method + path.replace("/", "_").replace("{", "").replace("}", ""),
                                      "parameters": params, "responses": responses}
+        params += QUERIES.get((method, path), [])
+        if (method, path) in MEDIA:
+            responses["200"]["content"] = MEDIA[(method, path)]
         if (method, path) in BODIES:
-            operation["requestBody"] = {"required": False, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{BODIES[(method, path)].__name__}"}}}}
+            body = BODIES[(method, path)]
+            operation["requestBody"] = {  # optional when every field has a default (empty body = defaults)
+                "required": any(f.is_required() for f in body.model_fields.values()),
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
+        if "{c}" in path:
+            responses.update({code: {"description": text, **error} for code, text in UPSTREAM_ERRORS.items()})
+        if method != "get" or "/traces" in path:
+            responses.update({code: {"description": text, **error} for code, text in EXTRA_ERRORS.items()})
+        responses.update({code: {"description": text, **error}
+                          for code, text in ROUTE_ERRORS.get((method, path), {}).items()})
         if role is not None:
             operation["security"] = [{"bearer": []}]
             responses["401"] = {"description": "no or bad token", **error}

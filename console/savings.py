@@ -101,11 +101,11 @@ class RecommendPolicy:
 
 @dataclass(frozen=True)
 class SavingsConfig:
-    """The savings routes' inputs (``temper console serve --prices/--data-dir/--agent-url``)."""
+    """The savings routes' inputs (``temper console serve --prices/--data-dir``; the agents come
+    from ``--agent-url``, shared with the trace actions: ``console.plane.ActionConfig``)."""
 
     prices_file: str = ""
     data_dir: str = ""
-    agent_url: str = ""
     sample_seconds: float = 60.0
     policy: RecommendPolicy = field(default_factory=RecommendPolicy)
     cache_seconds: float = 2.0

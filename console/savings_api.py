@@ -11,8 +11,13 @@ gather facts from the cache, call ``pool_millis`` + ``savings``, encode. State w
 - Baseline: ``{data dir}/savings-baseline.json`` (the console's PVC), written atomically
   (temp file + ``os.replace``) by ``POST .../savings/baseline`` (admin): the fleet as it is now,
   or the pools given in the body (the fleet before Temper). Without a data dir it lives in
-  memory only, and says so in the log at start.
-- Usage: ``console.usage`` samples the agents when ``--agent-url`` is given.
+  memory only, and says so in the log at start. Recording is a mutation like any other: it goes
+  through ``console.actions.audited``, so it writes exactly one audit record (``allowed``, or
+  ``failed`` on a bad body or a refused write; a caller below admin gets ``denied`` from
+  ``console.auth``), with the previous baseline in ``previous``. The reads use
+  ``console.actions.read`` (same cluster check and error shape as every other route).
+- Usage: ``console.usage`` samples the agents when ``--agent-url`` is given (the same flag and
+  the same ``console.agents.agent_base`` as the trace actions).
 - A report walks every pod, so it is reused for ``cache_seconds`` (2 s) per window; recording
   a baseline drops the reused reports.
 
@@ -24,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
@@ -36,7 +40,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from console import models as m
-from console.app import NODES, PODS, SETTINGS, encode, error
+from console.actions import ActionError, Build, audited, body_of, encode, read
+from console.agents import agent_base
+from console.app import NODES, PODS, SETTINGS
+from console.audit import Entry
+from console.plane import PLANE, Plane
 from console.pricing import PriceBook, PriceError, parse_price_book
 from console.savings import WINDOWS, BaselinePool, Pool, SavingsConfig, pool_millis, savings
 from console.usage import UsageHistory, sample_forever
@@ -122,16 +130,10 @@ def _pod_facts(pods: Iterable[object], recommended: dict[str, int]) -> list[tupl
              else None) for p in pods if type(p) is m.PodSummary and p.phase not in ("Succeeded", "Failed")]
 
 
-def _check_cluster(request: web.Request) -> None:
-    if request.match_info["c"] != request.app[SETTINGS].cluster_name:
-        raise error(404, "no-cluster", f"unknown cluster {request.match_info['c']!r}")
-
-
-async def get_savings(request: web.Request) -> web.Response:
-    _check_cluster(request)
+async def get_savings(request: web.Request, _: Plane) -> web.Response:
     window = request.query.get("window", "month")
     if window not in WINDOWS:
-        raise error(400, "bad-window", f"window must be one of {', '.join(WINDOWS)}")
+        raise ActionError(400, "bad-window", f"window must be one of {', '.join(WINDOWS)}")
     state = request.app[STATE]
     cached = state.reports.get(window)
     now = time.monotonic()
@@ -161,56 +163,67 @@ def fleet_baseline(nodes: Iterable[object], now: float) -> m.Baseline:
         for k, v in sorted(pools.items())])
 
 
-async def get_baseline(request: web.Request) -> web.Response:
-    _check_cluster(request)
+async def get_baseline(request: web.Request, _: Plane) -> web.Response:
     value = request.app[STATE].baseline.value
     if value is None:
-        raise error(404, "no-baseline", "no baseline recorded yet (POST one, role admin)")
+        raise ActionError(404, "no-baseline", "no baseline recorded yet (POST one, role admin)")
     return encode(value)
 
 
-async def post_baseline(request: web.Request) -> web.Response:
-    _check_cluster(request)
-    raw = await request.read()
-    try:
-        body = m.BaselineRequest.model_validate_json(raw) if raw.strip() else m.BaselineRequest()
-    except ValidationError as exc:
-        raise error(400, "bad-body", f"baseline body: {exc.errors()[0]['msg']}") from None
+async def record_baseline(request: web.Request, _: Plane, entry: Entry) -> Build:
+    """The audited mutation: the body's pools (or the fleet now) become the baseline."""
+    body = await body_of(request, m.BaselineRequest)
+    state = request.app[STATE]
+    entry.parameters = body.model_dump()
+    entry.previous = state.baseline.value.model_dump() if state.baseline.value is not None else None
     now = time.time()
     baseline = (m.Baseline(recorded=now, pools=body.pools) if body.pools is not None
                 else fleet_baseline(request.app[NODES].items.values(), now))
     try:
-        request.app[STATE].baseline.record(baseline)
-        request.app[STATE].reports.clear()
+        state.baseline.record(baseline)
     except OSError as exc:
-        raise error(503, "baseline-not-stored", f"the data dir refused the write: {exc.strerror}") from None
-    log.info(json.dumps({"action": "savings-baseline", "who": request.get("who", ("?", "?"))[0],
-                         "pools": len(baseline.pools)}))
-    return encode(baseline)
+        raise ActionError(503, "baseline-not-stored", f"the data dir refused the write: {exc.strerror}") from None
+    finally:
+        state.reports.clear()
+    entry.detail = f"{len(baseline.pools)} pools, {sum(p.nodes for p in baseline.pools)} nodes"
+    return lambda audit_id: baseline.model_copy(update={"audit_id": audit_id})
 
 
 ROUTE_HANDLERS: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
-    ("get", "/api/v1/clusters/{c}/savings"): get_savings,
-    ("get", "/api/v1/clusters/{c}/savings/baseline"): get_baseline,
-    ("post", "/api/v1/clusters/{c}/savings/baseline"): post_baseline,
+    ("get", "/api/v1/clusters/{c}/savings"): read(get_savings),
+    ("get", "/api/v1/clusters/{c}/savings/baseline"): read(get_baseline),
+    ("post", "/api/v1/clusters/{c}/savings/baseline"): audited(record_baseline),
 }
 
 
-def install(app: web.Application, config: SavingsConfig) -> None:
+def agent_targets(nodes: Iterable[object], template: str) -> list[tuple[str, str]]:
+    """Pure: (node, agent base URL) of every cached node whose agent ``template`` can address."""
+    out = []
+    for node in nodes:
+        if type(node) is m.NodeSummary:
+            base = agent_base(template, node.name, node.internal_ip)
+            if base is not None:
+                out.append((node.name, base))
+    return out
+
+
+def install(app: web.Application) -> None:
     """State and the sampler's lifetime; the routes are registered from ``ROUTES`` by the app."""
+    config = app[SETTINGS].savings
     app[STATE] = SavingsState(config, PriceSource(config.prices_file), BaselineStore(config.data_dir))
     if not config.data_dir:
         log.warning("savings: no --data-dir, so a recorded baseline lasts until restart")
 
     async def sampler(app: web.Application) -> AsyncIterator[None]:
         task = None
-        if config.agent_url:
-            def names() -> list[str]:
-                return list(app[NODES].keys)
+        template = app[PLANE].config.agent_url
+        if template:
+            def targets() -> list[tuple[str, str]]:
+                return agent_targets(app[NODES].items.values(), template)
 
             def alive() -> set[str]:
                 return set(app[PODS].keys)
-            task = asyncio.create_task(sample_forever(config.agent_url, names, alive, app[STATE].usage,
+            task = asyncio.create_task(sample_forever(targets, alive, app[STATE].usage,
                                                       config.policy, config.sample_seconds))
         yield
         if task is not None:

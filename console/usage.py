@@ -8,7 +8,8 @@ Pods no longer in the console's cache are forgotten after each sweep, so memory 
 fleet. After each sweep the recommendations (``console.savings.recommend``) are recomputed
 once, so a savings request never sorts samples.
 
-Agents are addressed by a URL template with ``{node}`` (``http://{node}.agents:9100``);
+Agents are addressed by ``--agent-url`` through ``console.agents.agent_base`` (``{node}`` and/or
+``{ip}``, the same as the trace actions); the caller passes (node, base URL) pairs and
 ``/observe`` is appended. An agent that is down or answers garbage is skipped for that sweep
 (its pods keep their earlier samples).
 """
@@ -68,16 +69,16 @@ def observed_use(document: object) -> dict[str, int]:
     return out
 
 
-async def sweep(session: aiohttp.ClientSession, template: str, nodes: Iterable[str], history: UsageHistory,
+async def sweep(session: aiohttp.ClientSession, targets: Iterable[tuple[str, str]], history: UsageHistory,
                 policy: RecommendPolicy, alive: Callable[[], set[str]], parallel: int = 32) -> int:
-    """One pass over the agents, then forget pods no longer in ``alive()``; returns how many answered."""
+    """One pass over the agents (``targets``: node, agent base URL), then forget pods no longer
+    in ``alive()``; returns how many answered."""
     gate = asyncio.Semaphore(parallel)
     reached = 0
-    pending_nodes = list(nodes)
 
-    async def one(node: str) -> None:
+    async def one(base: str) -> None:
         nonlocal reached
-        url = template.replace("{node}", node).rstrip("/") + "/observe"
+        url = base + "/observe"
         async with gate:
             try:
                 async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
@@ -90,18 +91,18 @@ async def sweep(session: aiohttp.ClientSession, template: str, nodes: Iterable[s
         for pod, used in observed_use(document).items():
             history.add(pod, used)
 
-    await asyncio.gather(*(one(n) for n in pending_nodes))
+    await asyncio.gather(*(one(base) for _, base in targets))
     history.retain(alive())
     history.refresh(policy)
     return reached
 
 
-async def sample_forever(template: str, nodes: Callable[[], list[str]], alive: Callable[[], set[str]],
+async def sample_forever(targets: Callable[[], list[tuple[str, str]]], alive: Callable[[], set[str]],
                          history: UsageHistory, policy: RecommendPolicy, interval: float) -> None:
     async with aiohttp.ClientSession() as session:
         while True:
             try:
-                reached = await sweep(session, template, nodes(), history, policy, alive)
+                reached = await sweep(session, targets(), history, policy, alive)
                 log.debug("usage sweep: %d agents answered", reached)
             except Exception:  # a sweep must never end the sampler; the next one retries
                 log.exception("usage sweep failed")

@@ -108,7 +108,7 @@ def auto_config(kubeconfig: str | None = None) -> ApiConfig:
 
 
 class ApiClient:
-    """get / patch / watch against one API server. Use as an async context manager."""
+    """get / patch / post / watch against one API server. Use as an async context manager."""
 
     def __init__(self, config: ApiConfig, session: aiohttp.ClientSession | None = None,
                  timeout_s: float = 30.0) -> None:
@@ -174,6 +174,14 @@ class ApiClient:
         async with self.session.patch(self.config.base_url + path, data=json.dumps(body),
                                       params=params or {}, headers=self._headers(patch_type),
                                       timeout=self._timeout) as response:
+            await self._raise_for(response)
+            result = await response.json(content_type=None)
+        return result if isinstance(result, dict) else {}
+
+    async def post(self, path: str, body: Any, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Create (eviction, TokenReview, ...): the answer's JSON object ({} when not an object)."""
+        async with self.session.post(self.config.base_url + path, data=json.dumps(body), params=params or {},
+                                     headers=self._headers("application/json"), timeout=self._timeout) as response:
             await self._raise_for(response)
             result = await response.json(content_type=None)
         return result if isinstance(result, dict) else {}

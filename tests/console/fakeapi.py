@@ -23,7 +23,9 @@ What it speaks (the exact JSON shapes of the real API for these calls):
 - GET / PATCH (``application/merge-patch+json`` and ``application/strategic-merge-patch+json``
   — the latter applied as a merge patch, which is what strategic merge does for maps) / POST.
 - ``POST .../pods/{name}/eviction`` honouring PodDisruptionBudgets (``429`` when
-  ``status.disruptionsAllowed`` is 0 for a matching PDB), deleting the pod otherwise.
+  ``status.disruptionsAllowed`` is 0 for a matching PDB), otherwise deleting the pod and
+  spending one ``disruptionsAllowed`` of each matching PDB (``deleteOptions.dryRun`` does
+  neither); bodies are kept in ``api.evictions``, PATCHes in ``api.patches``.
 - ``GET .../pods/{name}/log`` with ``container``, ``tailLines``, ``sinceSeconds``, ``follow``
   (log lines come from ``api.logs[(ns, pod, container)]``; ``api.append_log`` feeds followers).
 - ``POST /apis/authentication.k8s.io/v1/tokenreviews``: tokens in ``api.review_tokens``
@@ -96,6 +98,10 @@ class FakeApi:
         self.review_tokens: dict[str, tuple[str, list[str]]] = {}
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.fail_evictions: set[str] = set()
+        self.evictions: list[dict[str, Any]] = []
+        """Bodies of the eviction requests received, in order."""
+        self.patches: list[tuple[str, str, Any]] = []
+        """(content type, path, body) of every PATCH received (including dry runs)."""
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -161,7 +167,7 @@ class FakeApi:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]  # aiohttp keeps the server private
+        sockets = site._server.sockets if site._server else []  # type: ignore[attr-defined]  # aiohttp keeps the server private
         self.url = f"http://{host}:{sockets[0].getsockname()[1]}"
         return self._runner
 
@@ -259,6 +265,7 @@ class FakeApi:
             body = await request.json()
         except ValueError:
             return _status(400, "BadRequest", "invalid JSON patch")
+        self.patches.append((request.content_type, request.path, body))
         patched = merge_patch(obj, body)
         patched["metadata"]["name"] = name
         if request.query.get("dryRun") == "All":
@@ -274,6 +281,13 @@ class FakeApi:
         if name in self.fail_evictions:
             return _status(500, "InternalError", "eviction failed")
         labels = pod["metadata"].get("labels") or {}
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        self.evictions.append(body)
+        dry_run = bool((body.get("deleteOptions") or {}).get("dryRun"))
+        covering = []
         for (pdb_ns, pdb_name), pdb in self.objects["poddisruptionbudgets"].items():
             match = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
             if pdb_ns == namespace and match and all(labels.get(k) == v for k, v in match.items()):
@@ -281,11 +295,11 @@ class FakeApi:
                 if allowed <= 0:
                     return _status(429, "TooManyRequests",
                                    f"Cannot evict pod as it would violate the pod's disruption budget {pdb_name}")
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
-        if not ((body.get("deleteOptions") or {}).get("dryRun")):
+                covering.append(pdb)
+        if not dry_run:
+            for pdb in covering:  # the real API server spends one allowed disruption per eviction
+                pdb["status"]["disruptionsAllowed"] -= 1
+                self.put("poddisruptionbudgets", pdb)
             self.delete("pods", namespace, name)
         return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201},
                                  status=201)

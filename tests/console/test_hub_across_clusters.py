@@ -2,7 +2,8 @@
 repo's ``certs`` tooling), each plane fed by its own fake API server (tests/console/fakeapi.py
 stands in for a kube-apiserver). The hub lists and proxies its peers, shows an unreachable
 one with since-when while the others keep working, carries a dial-in peer's API over the
-tunnel, and every peer's plane keeps working once the hub is gone."""
+tunnel, audits a mutation it forwards on both sides, and every peer's plane keeps working once
+the hub is gone."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from aiohttp import web
 
 from console.app import Settings, create_app, token_digest
 from console.hub import dial_hub
+from console.models import AuditRecord
 from console.modes import start_dialer
 from console.peers import HubConfig, PeerError, parse_registry
+from console.plane import PLANE
 from temper.kube.client import ApiClient, ApiConfig
 from temper.tls import server_ssl_context
 from tests.connections import TlsFiles, mint_localhost
@@ -52,8 +55,9 @@ async def start_plane(name: str, nodes: int, tls: TlsFiles | None, hub: HubConfi
         api.put("pods", make_pod("ns", f"p-{i:04d}", f"{name}-node-{i % nodes}", i))
     await api.start()
     tokens = {token_digest(b"console", "user-secret"): ("user", "operator"),
-              token_digest(b"console", f"{name}-peer-token"): ("hub", "viewer")}
-    app = create_app(ApiClient(ApiConfig(api.url)), Settings(cluster_name=name, tokens=tokens), hub=hub)
+              token_digest(b"console", f"{name}-peer-token"): ("hub", "viewer"),
+              token_digest(b"console", f"{name}-ops-token"): ("hub-ops", "operator")}
+    app = create_app(ApiClient(ApiConfig(api.url)), Settings(cluster_name=name, tokens=tokens, hub=hub or HubConfig()))
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     context = server_ssl_context(str(tls.cert), str(tls.key)) if tls else None
@@ -75,7 +79,7 @@ async def fleet(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     registry.write_text(f"""
 peers:
   - {{name: east, url: "{east.url}", token: east-peer-token, ca: {json.dumps(ca)}}}
-  - {{name: west, url: "{west.url}", token: west-peer-token, caFile: {str(tls.ca)!r}}}
+  - {{name: west, url: "{west.url}", token: west-ops-token, caFile: {str(tls.ca)!r}}}
   - {{name: edge, mode: dial-in, tokenFile: edge.token}}
   - {{name: far, mode: dial-in, token: far-peer-token}}
 """)
@@ -141,6 +145,49 @@ async def test_a_large_answer_crosses_the_tunnel_intact_and_the_hubs_roles_apply
     assert through == direct and len(through["items"]) == 600  # ~160 KB: many chunk frames
     async with session.post(f"{hub.url}/api/v1/clusters/edge/savings/baseline", headers=USER) as response:
         assert response.status == 403  # the hub's user is an operator; recording a baseline needs admin
+
+
+async def audit_of(plane: Plane) -> list[AuditRecord]:
+    return await plane.runner.app[PLANE].audit.page(None, 100, None, None)
+
+
+async def post(session: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with session.post(url, headers=USER) as response:
+        return response.status, await response.json()
+
+
+async def test_a_forwarded_mutation_is_audited_once_on_the_hub_and_once_on_the_peer(fleet: dict[str, Any]) -> None:
+    session, hub, east, west, edge = fleet["session"], fleet["hub"], fleet["east"], fleet["west"], fleet["edge"]
+    await until(session, f"{hub.url}/api/v1/clusters", lambda b: all(by_name(b)[n]["reachable"]
+                                                                     for n in ("east", "west", "edge")))
+    # west's registry token is an operator there: the cordon is made, and both sides record it
+    status, body = await post(session, f"{hub.url}/api/v1/clusters/west/nodes/west-node-0/cordon")
+    assert status == 200 and body["result"] == "ok"
+    assert west.api.objects["nodes"][("", "west-node-0")]["spec"]["unschedulable"] is True
+    [on_peer] = await audit_of(west)
+    assert (on_peer.token, on_peer.action, on_peer.result, on_peer.id) == ("hub-ops", "cordon", "allowed",
+                                                                          body["audit_id"])
+    assert "as the hub says: user:operator" in on_peer.detail
+    [on_hub] = await audit_of(hub)
+    assert (on_hub.token, on_hub.role, on_hub.target, on_hub.result) == ("user", "operator", "west/node/west-node-0",
+                                                                         "allowed")
+    assert "west" in on_hub.detail and "200" in on_hub.detail
+    # east (HTTPS) and edge (tunnel) know the hub's token as a viewer: the peer denies, both record it
+    for peer in (east, edge):
+        status, body = await post(session, f"{hub.url}/api/v1/clusters/{peer.name}/nodes/{peer.name}-node-0/cordon")
+        assert status == 403 and body["error"]["code"] == "forbidden"
+        [denied] = await audit_of(peer)
+        assert (denied.token, denied.result) == ("hub", "denied") and "user:operator" in denied.detail
+        newest = (await audit_of(hub))[0]
+        assert (newest.target, newest.result) == (f"{peer.name}/node/{peer.name}-node-0", "denied")
+    # an unreachable peer: nothing on the peer, one failed record on the hub
+    await west.stop()
+    await until(session, f"{hub.url}/api/v1/clusters", lambda b: not by_name(b)["west"]["reachable"])
+    status, body = await post(session, f"{hub.url}/api/v1/clusters/west/nodes/west-node-0/uncordon")
+    assert status == 502
+    newest = (await audit_of(hub))[0]
+    assert (newest.action, newest.result) == ("uncordon", "failed") and "unreachable" in newest.detail
+    assert len(await audit_of(hub)) == 4
 
 
 async def test_an_unreachable_peer_is_shown_with_since_when_and_the_others_keep_working(

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from console.app import Settings, create_app, token_digest
 from console.originals import original_request_milli
+from console.plane import PLANE, ActionConfig
 from console.savings import RecommendPolicy, SavingsConfig
 from temper.kube.client import ApiClient, ApiConfig
 from tests.console.fakeapi import FakeAgents, FakeApi, make_node, make_pod
@@ -66,12 +67,12 @@ async def _start(aiohttp_client: Any, tmp_path: Path, agent_url: str = "") -> tu
         api.put("pods", make_pod("ns", f"app-{p}", f"node-{p % 4}", seed=2, scaled=p % 2 == 0))
     await api.start()
     (tmp_path / "prices.yaml").write_text(PRICES)
-    settings = Settings(tokens={token_digest(b"console", "v"): ("vic", "viewer"),
-                                token_digest(b"console", "a"): ("ada", "admin")})
     config = SavingsConfig(prices_file=str(tmp_path / "prices.yaml"), data_dir=str(tmp_path / "data"),
-                           agent_url=agent_url, sample_seconds=0.05, policy=RecommendPolicy(min_samples=3),
-                           cache_seconds=0)
-    client = await aiohttp_client(create_app(ApiClient(ApiConfig(api.url)), settings, savings=config))
+                           sample_seconds=0.05, policy=RecommendPolicy(min_samples=3), cache_seconds=0)
+    settings = Settings(tokens={token_digest(b"console", "v"): ("vic", "viewer"),
+                                token_digest(b"console", "a"): ("ada", "admin")},
+                        actions=ActionConfig(agent_url=agent_url), savings=config)
+    client = await aiohttp_client(create_app(ApiClient(ApiConfig(api.url)), settings))
     return api, client
 
 
@@ -154,3 +155,37 @@ async def test_identified_slack_comes_from_sampled_agent_use(aiohttp_client: Any
     finally:
         await api.stop()
         await runner.cleanup()
+
+
+async def test_recording_a_baseline_writes_one_audit_record_whatever_the_outcome(
+        aiohttp_client: Any, tmp_path: Path) -> None:
+    """The baseline POST goes through the same audit path as every mutation: one record per call
+    (allowed with the previous baseline, failed for a bad body or a refused write, denied below
+    admin), all in the console's own store."""
+    api, client = await _start(aiohttp_client, tmp_path)
+    try:
+        await _until(client, "/api/v1/clusters/local/nodes", lambda b: b["total"] == 5)
+        url = "/api/v1/clusters/local/savings/baseline"
+        first = await (await client.post(url, headers=ADMIN)).json()
+        pools = {"pools": [{"instance_type": "m6i.xlarge", "nodes": 10, "capacity_m": 160000}]}
+        second = await (await client.post(url, headers=ADMIN, json=pools)).json()
+        assert (await client.post(url, headers=ADMIN, data=b"{")).status == 400
+        assert (await client.post(url, headers=VIEWER)).status == 403
+        (tmp_path / "data" / "savings-baseline.tmp").mkdir()  # the atomic write's scratch file cannot be made
+        refused = await client.post(url, headers=ADMIN)
+        assert refused.status == 503 and (await refused.json())["error"]["code"] == "baseline-not-stored"
+        assert client.app is not None
+        records = list(reversed(await client.app[PLANE].audit.page(None, 100, None, None)))
+        assert [(r.action, r.result, r.token) for r in records] == [
+            ("savings-baseline", "allowed", "ada"), ("savings-baseline", "allowed", "ada"),
+            ("savings-baseline", "failed", "ada"), ("savings-baseline", "denied", "vic"),
+            ("savings-baseline", "failed", "ada")]
+        assert [first["audit_id"], second["audit_id"]] == [records[0].id, records[1].id]
+        assert records[0].previous is None and records[1].previous is not None
+        assert records[1].previous["recorded"] == first["recorded"]
+        assert records[1].parameters == pools | {"pools": [pools["pools"][0] | {"capacity_type": "", "region": ""}]}
+        assert records[0].target == "local/fleet" and "503" in records[4].detail
+        kept = await (await client.get(url, headers=VIEWER)).json()
+        assert kept["pools"][0]["nodes"] == 10  # the refused write left the last baseline in place
+    finally:
+        await api.stop()

@@ -36,9 +36,9 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         api = FakeApi()
         populate(api, nodes=6, pods=30)
         await api.start()
-        settings = Settings(tokens={token_digest(b"console", "fuzz"): ("fuzz", "admin")})
-        app = create_app(ApiClient(ApiConfig(api.url)), settings,
-                         savings=SavingsConfig(prices_file=str(directory / "prices.yaml"), data_dir=str(directory)))
+        settings = Settings(tokens={token_digest(b"console", "fuzz"): ("fuzz", "admin")},
+                            savings=SavingsConfig(prices_file=str(directory / "prices.yaml"), data_dir=str(directory)))
+        app = create_app(ApiClient(ApiConfig(api.url)), settings)
         runner = web.AppRunner(app, shutdown_timeout=0.1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
