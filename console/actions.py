@@ -42,10 +42,11 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from console import drain
+from console import agents, drain
 from console import models as m
+from console.agents import internal_ip
 from console.audit import Entry, to_csv, to_jsonl
-from console.auth import action_of, error_response, target_of
+from console.auth import action_of, error_response, target_of, with_hub_note
 from console.plane import PLANE, Plane
 from temper.annotations import SAFE_MODE_KEY, safe_mode_requested
 from temper.kube.client import ApiError
@@ -57,6 +58,7 @@ NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 TRACE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 MAX_BODY = 64 * 1024
 AGENT_TIMEOUT_S = 10.0
+SQLITE_MAX_INT = 2**63 - 1
 B = TypeVar("B", bound=BaseModel)
 Outcome = Literal["ok", "dry-run", "partial", "failed"]
 Build = Callable[[int], BaseModel]
@@ -133,17 +135,17 @@ def audited(run: Run) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
                 raise upstream_error(exc, entry.action) from None
         except ActionError as exc:
             entry.result, entry.detail = "failed", f"{exc.status} {exc.code}: {exc.message}"
-            record = await plane.audit.append(entry)
+            record = await plane.audit.append(with_hub_note(entry, request))
             return error_response(exc.status, exc.code, f"{exc.message} (audit record {record.id})")
         except asyncio.CancelledError:
             entry.result, entry.detail = "failed", "cancelled before it finished (client gone or server stopping)"
-            await plane.audit.append(entry)
+            await plane.audit.append(with_hub_note(entry, request))
             raise
         except Exception as exc:
             entry.result, entry.detail = "failed", f"internal error: {type(exc).__name__}"
-            await plane.audit.append(entry)
+            await plane.audit.append(with_hub_note(entry, request))
             raise
-        record = await plane.audit.append(entry)
+        record = await plane.audit.append(with_hub_note(entry, request))
         return encode(build(record.id))
     return handler
 
@@ -216,7 +218,8 @@ async def list_audit(request: web.Request, plane: Plane) -> web.StreamResponse:
     if request.query.get("verify", "full") != "full":
         raise ActionError(400, "bad-verify", "verify takes only the value full")
     full = "verify" in request.query
-    items = await plane.audit.page(int(raw_continue) if raw_continue else None, limit + 1, since, until)
+    before = min(int(raw_continue), SQLITE_MAX_INT) if raw_continue else None  # ids never get that high
+    items = await plane.audit.page(before, limit + 1, since, until)
     more = len(items) > limit
     items = items[:limit]
     return encode(m.AuditList.model_validate({"items": items, "chain_ok": await plane.audit.verify(full),
@@ -394,16 +397,14 @@ async def fleet_safe_mode(request: web.Request, plane: Plane, entry: Entry) -> B
 
 # ---- traces (through the node agents) ------------------------------------------------------
 async def agent_base(plane: Plane, node: str) -> str:
+    """The node's agent URL (``console.agents``; reads the node from the API only for ``{ip}``)."""
     template = plane.config.agent_url
     if not template:
         raise ActionError(501, "no-agents", "no node agent URL is configured (--agent-url)")
-    ip = ""
-    if "{ip}" in template:
-        addresses = ((await _node(plane, node)).get("status") or {}).get("addresses") or []
-        ip = next((a.get("address", "") for a in addresses if a.get("type") == "InternalIP"), "")
-        if not ip:
-            raise ActionError(502, "no-node-ip", f"{node} has no InternalIP address")
-    return template.replace("{node}", node).replace("{ip}", ip).rstrip("/")
+    base = agents.agent_base(template, node, internal_ip(await _node(plane, node)) if "{ip}" in template else "")
+    if base is None:
+        raise ActionError(502, "no-node-ip", f"{node} has no InternalIP address")
+    return base
 
 
 def _agent_refused(node: str, status: int) -> ActionError:

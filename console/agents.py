@@ -1,32 +1,42 @@
-"""The node agents' ``/observe`` over HTTP: a typed reading of its JSON, and a small fetcher.
+"""The node agents, reached over HTTP: where one answers, and a typed reading of its ``/observe``.
 
-Why it exists: node detail (the per-pod layer, the CPU map, live enforcement) and per-pod
-performance come from the agent on the pod's node, with no Prometheus in between. The console
-must not import ``nodeagent``, so the document's shape — ``nodeagent.server.observe_document``:
-``node``, ``online``, ``pods[]`` (``uid``, ``namespace``, ``name``, ``tier``, ``request_m``,
-``limit_m``, ``used_m``, ``pressure_pct``, ``planned``, ``throttling`` {``nr_periods``,
-``nr_throttled``, ``throttled_seconds``} or null), ``plan`` (``temper.render.plan_to_dict``:
-``online``, ``fenced``, ``shared``, ``tiers[]`` {``tier``, ``kind``, ``cpus``}, ``members[]``
-{``uid``, ``tier``}) or null, ``enforcement`` {``state``, ``reason``, ``kernel``, ``since``,
-``exit``} — is read here with pydantic models that ignore fields they do not know (the agent
-may add some) and keep absent values ``None`` (absent is never 0).
+Why it exists: three features talk to the node agents — the audited trace actions
+(``console.actions``: ``POST /traces``, ``GET /traces/{id}``), the savings usage sampler
+(``console.usage``) and the explorer (node detail, per-pod layer and performance:
+``AgentClient``) — and all must read ``--agent-url`` the same way. The template names the agent
+of one node with ``{node}`` (the node's name, e.g. a headless Service ``http://{node}.agents:9100``)
+and/or ``{ip}`` (the node's ``InternalIP`` from ``status.addresses``, e.g. a hostPort DaemonSet
+``http://{ip}:9100``; the explorer passes the agent *pod's* IP instead when it has seen the agent
+pod, since the chart's agent listens on its pod IP); the caller appends the agent's path.
+Invariant: a template that needs ``{ip}`` never yields a URL for a node without one
+(``agent_base`` answers None), so no request goes to ``http://:9100``.
 
-Fetching (``AgentClient``): the URL is a template (``--agent-url``, e.g. ``http://{ip}:9470``)
-with ``{node}`` and ``{ip}`` (the agent pod's IP on that node when the explorer has seen one —
-the chart's agent listens on its pod IP — else the node's InternalIP) and ``/observe`` appended;
-no template means no agents (every view says so). One request per node at a time (concurrent callers share it), answers
-cached for ``ttl_s`` (the UI polls a pod's performance every 2 s), a timeout of ``timeout_s``
-and a body cap of ``MAX_BODY``. Every failure becomes ``AgentStatus(reachable=False, error=...)``:
-an unreachable agent degrades a view, never fails a request.
+The console must not import ``nodeagent``, so the /observe document's shape —
+``nodeagent.server.observe_document``: ``node``, ``online``, ``pods[]`` (``uid``, ``namespace``,
+``name``, ``tier``, ``request_m``, ``limit_m``, ``used_m``, ``pressure_pct``, ``planned``,
+``throttling`` {``nr_periods``, ``nr_throttled``, ``throttled_seconds``} or null), ``plan``
+(``temper.render.plan_to_dict``: ``online``, ``fenced``, ``shared``, ``tiers[]`` {``tier``,
+``kind``, ``cpus``}, ``members[]`` {``uid``, ``tier``}) or null, ``enforcement`` {``state``,
+``reason``, ``kernel``, ``since``, ``exit``} — is read here with pydantic models that ignore
+fields they do not know (the agent may add some) and keep absent values ``None`` (absent is
+never 0).
+
+``AgentClient`` (the explorer's reads): one request per node at a time (concurrent callers share
+it), answers cached for ``ttl_s`` (the UI polls a pod's performance every 2 s), a timeout of
+``timeout_s`` and a body cap of ``MAX_BODY``. Every failure becomes ``AgentStatus(reachable=False,
+error=...)``: an unreachable agent degrades a view, never fails a request. No template means no
+agents.
 """
+
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -36,6 +46,21 @@ from temper.cpuset import parse_cpulist
 
 MAX_BODY = 8 * 1024 * 1024
 """An /observe document for 250 pods is ~150 KiB; anything past 8 MiB is refused."""
+
+
+def internal_ip(node: Mapping[str, Any]) -> str:
+    """The node object's first ``InternalIP`` address ("" when it has none)."""
+    addresses = (node.get("status") or {}).get("addresses") or []
+    return next((str(a.get("address") or "") for a in addresses
+                 if isinstance(a, Mapping) and a.get("type") == "InternalIP"), "")
+
+
+def agent_base(template: str, node: str, ip: str) -> str | None:
+    """The agent's base URL (no trailing slash) for ``node``; None when the template needs an IP
+    the node does not have. ``template`` must be non-empty (an empty one means no agents)."""
+    if "{ip}" in template and not ip:
+        return None
+    return template.replace("{node}", node).replace("{ip}", ip).rstrip("/")
 
 
 class _Doc(BaseModel):
@@ -161,9 +186,8 @@ class AgentClient:
     _inflight: dict[str, asyncio.Future[Observation | m.AgentStatus]] = field(default_factory=dict)
 
     def url(self, node: str, ip: str | None) -> str | None:
-        if "{ip}" in self.url_template and not ip:
-            return None
-        return self.url_template.replace("{node}", node).replace("{ip}", ip or "").rstrip("/") + "/observe"
+        base = agent_base(self.url_template, node, ip or "")
+        return base + "/observe" if base is not None else None
 
     async def observe(self, node: str, ip: str | None) -> Observation | m.AgentStatus:
         entry = self._cache.get(node)

@@ -9,6 +9,11 @@ bisect plus a slice, never a full scan per request.
 Tokens: ``--token NAME:ROLE:SECRET`` (bootstrap), held as HMAC-SHA256 digests, so the secret is
 never held in the clear after start; named tokens, TokenReview, the role check and the audit of
 denied mutations are ``console.auth``; the audited actions are ``console.actions``.
+Feature modules register through one table each, keyed like ``ROUTES`` by (method, path):
+``console.actions.HANDLERS``, ``console.savings_api.ROUTE_HANDLERS`` and
+``console.hub.ROUTE_HANDLERS``; ``console.hub`` adds its proxy middleware *after* ``auth``, so
+the hub's role check (and audit of denials) always runs before a request reaches a peer. The
+explorer's handlers are keyed by path (``console.explorer_api.install``; all GET).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from console.explorer import DEFAULT_AGENT_SELECTOR, POD_FACETS
 from console.explorer_api import install
 from console.index import Index, page, page_json
 from console.openapi import ROUTES, spec
+from console.peers import HubConfig
 from console.plane import PLANE, ActionConfig, Plane, plane_lifetime
 from console.responses import encode, encode_json, error
+from console.savings import SavingsConfig
 from console.summaries import node_summary, pod_summary
 from console.ui import add_ui_routes
 from temper.kube.client import ApiClient
@@ -44,7 +51,12 @@ class Settings:
     """HMAC digest -> (name, role)."""
     secret: bytes = b"console"
     actions: ActionConfig = field(default_factory=ActionConfig)
-    """Tokens store, audit, agents, safe-mode switch (``console.plane``)."""
+    """Tokens store, audit, agents (``--agent-url``, shared with savings and the explorer),
+    safe-mode switch (``console.plane``)."""
+    savings: SavingsConfig = field(default_factory=SavingsConfig)
+    """Price book, data dir, usage sampling (``console.savings_api``)."""
+    hub: HubConfig = field(default_factory=HubConfig)
+    """Peer registry and outbound-only dialing (``console.hub``); both off by default."""
     agent_selector: str = DEFAULT_AGENT_SELECTOR
     """Labels (k=v,...) of the agent pods: ``{ip}`` in ``actions.agent_url`` is the IP of the agent
     pod on the node for the explorer's ``/observe`` reads (the node's InternalIP when none is known)."""
@@ -95,6 +107,9 @@ async def nodes(request: web.Request) -> web.Response:
 
 
 def create_app(api: ApiClient, settings: Settings) -> web.Application:
+    # imported here, not on top: both modules import this one's keys and helpers
+    from console import hub as hub_mode
+    from console import savings_api
     app = web.Application(middlewares=[auth])
     app[API], app[SETTINGS], app[NODES], app[PODS] = api, settings, Index(), Index(POD_FACETS)
     app[PLANE] = Plane(settings.actions, settings.cluster_name, api, settings.tokens, settings.secret,
@@ -105,8 +120,11 @@ def create_app(api: ApiClient, settings: Settings) -> web.Application:
         "/api/v1/clusters/{c}/nodes": nodes}
     handlers |= install(app, api, settings.cluster_name, app[NODES], app[PODS], settings.actions.agent_url,
                         settings.agent_selector)
+    by_method = {**HANDLERS, **savings_api.ROUTE_HANDLERS, **hub_mode.ROUTE_HANDLERS}
     for method, path, _, _ in ROUTES:
-        app.router.add_route(method.upper(), path, HANDLERS.get((method, path)) or handlers[path])
+        app.router.add_route(method.upper(), path, by_method.get((method, path)) or handlers[path])
+    savings_api.install(app)
+    hub_mode.install(app)
     add_ui_routes(app)
     app.cleanup_ctx.append(plane_lifetime)
     return app

@@ -9,13 +9,18 @@ so GET and POST on one path may differ); routes with role None are public. Outco
   audit record with result ``denied`` — the only record that request produces, since the
   handler never runs;
 - otherwise ``request["who"] = (name, role)`` and the handler runs (mutations write their own
-  single record through ``console.actions.audited``).
+  single record through ``console.actions.audited``, or, in a hub, ``console.hub`` writes it for
+  a mutation it forwards to a peer).
+
+A request a hub forwarded carries ``X-Temper-Hub-User`` (the hub's user); the peer's records
+note it in ``detail`` as a claim (``with_hub_note``) next to the token the peer authenticated.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 ROLE_OF = {(method.upper(), path): role for method, path, _, role in ROUTES}
 READS = ("GET", "HEAD")
 MAX_DENIED_BODY = 16 * 1024
+HUB_USER_HEADER = "X-Temper-Hub-User"
+HUB_USER = re.compile(r"^[A-Za-z0-9._@:/-]{1,128}$")
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -40,7 +47,8 @@ def error_response(status: int, code: str, message: str) -> web.Response:
 def action_of(method: str, path: str) -> str:
     """The audit action name of a route: its last literal path segment, e.g. ``drain``."""
     literal = [p for p in path.split("/") if p and not p.startswith("{")]
-    return {"POST /api/v1/tokens": "token-create", "DELETE /api/v1/tokens/{name}": "token-revoke"}.get(
+    return {"POST /api/v1/tokens": "token-create", "DELETE /api/v1/tokens/{name}": "token-revoke",
+            "POST /api/v1/clusters/{c}/savings/baseline": "savings-baseline"}.get(
         f"{method} {path}", literal[-1] if literal else path)
 
 
@@ -56,6 +64,12 @@ def target_of(request: web.Request) -> str:
     return f"{info['c']}/fleet" if "c" in info else request.path.removeprefix("/api/v1/")
 
 
+def bearer_token(request: web.Request) -> str:
+    """The token of ``Authorization: Bearer TOKEN`` ("" without one)."""
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else ""
+
+
 async def identify(plane: Plane, token: str) -> tuple[Identity | None, str]:
     boot = plane.bootstrap.get(digest(plane.secret, token))
     if boot is not None:
@@ -68,7 +82,24 @@ async def identify(plane: Plane, token: str) -> tuple[Identity | None, str]:
     return None, "unknown token"
 
 
-async def _parameters(request: web.Request) -> dict[str, object]:
+def hub_user(request: web.Request) -> str:
+    """The hub user a forwarded request names (``X-Temper-Hub-User: NAME:ROLE``, set by
+    ``console.hub``), sanitised; "" when absent. A claim, not an identity: the caller's own
+    token is what is authenticated, so audit records show it as "as the hub says"."""
+    claimed = request.headers.get(HUB_USER_HEADER, "")[:128]
+    return claimed if HUB_USER.match(claimed) else ""
+
+
+def with_hub_note(entry: Entry, request: web.Request) -> Entry:
+    """``entry`` with the hub user a forwarded request names appended to its detail."""
+    via = hub_user(request)
+    if via:
+        entry.detail = f"{entry.detail} [hub user, as the hub says: {via}]".lstrip()
+    return entry
+
+
+async def parameters_of(request: web.Request) -> dict[str, object]:
+    """A mutation's JSON body as audit parameters (``{}`` when absent, too big or not an object)."""
     if not request.can_read_body or (request.content_length or 0) > MAX_DENIED_BODY:
         return {}
     try:
@@ -86,8 +117,7 @@ async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[
     needed = ROLE_OF.get((request.method, path))
     if needed is None:
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.startswith("Bearer ") else ""
+    token = bearer_token(request)
     if not token and path == "/api/v1/events":
         token = request.query.get("access_token", "")  # EventSource cannot send headers (read-only route)
     plane = request.app[PLANE]
@@ -98,10 +128,10 @@ async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[
     if m.ROLE_RANK.get(who.role, -1) < m.ROLE_RANK[needed]:
         message = f"this route needs role {needed}" + (f" ({why})" if why else f"; {who.name} is {who.role}")
         if request.method not in READS:
-            record = await plane.audit.append(Entry(
+            record = await plane.audit.append(with_hub_note(Entry(
                 token=who.name, role=who.role or "none", action=action_of(request.method, path),
-                target=target_of(request), parameters=await _parameters(request), result="denied",
-                detail=message))
+                target=target_of(request), parameters=await parameters_of(request), result="denied",
+                detail=message), request))
             message += f" (audit record {record.id})"
         return error_response(403, "forbidden", message)
     request["who"] = (who.name, who.role)

@@ -3,9 +3,9 @@
 Why it exists: every explorer read (lists, a node's pods, a workload's pods) is answered from
 memory in O(log n + page), and every change is published once to the SSE hub
 (``console.stream``). Raw objects are not kept — only summaries (``console.summaries``) and
-small maps: ReplicaSet -> Deployment (so a pod's owner is its workload), node -> agent pod IP
-and node -> InternalIP (so ``console.agents`` can reach the node's agent). Detail views fetch the one raw object
-they show from the API server.
+small maps: ReplicaSet -> Deployment (so a pod's owner is its workload) and node -> agent pod IP
+(so ``console.agents`` reaches the node's agent there, else at the node's InternalIP). Detail
+views fetch the one raw object they show from the API server.
 
 Watched (``temper.kube.reflector.reflect``, one task per kind): nodes, pods, replicasets,
 deployments, statefulsets, daemonsets, jobs — cluster-wide list+watch, listed in pages of
@@ -99,8 +99,6 @@ class Explorer:
         self.agent_selector = dict(agent_selector)
         self.agent_ips: dict[str, str] = {}
         """node -> the IP of the agent pod on it."""
-        self.node_ips: dict[str, str] = {}
-        """node -> its InternalIP (where no agent pod is known)."""
         self._agent_pods: dict[str, str] = {}
         self.skipped = 0
         self.synced: set[str] = set()
@@ -136,23 +134,12 @@ class Explorer:
     # ---- nodes -----------------------------------------------------------------------------
     def agent_ip(self, node: str) -> str | None:
         """Where the node's agent listens: its pod IP when seen, else the node's InternalIP."""
-        return self.agent_ips.get(node) or self.node_ips.get(node)
-
-    def _track_node_ip(self, change: str, obj: Mapping[str, Any]) -> None:
-        name = str((obj.get("metadata") or {}).get("name", ""))
-        addresses = (obj.get("status") or {}).get("addresses") or []
-        ip = next((a.get("address") for a in addresses if isinstance(a, Mapping) and a.get("type") == "InternalIP"
-                   and isinstance(a.get("address"), str)), None)
-        if change == "DELETED" or ip is None:
-            self.node_ips.pop(name, None)
-        else:
-            self.node_ips[name] = ip
+        summary = self.nodes.items.get(node)
+        return self.agent_ips.get(node) or (summary.internal_ip if summary is not None else None) or None
 
     def on_nodes(self, items: list[dict[str, Any]]) -> None:
         entries = {}
-        self.node_ips.clear()
         for obj in items:
-            self._track_node_ip("ADDED", obj)
             summary = node_summary(obj, 0)
             entries[summary.name] = summary.model_copy(update={"pods": len(self.pods.keys_of("node", summary.name))})
         self.nodes.replace(entries)
@@ -160,7 +147,6 @@ class Explorer:
         self.hub.reset("nodes re-listed")
 
     def on_node(self, change: str, obj: dict[str, Any]) -> None:
-        self._track_node_ip(change, obj)
         name = str((obj.get("metadata") or {}).get("name", ""))
         if change == "DELETED":
             previous = self.nodes.delete(name)

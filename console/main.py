@@ -9,6 +9,8 @@ HTTPS when ``--tls-cert``/``--tls-key`` are given (``temper.tls``, hot reload).
                          [--token NAME:ROLE:SECRET ...] [--tls-cert F --tls-key F [--client-ca F]]
                          [--store FILE] [--audit-retention-days N] [--tokenreview-group GROUP=ROLE ...]
                          [--agent-url TEMPLATE] [--agent-configmap NAMESPACE/NAME] [--agent-selector k=v,...]
+                         [--data-dir D] [--prices F] [--peers F]
+                         [--hub-url URL --hub-token-file F [--hub-ca F]]     (console.modes)
     temper console config [same flags]     # what serve would use, as YAML; never a token secret
     temper console openapi                 # the /api/v1 OpenAPI 3.1 document (JSON)
 
@@ -32,7 +34,9 @@ import sys
 from typing import Any
 
 import yaml
+from aiohttp import web
 
+from console import modes
 from console.app import Settings, create_app, token_digest
 from console.explorer import DEFAULT_AGENT_SELECTOR
 from console.openapi import spec
@@ -58,8 +62,9 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="API server URL (default: in-cluster or kubeconfig)")
     clikit.add_kubeconfig(parser)
     parser.add_argument("--token", action="append", default=[], help="NAME:ROLE:SECRET bootstrap token")
-    parser.add_argument("--store", default=":memory:",
-                        help="SQLite file for named tokens and the audit log (default: in memory, lost on exit)")
+    parser.add_argument("--store", default="",
+                        help="SQLite file for named tokens and the audit log (default: console.db in --data-dir; "
+                             "without one, in memory, lost on exit)")
     parser.add_argument("--audit-retention-days", type=float, default=365.0, help="audit records kept this long")
     parser.add_argument("--tokenreview-group", action="append", default=[], metavar="GROUP=ROLE",
                         help="accept service-account tokens via TokenReview; members of GROUP get ROLE")
@@ -72,6 +77,7 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     clikit.add_tls(parser, "; HTTPS when given with --tls-key")
     clikit.add_connection_limits(parser)
     clikit.add_log_level(parser)
+    modes.add_flags(parser)
 
 
 def cli() -> clikit.ComponentCli:
@@ -134,13 +140,14 @@ def effective_settings(args: argparse.Namespace) -> dict[str, Any]:
         "tls": {"certFile": args.tls_cert, "keyFile": args.tls_key, "clientCaFile": args.client_ca}
         if args.tls_cert else None,
         "tokens": [{"name": name, "role": role} for name, role, _ in _tokens(args.token)],
-        "store": args.store,
+        "store": modes.store_path(args),
         "auditRetentionDays": _positive(args.audit_retention_days, "--audit-retention-days"),
         "tokenReviewGroups": _groups(args.tokenreview_group),
         "agentUrl": args.agent_url or None,
         "agentConfigMap": args.agent_configmap or None,
         "agentSelector": args.agent_selector,
         "connectionLimits": vars(clikit.limits_from_args(args)),
+        **modes.document(args),
     }
 
 
@@ -157,7 +164,9 @@ def main(argv: list[str]) -> int:
         if bool(args.tls_cert) != bool(args.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         context = server_ssl_context(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
-        Store(args.store).close()  # an unusable store file is a bad flag, found before serving
+        hub = modes.hub_config(args)
+        modes.prepare_data_dir(args)
+        Store(document["store"]).close()  # an unusable store file is a bad flag, found before serving
     except (ConfigError, TlsConfigError, StoreError) as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 2
@@ -168,23 +177,37 @@ def main(argv: list[str]) -> int:
     actions = ActionConfig(store_path=document["store"], retention_days=document["auditRetentionDays"],
                            review_groups=document["tokenReviewGroups"], agent_url=args.agent_url,
                            agent_configmap=args.agent_configmap)
-    settings = Settings(args.cluster_name, tokens, secret, actions, agent_selector=args.agent_selector)
+    settings = Settings(args.cluster_name, tokens, secret, actions, modes.savings_config(args), hub,
+                        agent_selector=args.agent_selector)
     host, port = parse_host_port(document["listen"])
     reloader = CertReloader(args.tls_cert, args.tls_key, context) if context is not None else None
-    asyncio.run(_serve(config, settings, host, port, reloader, clikit.limits_from_args(args)))
+    app = create_app(ApiClient(config), settings)
+    try:
+        asyncio.run(_serve(app, settings, host, port, reloader, clikit.limits_from_args(args)))
+    except ConfigError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 2
     return 0
 
 
-async def _serve(config: ApiConfig, settings: Settings, host: str, port: int, reloader: CertReloader | None,
+async def _serve(app: web.Application, settings: Settings, host: str, port: int, reloader: CertReloader | None,
                  limits: ConnectionLimits) -> None:
     context = reloader.context if reloader is not None else None
-    runner, site = await start_guarded(create_app(ApiClient(config), settings), host, port,
-                                       ssl_context=context, limits=limits)
+    runner, site = await start_guarded(app, host, port, ssl_context=context, limits=limits)
     log.info("console on %s", site.name)
+    try:
+        dialer = await modes.start_dialer(runner, settings.hub, settings.cluster_name, settings.savings.data_dir)
+    except ConfigError:
+        await runner.cleanup()
+        raise
     watcher = asyncio.create_task(reloader.watch()) if reloader is not None else None
     try:
         await wait_for_stop_signal()
     finally:
+        if dialer is not None:
+            dialer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dialer
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

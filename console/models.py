@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 Role = Literal["viewer", "operator", "admin"]
 WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "Job"]
@@ -77,6 +77,10 @@ class NodeSummary(Model):
     unschedulable: bool
     instance_type: str | None
     pods: int = Field(ge=0)
+    capacity_m: int | None = Field(None, ge=0, description="status.capacity.cpu in millicores")
+    capacity_type: str = Field("", description="spot | on-demand | '' (no known label says)")
+    region: str = ""
+    internal_ip: str = Field("", description="status.addresses InternalIP ('' when none): {ip} in --agent-url")
 
 
 class Owner(Model):
@@ -245,6 +249,9 @@ class SavingsLine(Model):
     instance_type: str
     amount: float
     millicore_hours: float
+    capacity_type: str = Field("", description="spot | on-demand | '' (no label says)")
+    region: str = ""
+    node_hours: float | None = Field(None, description="realized lines: node-hours removed against the baseline")
 
 
 class SavingsBucket(Model):
@@ -260,6 +267,36 @@ class Savings(Model):
     unpriced_instance_types: list[str]
     window: str
     source: Literal["rightsizer", "percentiles"] = "percentiles"
+    baseline_recorded: float | None = Field(None, description="UNIX time the node baseline was recorded")
+    pods_with_recommendation: int = Field(0, ge=0)
+    prices_error: str | None = Field(None, description="why the price book could not be read (last good one used)")
+
+
+class BaselinePool(Model):
+    instance_type: str
+    capacity_type: str = ""
+    region: str = ""
+    nodes: int = Field(ge=0)
+    capacity_m: int = Field(ge=0)
+
+    @field_validator("nodes", "capacity_m", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        if isinstance(value, bool):  # JSON Schema's integer takes 3.0, never false
+            raise ValueError("expected an integer, not a boolean")
+        return value
+
+
+class Baseline(Model):
+    recorded: float
+    pools: list[BaselinePool]
+    audit_id: int | None = Field(default=None, description="on the POST that recorded it: that audit record's id")
+
+
+class BaselineRequest(Model):
+    """Empty: record the fleet as it is now. ``pools``: record these (the fleet before Temper)."""
+
+    pools: list[BaselinePool] | None = None
 
 
 class ActionResult(Model):

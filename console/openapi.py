@@ -1,9 +1,12 @@
 """OpenAPI 3.1 for /api/v1, generated from ``console.models`` (never hand-written JSON).
 
 ``ROUTES`` lists (method, path, response model, minimum role); the server registers handlers
-for the same table, so the spec and the router cannot drift. ``QUERY_MODELS`` names the query
-model of a route (its handler validates with the same model); ``MEDIA`` the routes whose body is
-not JSON (logs, the event stream, exports, traces).
+for the same table, so the spec and the router cannot drift, and ``console.auth`` takes each
+route's role from it. Side tables keyed by (method, path) add what only some routes have:
+``BODIES`` (request bodies), ``QUERIES`` (query parameters as OpenAPI dicts), ``QUERY_MODELS``
+(query parameters as a pydantic model the handler validates with), ``MEDIA`` (non-JSON answers:
+logs, the event stream, exports, traces), ``ROUTE_ERRORS`` (statuses one route alone answers);
+``PATH_SCHEMAS`` narrows path parameters, ``ROUTE_PATH_SCHEMAS`` on one route.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ ROUTES: list[tuple[str, str, type[BaseModel], str | None]] = [
     ("post", "/api/v1/clusters/{c}/workloads/{kind}/{ns}/{name}/restart", m.ActionResult, "operator"),
     ("post", "/api/v1/clusters/{c}/nodes/{node}/traces", m.TraceResult, "operator"),
     ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}", m.TraceResult, "operator"),
+    # savings (console.savings_api); recording a baseline is an audited admin mutation
+    ("get", "/api/v1/clusters/{c}/savings", m.Savings, "viewer"),
+    ("get", "/api/v1/clusters/{c}/savings/baseline", m.Baseline, "viewer"),
+    ("post", "/api/v1/clusters/{c}/savings/baseline", m.Baseline, "admin"),
 ]
 
 _OBJECT_NAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"}
@@ -67,6 +74,7 @@ BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("post", "/api/v1/clusters/{c}/nodes/{node}/safe-mode"): m.SafeModeRequest,
     ("post", "/api/v1/clusters/{c}/safe-mode"): m.SafeModeRequest,
     ("post", "/api/v1/clusters/{c}/nodes/{node}/traces"): m.TraceRequest,
+    ("post", "/api/v1/clusters/{c}/savings/baseline"): m.BaselineRequest,
 }
 """Request-body model of each route that takes one (JSON; an empty body means the defaults)."""
 
@@ -81,7 +89,10 @@ QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("get", "/api/v1/audit/export"): [
         {"name": "format", "in": "query", "schema": {"enum": ["jsonl", "csv"]}},
         {"name": "since", "in": "query", "schema": _TIME}, {"name": "until", "in": "query", "schema": _TIME}],
+    ("get", "/api/v1/clusters/{c}/savings"): [{"name": "window", "in": "query", "schema": {
+        "type": "string", "enum": ["1h", "24h", "7d", "30d", "month"], "default": "month"}}],
 }
+"""Query parameters written out as OpenAPI (``QUERY_MODELS`` has the ones generated from models)."""
 MEDIA: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/audit/export"): {"application/jsonl": {"schema": {"type": "string"}},
                                       "text/csv": {"schema": {"type": "string"}}},
@@ -93,10 +104,18 @@ MEDIA: dict[tuple[str, str], dict[str, Any]] = {
                                          "StreamReset); id: EPOCH-SEQ, for Last-Event-ID"}}},
 }
 """Routes whose 200 body is not the JSON of their model."""
+UPSTREAM_ERRORS: dict[str, str] = {
+    "502": "upstream failed: the API server, a node agent, or (hub) the peer cluster is unreachable",
+    "504": "upstream timed out: the API server, a node agent, or (hub) the peer cluster"}
+"""Error statuses of every route that mutates, reaches an agent, or names a cluster (a hub
+forwards ``/api/v1/clusters/{peer}/...``)."""
 EXTRA_ERRORS: dict[str, str] = {"409": "conflict (already exists, or a drain of this node is running)",
-                                "501": "the node agent lacks this feature", "502": "upstream (API server or "
-                                "agent) failed", "504": "upstream timed out"}
+                                "501": "the node agent lacks this feature", **UPSTREAM_ERRORS}
 """Further error statuses of every route that mutates or reaches an agent."""
+ROUTE_ERRORS: dict[tuple[str, str], dict[str, str]] = {
+    ("post", "/api/v1/clusters/{c}/savings/baseline"): {"503": "the data dir refused the baseline write"},
+}
+"""Error statuses only one route answers."""
 
 QUERY_MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("get", "/api/v1/clusters/{c}/nodes"): m.ListQuery,
@@ -165,14 +184,16 @@ def spec() -> dict[str, Any]:
             operation["requestBody"] = {  # optional when every field has a default (empty body = defaults)
                 "required": any(f.is_required() for f in body.model_fields.values()),
                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
+        if "{c}" in path:
+            responses.update({code: {"description": text, **error} for code, text in UPSTREAM_ERRORS.items()})
         if method != "get" or "/traces" in path:
             responses.update({code: {"description": text, **error} for code, text in EXTRA_ERRORS.items()})
+        responses.update({code: {"description": text, **error}
+                          for code, text in ROUTE_ERRORS.get((method, path), {}).items()})
         if role is not None:
             operation["security"] = [{"bearer": []}]
             responses["401"] = {"description": "no or bad token", **error}
             responses["403"] = {"description": f"needs role {role}", **error}
-        if path.startswith("/api/v1/clusters/{c}/"):
-            responses["502"] = {"description": "the API server failed", **error}
         paths.setdefault(path, {})[method] = operation
     return {"openapi": "3.1.0", "info": {"title": "Temper console", "version": "1"}, "paths": paths,
             "components": {"schemas": defs.get("$defs", {}),

@@ -8,10 +8,9 @@ object gives ``None`` or a summary with the unknown parts left ``None``, never a
 Conventions:
 - A pod's ``owner`` is its *workload* when it can be resolved (a ReplicaSet owned by a
   Deployment is reported as the Deployment — ``resolve_owner``), else its direct controller.
-- ``original_request_m``: the webhook records scaled containers' original CPU requests in
-  ``infera.io/original-cpu-requests`` (container name -> quantity); the pod's original request
-  is its request plus, per recorded container, (original - current). ``None`` when the pod was
-  not scaled or the annotation is unreadable.
+- ``original_request_m``: ``console.originals`` (the request kube-scheduler would have counted
+  before the webhook scaled it); per container, the quantity the webhook recorded in
+  ``infera.io/original-cpu-requests``. ``None`` when not scaled or unreadable.
 - ``profile``: what ``temper.profiles.select`` picks from the built-in profiles (the explicit
   annotation or an image match); ``None`` when none applies.
 - Workload replicas/ready: Deployment and StatefulSet ``spec.replicas`` (default 1) /
@@ -28,13 +27,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from console import models as m
+from console.agents import internal_ip
+from console.originals import ORIGINALS_ANNOTATION, original_request_milli
+from console.pricing import node_price_facts
 from temper.annotations import AnnotationError, decode_enforcement, decode_node_load
 from temper.pods import PodError, decode_pod
 from temper.profiles.builtins import builtin_profiles
 from temper.profiles.select import pod_profile_inputs, select_profile
 from temper.quantity import QuantityError, parse_cpu_milli
 
-ORIGINALS_ANNOTATION = "infera.io/original-cpu-requests"
 WORKLOAD_PLURALS: dict[str, str] = {"Deployment": "deployments", "StatefulSet": "statefulsets",
                                     "DaemonSet": "daemonsets", "Job": "jobs"}
 WORKLOAD_GROUPS: dict[str, str] = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
@@ -66,7 +67,8 @@ def node_summary(obj: Mapping[str, Any], pods: int) -> m.NodeSummary:
     instance_type = _map(meta.get("labels")).get("node.kubernetes.io/instance-type")
     return m.NodeSummary(name=str(meta.get("name")), cpus=cpus, enforcement=enforcement, fenced=fenced, free_m=free,
                          tiers=tiers, unschedulable=bool(_map(obj.get("spec")).get("unschedulable")),
-                         instance_type=instance_type if isinstance(instance_type, str) else None, pods=pods)
+                         instance_type=instance_type if isinstance(instance_type, str) else None, pods=pods,
+                         internal_ip=internal_ip(obj), **node_price_facts(obj))
 
 
 def original_requests(obj: Mapping[str, Any]) -> dict[str, int] | None:
@@ -126,17 +128,11 @@ def pod_summary(obj: Mapping[str, Any]) -> m.PodSummary | None:
         info = decode_pod(obj)
     except PodError:
         return None
-    original = None
-    originals = original_requests(obj)
-    if originals:
-        current = {str(c.get("name")): container_cpu(c)[0]
-                   for c in _containers(obj) + _containers(obj, "initContainers")}
-        original = info.cpu_request_milli + sum(v - current.get(k, v) for k, v in originals.items())
     annotation, images = pod_profile_inputs(obj)
     return m.PodSummary(namespace=info.namespace, name=info.name, uid=info.uid, node=info.node_name,
                         phase=info.phase, tier=info.tier.label, profile=_profile(annotation, images),
                         request_m=info.cpu_request_milli, limit_m=info.cpu_limit_milli,
-                        original_request_m=max(0, original) if original is not None else None,
+                        original_request_m=original_request_milli(obj),
                         owner=controller_of(obj), containers=[str(c.get("name", "")) for c in _containers(obj)])
 
 

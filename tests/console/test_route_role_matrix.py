@@ -39,6 +39,9 @@ SAMPLES: dict[tuple[str, str], tuple[str | None, dict[str, Any]]] = {
     ("post", "/api/v1/clusters/{c}/workloads/{kind}/{ns}/{name}/restart"): ("operator", {}),
     ("post", "/api/v1/clusters/{c}/nodes/{node}/traces"): ("operator", {"body": {"seconds": 1}}),
     ("get", "/api/v1/clusters/{c}/nodes/{node}/traces/{trace}"): ("operator", {}),
+    ("get", "/api/v1/clusters/{c}/savings"): ("viewer", {}),
+    ("post", "/api/v1/clusters/{c}/savings/baseline"): ("admin", {}),
+    ("get", "/api/v1/clusters/{c}/savings/baseline"): ("viewer", {}),
 }
 """The minimum role each known route must have (independent of ROUTES, so a loosened role in the
 table fails here) and a request that succeeds for an allowed caller."""
@@ -59,6 +62,7 @@ async def test_every_route_answers_each_role_as_its_table_says(aiohttp_client: A
     try:
         harness.agents.trace_blobs["t-seeded"] = b"seeded"
         assert (await harness.call("post", "/api/v1/tokens", "admin", {"name": "victim", "role": "viewer"}))[0] == 200
+        assert (await harness.call("post", "/api/v1/clusters/local/savings/baseline", "admin"))[0] == 200  # GET has one
         seen = []
         for method, template, _, table_role in ROUTES:
             needed, sample = SAMPLES.get((method, template), (table_role, {}))
