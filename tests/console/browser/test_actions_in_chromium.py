@@ -1,0 +1,153 @@
+"""Actions, audit and tokens in the web UI, in headless Debian Chromium through Playwright,
+against the real console (``tests.console.actions_harness``: one bootstrap token per role, a
+SQLite audit under tmp_path) and the fake Kubernetes API server of ``tests.console.fakeapi``
+(not a kube-apiserver, none can be had here; it records the patches and evictions it is sent).
+
+A viewer is offered no action and is refused (403, one ``denied`` record) when it calls one
+from the page anyway; an operator cordons a node with the keyboard through the confirm step and
+sees the audit record the server wrote; the drain dialog shows the server's own preview; an
+admin creates a token (secret shown once, and it works), revokes it (and it stops working),
+and finds both records on the audit page. Every request is checked against the OpenAPI spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from tests.console.actions_harness import SECRETS, AiohttpClient, Harness, start
+from tests.console.browser.chromium import chromium_page, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def console(aiohttp_client: AiohttpClient, tmp_path: Path) -> AsyncIterator[tuple[Harness, str]]:
+    harness, stop = await start(aiohttp_client, tmp_path, nodes=4, pods=40)
+    try:
+        yield harness, str(harness.client.make_url("/"))
+    finally:
+        await stop()
+
+
+async def audit_record(harness: Harness, audit_id: int) -> dict[str, Any]:
+    status, page = await harness.call("GET", f"/api/v1/audit?continue={audit_id + 1}&limit=1")
+    assert status == 200
+    [record] = page["items"]
+    assert record["id"] == audit_id
+    return dict(record)
+
+
+def node_object(harness: Harness, name: str) -> dict[str, Any]:
+    return dict(harness.api.objects["nodes"][("", name)])
+
+
+async def open_actions(page: Page, url: str) -> None:
+    await page.goto(f"{url}#/c/local/actions")
+    await page.locator("[data-testid=ops-nodes] tr[data-node=node-00001]").wait_for()
+
+
+async def test_a_viewer_sees_no_action_and_is_refused_when_it_calls_one(console: tuple[Harness, str]) -> None:
+    harness, url = console
+    async with chromium_page(url) as (page, _):
+        await sign_in(page, url, SECRETS["viewer"], "viewer")
+        await page.get_by_text("node-00000").first.wait_for()
+        nav = await page.get_by_role("navigation", name="Main").inner_text()
+        assert "Actions" not in nav and "Audit" not in nav and "Tokens" not in nav
+        await page.goto(f"{url}#/c/local/actions")
+        await page.get_by_text("Actions are for operators and admins.").wait_for()
+        assert await page.locator("[data-action], [data-testid=ops-nodes]").count() == 0
+        before = harness.audit_count()
+        answer = await page.evaluate("""async () => {
+            const res = await fetch('/api/v1/clusters/local/nodes/node-00001/cordon', {method: 'POST',
+              headers: {Authorization: `Bearer ${sessionStorage.getItem('temper.console.token')}`}});
+            return [res.status, await res.json()];
+        }""")
+    assert answer[0] == 403 and answer[1]["error"]["code"] == "forbidden"
+    assert not node_object(harness, "node-00001")["spec"].get("unschedulable")
+    assert harness.audit_count() == before + 1
+    denied = await audit_record(harness, before + 1)
+    assert (denied["result"], denied["action"], denied["token"]) == ("denied", "cordon", "boot-viewer")
+
+
+async def test_an_operator_cordons_a_node_through_the_confirm_step(console: tuple[Harness, str]) -> None:
+    harness, url = console
+    async with chromium_page(url) as (page, _):
+        await sign_in(page, url, SECRETS["operator"], "operator")
+        await open_actions(page, url)
+        assert await page.get_by_role("link", name="Audit").count() == 0
+        cordon = page.get_by_role("button", name="Cordon local/node/node-00001", exact=True)
+        await cordon.focus()
+        await page.keyboard.press("Enter")
+        dialog = page.get_by_role("dialog", name="Cordon local/node/node-00001: confirm")
+        await dialog.wait_for()
+        assert "marked unschedulable" in await dialog.inner_text()
+        assert not node_object(harness, "node-00001")["spec"].get("unschedulable"), "nothing happens before confirm"
+        confirm = dialog.get_by_role("button", name="Confirm cordon")
+        for _ in range(5):  # Tab from the dialog's first control to its confirm button
+            if await confirm.evaluate("b => b === document.activeElement"):
+                break
+            await page.keyboard.press("Tab")
+        await page.keyboard.press("Enter")
+        note = dialog.locator("[data-testid=audit-record]")
+        await note.wait_for()
+        audit_id = int(await note.get_attribute("data-audit-id") or "0")
+        shown = await note.inner_text()
+        await page.keyboard.press("Escape")
+        await page.locator("tr[data-node=node-00001] [data-testid=cordoned]").wait_for()
+        assert await page.get_by_role("button", name="Uncordon local/node/node-00001", exact=True).count() == 1
+    assert node_object(harness, "node-00001")["spec"]["unschedulable"] is True
+    record = await audit_record(harness, audit_id)
+    assert (record["action"], record["target"], record["token"], record["result"]) == (
+        "cordon", "local/node/node-00001", "boot-operator", "allowed")
+    assert f"Audit record #{audit_id}" in shown and "cordon" in shown and "local/node/node-00001" in shown
+
+
+async def test_the_drain_dialog_shows_the_servers_preview(console: tuple[Harness, str]) -> None:
+    harness, url = console
+    status, preview = await harness.call("GET", "/api/v1/clusters/local/nodes/node-00002/drain", role="operator")
+    assert status == 200 and preview["evictions"]
+    async with chromium_page(url) as (page, _):
+        await sign_in(page, url, SECRETS["operator"], "operator")
+        await open_actions(page, url)
+        await page.get_by_role("button", name="Drain local/node/node-00002", exact=True).click()
+        shown = page.locator("[data-testid=drain-evictions] li")
+        await shown.first.wait_for()
+        assert await shown.all_inner_texts() == preview["evictions"][:50]
+        await page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    assert not node_object(harness, "node-00002")["spec"].get("unschedulable"), "a cancelled drain does nothing"
+
+
+async def test_an_admin_creates_and_revokes_a_token(console: tuple[Harness, str]) -> None:
+    harness, url = console
+    async with chromium_page(url) as (page, _):
+        await sign_in(page, url, SECRETS["admin"], "admin")
+        await page.get_by_role("link", name="Tokens").click()
+        form = page.get_by_role("form", name="Create a token")
+        await form.get_by_label("Name").fill("ci-bot")
+        await form.get_by_label("Role").select_option("operator")
+        await form.get_by_role("button", name="Create token").click()
+        secret = await page.locator("[data-testid=token-secret]").input_value()
+        status, me = await harness.call("GET", "/api/v1/whoami", token=secret)
+        assert (status, me) == (200, {"name": "ci-bot", "role": "operator"})
+        await page.get_by_role("button", name="Done").click()
+        assert await page.locator("[data-testid=token-secret]").count() == 0, "the secret is shown once"
+        await page.get_by_role("button", name="Revoke token/ci-bot").click()
+        dialog = page.get_by_role("dialog", name="Revoke token/ci-bot: confirm")
+        await dialog.get_by_role("button", name="Confirm revoke").click()
+        note = dialog.locator("[data-testid=audit-record][data-complete=yes]")
+        await note.wait_for()
+        assert "token-revoke" in await note.inner_text()
+        await dialog.get_by_role("button", name="Close").click()
+        await page.locator("tr[data-token=ci-bot] [data-testid=revoked]").wait_for()
+        await page.get_by_role("link", name="Audit").click()
+        rows = page.locator("[data-testid=audit-table] tbody tr")
+        await rows.first.wait_for()
+        actions = [line.split("\t")[4] for line in await rows.all_inner_texts()]
+        assert actions[:2] == ["token-revoke", "token-create"]
+    status, _ = await harness.call("GET", "/api/v1/whoami", token=secret)
+    assert status == 401
