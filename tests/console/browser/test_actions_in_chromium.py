@@ -7,11 +7,12 @@ A viewer is offered no action and is refused (403, one ``denied`` record) when i
 from the page anyway; an operator cordons a node with the keyboard through the confirm step and
 sees the audit record the server wrote; the drain dialog shows the server's own preview; an
 admin creates a token (secret shown once, and it works), revokes it (and it stops working),
-and finds both records on the audit page. Every request is checked against the OpenAPI spec.
+and finds both records on the audit page and in its JSON Lines export. Every request is checked against the OpenAPI spec.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ async def test_the_drain_dialog_shows_the_servers_preview(console: tuple[Harness
     assert not node_object(harness, "node-00002")["spec"].get("unschedulable"), "a cancelled drain does nothing"
 
 
-async def test_an_admin_creates_and_revokes_a_token(console: tuple[Harness, str]) -> None:
+async def test_an_admin_creates_and_revokes_a_token(console: tuple[Harness, str], tmp_path: Path) -> None:
     harness, url = console
     async with chromium_page(url) as (page, _):
         await sign_in(page, url, SECRETS["admin"], "admin")
@@ -149,5 +150,45 @@ async def test_an_admin_creates_and_revokes_a_token(console: tuple[Harness, str]
         await rows.first.wait_for()
         actions = [line.split("\t")[4] for line in await rows.all_inner_texts()]
         assert actions[:2] == ["token-revoke", "token-create"]
+        async with page.expect_download() as info:
+            await page.get_by_role("button", name="Export JSON Lines").click()
+        saved = tmp_path / "audit.jsonl"
+        await (await info.value).save_as(saved)
     status, _ = await harness.call("GET", "/api/v1/whoami", token=secret)
     assert status == 401
+    status, exported = await harness.call("GET", "/api/v1/audit/export?format=jsonl")
+    assert status == 200 and saved.read_bytes() == exported
+    assert [json.loads(line)["action"] for line in saved.read_text().splitlines()][-2:] == ["token-create", "token-revoke"]
+
+
+async def test_an_operator_captures_and_downloads_a_trace_and_restarts_a_deployment(
+        console: tuple[Harness, str], tmp_path: Path) -> None:
+    harness, url = console
+    async with chromium_page(url) as (page, _):
+        await sign_in(page, url, SECRETS["operator"], "operator")
+        await open_actions(page, url)
+        await page.get_by_role("button", name="Capture trace local/node/node-00003", exact=True).click()
+        dialog = page.get_by_role("dialog", name="Capture trace local/node/node-00003: confirm")
+        await dialog.get_by_label("Seconds").fill("1")
+        await dialog.get_by_role("button", name="Confirm capture trace").click()
+        await dialog.get_by_text("Trace t1 captured.").wait_for()
+        await dialog.get_by_role("button", name="Close").click()
+        async with page.expect_download() as info:
+            await page.get_by_role("button", name="Download trace t1 of node-00003").click()
+        saved = tmp_path / "trace"
+        await (await info.value).save_as(saved)
+
+        restart = page.get_by_role("region", name="Rollout restart")
+        await restart.get_by_label("Namespace").fill("ns-001")
+        await restart.get_by_label("Name", exact=True).fill("app0")
+        await restart.get_by_role("button", name="Rollout restart local/Deployment/ns-001/app0").click()
+        dialog = page.get_by_role("dialog", name="Rollout restart local/Deployment/ns-001/app0: confirm")
+        await dialog.get_by_role("button", name="Confirm rollout restart").click()
+        note = dialog.locator("[data-testid=audit-record]")
+        await note.wait_for()
+        restart_id = int(await note.get_attribute("data-audit-id") or "0")
+    assert saved.read_bytes() == b"trace-bytes-node-00003"
+    template = harness.api.objects["deployments"][("ns-001", "app0")]["spec"]["template"]
+    assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
+    record = await audit_record(harness, restart_id)
+    assert (record["action"], record["target"], record["result"]) == ("restart", "local/Deployment/ns-001/app0", "allowed")

@@ -26,9 +26,12 @@ function AuditNote({ me, auditId, action, target, outcome }) {
   </div>`;
 }
 
+let dialogs = 0; // ids tying each dialog to its summary (aria-describedby)
+
 export function Action({ me, action, label, target, summary, preview = null, fields = [], run, onDone = null,
   danger = false, role = 'operator' }) {
   const dialog = useRef(null);
+  const [summaryId] = useState(() => `action-summary-${++dialogs}`);
   const [values, setValues] = useState(() => Object.fromEntries(fields.map((f) => [f.name, f.initial])));
   const [previewBody, setPreview] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -62,10 +65,10 @@ export function Action({ me, action, label, target, summary, preview = null, fie
     <button type="button" class=${danger ? 'danger' : ''} data-action=${action} onClick=${open}
       aria-haspopup="dialog" aria-label=${`${label} ${target}`}>${label}</button>
     <dialog ref=${dialog} aria-label=${`${label} ${target}: confirm`} class="confirm" data-dialog=${action}
-      onClose=${onClose}>
+      aria-describedby=${summaryId} onClose=${onClose}>
       <form method="dialog" onSubmit=${confirm}>
         <h2>${label} <code>${target}</code>?</h2>
-        <div class="summary">${summary}</div>
+        <div class="summary" id=${summaryId}>${summary}</div>
         ${previewBody}
         ${fields.map((f) => html`<label class="field">${f.label}
           ${f.type === 'checkbox'
