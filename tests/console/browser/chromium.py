@@ -1,5 +1,6 @@
-"""Shared pieces of the browser tests: Debian's Chromium launched headless through Playwright,
-sign-in with a token, and a recorder of every request the page makes.
+"""Shared pieces of the browser tests: Debian's Chromium launched headless through Playwright
+(once per test module, see ``conftest.py``; every test gets a fresh context, so no cookies or
+session storage cross tests), sign-in with a token, and a recorder of every request a page makes.
 
 ``Recorder.check`` asserts that nothing left the console's origin and that every /api/v1
 request (method and path) is an operation of the OpenAPI spec, or one of the paths whose routes
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from playwright.async_api import Page, Request, async_playwright
+from playwright.async_api import Browser, Page, Request, async_playwright
 
 from console.openapi import spec
 from tests.console.ui_paths import spec_path
@@ -53,20 +54,28 @@ class Recorder:
 
 
 @asynccontextmanager
-async def chromium_page(url: str) -> AsyncIterator[tuple[Page, Recorder]]:
-    """A fresh page on ``url``'s origin with its requests recorded; checked on the way out."""
+async def launched() -> AsyncIterator[Browser]:
     assert shutil.which(CHROMIUM), "scripts/setup.sh installs Debian's chromium"
-    origin = url.rstrip("/")
-    recorder = Recorder(origin)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("request", recorder)
-            yield page, recorder
+            yield browser
         finally:
             await browser.close()
+
+
+@asynccontextmanager
+async def chromium_page(browser: Browser, url: str) -> AsyncIterator[tuple[Page, Recorder]]:
+    """A page in a fresh context on ``url``'s origin with its requests recorded; checked on the way out."""
+    recorder = Recorder(url.rstrip("/"))
+    context = await browser.new_context(accept_downloads=True)
+    try:
+        page = await context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("request", recorder)
+        yield page, recorder
+    finally:
+        await context.close()
     recorder.check()
 
 

@@ -7,7 +7,8 @@ A viewer is offered no action and is refused (403, one ``denied`` record) when i
 from the page anyway; an operator cordons a node with the keyboard through the confirm step and
 sees the audit record the server wrote; the drain dialog shows the server's own preview; an
 admin creates a token (secret shown once, and it works), revokes it (and it stops working),
-and finds both records on the audit page and in its JSON Lines export. Every request is checked against the OpenAPI spec.
+and finds both records on the audit page and in its JSON Lines export; an operator captures and
+downloads a trace and restarts a Deployment. Every request is checked against the OpenAPI spec.
 """
 
 from __future__ import annotations
@@ -18,20 +19,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Page
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, Page
 
-from tests.console.actions_harness import SECRETS, AiohttpClient, Harness, start
+from tests.console.actions_harness import SECRETS, Harness, start
 from tests.console.browser.chromium import chromium_page, sign_in
 
-pytestmark = pytest.mark.browser
+Console = tuple[Harness, str]
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest.fixture
-async def console(aiohttp_client: AiohttpClient, tmp_path: Path) -> AsyncIterator[tuple[Harness, str]]:
-    harness, stop = await start(aiohttp_client, tmp_path, nodes=4, pods=40)
+@pytest_asyncio.fixture(loop_scope="module")
+async def console(tmp_path: Path) -> AsyncIterator[Console]:
+    clients: list[TestClient[web.Request, web.Application]] = []
+
+    async def client_on_this_loop(app: web.Application) -> TestClient[web.Request, web.Application]:
+        clients.append(TestClient(TestServer(app)))
+        await clients[-1].start_server()
+        return clients[-1]
+
+    harness, stop = await start(client_on_this_loop, tmp_path, nodes=4, pods=40)
     try:
         yield harness, str(harness.client.make_url("/"))
     finally:
+        for client in clients:
+            await client.close()
         await stop()
 
 
@@ -52,9 +66,9 @@ async def open_actions(page: Page, url: str) -> None:
     await page.locator("[data-testid=ops-nodes] tr[data-node=node-00001]").wait_for()
 
 
-async def test_a_viewer_sees_no_action_and_is_refused_when_it_calls_one(console: tuple[Harness, str]) -> None:
+async def test_a_viewer_sees_no_action_and_is_refused_when_it_calls_one(browser: Browser, console: Console) -> None:
     harness, url = console
-    async with chromium_page(url) as (page, _):
+    async with chromium_page(browser, url) as (page, _):
         await sign_in(page, url, SECRETS["viewer"], "viewer")
         await page.get_by_text("node-00000").first.wait_for()
         nav = await page.get_by_role("navigation", name="Main").inner_text()
@@ -75,9 +89,9 @@ async def test_a_viewer_sees_no_action_and_is_refused_when_it_calls_one(console:
     assert (denied["result"], denied["action"], denied["token"]) == ("denied", "cordon", "boot-viewer")
 
 
-async def test_an_operator_cordons_a_node_through_the_confirm_step(console: tuple[Harness, str]) -> None:
+async def test_an_operator_cordons_a_node_through_the_confirm_step(browser: Browser, console: Console) -> None:
     harness, url = console
-    async with chromium_page(url) as (page, _):
+    async with chromium_page(browser, url) as (page, _):
         await sign_in(page, url, SECRETS["operator"], "operator")
         await open_actions(page, url)
         assert await page.get_by_role("link", name="Audit").count() == 0
@@ -108,11 +122,11 @@ async def test_an_operator_cordons_a_node_through_the_confirm_step(console: tupl
     assert f"Audit record #{audit_id}" in shown and "cordon" in shown and "local/node/node-00001" in shown
 
 
-async def test_the_drain_dialog_shows_the_servers_preview(console: tuple[Harness, str]) -> None:
+async def test_the_drain_dialog_shows_the_servers_preview(browser: Browser, console: Console) -> None:
     harness, url = console
     status, preview = await harness.call("GET", "/api/v1/clusters/local/nodes/node-00002/drain", role="operator")
     assert status == 200 and preview["evictions"]
-    async with chromium_page(url) as (page, _):
+    async with chromium_page(browser, url) as (page, _):
         await sign_in(page, url, SECRETS["operator"], "operator")
         await open_actions(page, url)
         await page.get_by_role("button", name="Drain local/node/node-00002", exact=True).click()
@@ -123,9 +137,9 @@ async def test_the_drain_dialog_shows_the_servers_preview(console: tuple[Harness
     assert not node_object(harness, "node-00002")["spec"].get("unschedulable"), "a cancelled drain does nothing"
 
 
-async def test_an_admin_creates_and_revokes_a_token(console: tuple[Harness, str], tmp_path: Path) -> None:
+async def test_an_admin_creates_and_revokes_a_token(browser: Browser, console: Console, tmp_path: Path) -> None:
     harness, url = console
-    async with chromium_page(url) as (page, _):
+    async with chromium_page(browser, url) as (page, _):
         await sign_in(page, url, SECRETS["admin"], "admin")
         await page.get_by_role("link", name="Tokens").click()
         form = page.get_by_role("form", name="Create a token")
@@ -158,13 +172,14 @@ async def test_an_admin_creates_and_revokes_a_token(console: tuple[Harness, str]
     assert status == 401
     status, exported = await harness.call("GET", "/api/v1/audit/export?format=jsonl")
     assert status == 200 and saved.read_bytes() == exported
-    assert [json.loads(line)["action"] for line in saved.read_text().splitlines()][-2:] == ["token-create", "token-revoke"]
+    actions = [json.loads(line)["action"] for line in saved.read_text().splitlines()]
+    assert actions[-2:] == ["token-create", "token-revoke"]
 
 
 async def test_an_operator_captures_and_downloads_a_trace_and_restarts_a_deployment(
-        console: tuple[Harness, str], tmp_path: Path) -> None:
+        browser: Browser, console: Console, tmp_path: Path) -> None:
     harness, url = console
-    async with chromium_page(url) as (page, _):
+    async with chromium_page(browser, url) as (page, _):
         await sign_in(page, url, SECRETS["operator"], "operator")
         await open_actions(page, url)
         await page.get_by_role("button", name="Capture trace local/node/node-00003", exact=True).click()
@@ -191,4 +206,5 @@ async def test_an_operator_captures_and_downloads_a_trace_and_restarts_a_deploym
     template = harness.api.objects["deployments"][("ns-001", "app0")]["spec"]["template"]
     assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
     record = await audit_record(harness, restart_id)
-    assert (record["action"], record["target"], record["result"]) == ("restart", "local/Deployment/ns-001/app0", "allowed")
+    assert (record["action"], record["target"], record["result"]) == (
+        "restart", "local/Deployment/ns-001/app0", "allowed")

@@ -11,17 +11,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser
 
 from console.app import Settings, create_app, token_digest
 from temper.kube.client import ApiClient, ApiConfig
 from tests.console.browser.chromium import chromium_page, sign_in
 from tests.console.fakeapi import FakeApi, populate
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def console_url() -> AsyncIterator[str]:
     api = FakeApi()
     populate(api, nodes=20, pods=120)
@@ -36,7 +38,7 @@ async def console_url() -> AsyncIterator[str]:
         await api.stop()
 
 
-async def test_a_viewer_signs_in_and_sees_the_live_node_list(console_url: str) -> None:
-    async with chromium_page(console_url) as (page, _):
+async def test_a_viewer_signs_in_and_sees_the_live_node_list(browser: Browser, console_url: str) -> None:
+    async with chromium_page(browser, console_url) as (page, _):
         await sign_in(page, console_url, "viewer-secret", "viewer")
         await page.get_by_text("node-00000").first.wait_for()
