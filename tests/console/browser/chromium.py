@@ -1,6 +1,8 @@
 """Shared pieces of the browser tests: Debian's Chromium launched headless through Playwright
 (once per test module, see ``conftest.py``; every test gets a fresh context, so no cookies or
-session storage cross tests), sign-in with a token, and a recorder of every request a page makes.
+session storage cross tests), sign-in with a token, a recorder of every request a page makes, and ``snapshot``: with
+``TEMPER_UI_SCREENSHOTS=DIR`` set, the tests save screenshots of the views they reach into DIR
+(that is how docs/console-*.png are refreshed); otherwise it does nothing.
 
 ``Recorder.check`` asserts that nothing left the console's origin and that every /api/v1
 request (method and path) is an operation of the OpenAPI spec, or one of the paths whose routes
@@ -9,6 +11,7 @@ are still on other branches (``tests.console.ui_routes_pending``).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -86,3 +89,10 @@ async def sign_in(page: Page, url: str, secret: str, role: str) -> None:
     who = page.locator("[data-testid=whoami]")
     await who.wait_for()
     assert await who.get_attribute("data-role") == role
+
+
+async def snapshot(page: Page, name: str) -> None:
+    out = os.environ.get("TEMPER_UI_SCREENSHOTS")
+    if out:
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.screenshot(path=os.path.join(out, f"console-{name}.png"))

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page
 
 from tests.console.actions_harness import SECRETS, Harness, start
-from tests.console.browser.chromium import chromium_page, sign_in
+from tests.console.browser.chromium import chromium_page, sign_in, snapshot
 
 Console = tuple[Harness, str]
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -112,6 +112,7 @@ async def test_an_operator_cordons_a_node_through_the_confirm_step(browser: Brow
         await note.wait_for()
         audit_id = int(await note.get_attribute("data-audit-id") or "0")
         shown = await note.inner_text()
+        await snapshot(page, "cordon-confirmed")
         await page.keyboard.press("Escape")
         await page.locator("tr[data-node=node-00001] [data-testid=cordoned]").wait_for()
         assert await page.get_by_role("button", name="Uncordon local/node/node-00001", exact=True).count() == 1
@@ -133,6 +134,7 @@ async def test_the_drain_dialog_shows_the_servers_preview(browser: Browser, cons
         shown = page.locator("[data-testid=drain-evictions] li")
         await shown.first.wait_for()
         assert await shown.all_inner_texts() == preview["evictions"][:50]
+        await snapshot(page, "drain-preview")
         await page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
     assert not node_object(harness, "node-00002")["spec"].get("unschedulable"), "a cancelled drain does nothing"
 
@@ -159,11 +161,13 @@ async def test_an_admin_creates_and_revokes_a_token(browser: Browser, console: C
         assert "token-revoke" in await note.inner_text()
         await dialog.get_by_role("button", name="Close").click()
         await page.locator("tr[data-token=ci-bot] [data-testid=revoked]").wait_for()
+        await snapshot(page, "tokens")
         await page.get_by_role("link", name="Audit").click()
         rows = page.locator("[data-testid=audit-table] tbody tr")
         await rows.first.wait_for()
         actions = [line.split("\t")[4] for line in await rows.all_inner_texts()]
         assert actions[:2] == ["token-revoke", "token-create"]
+        await snapshot(page, "audit")
         async with page.expect_download() as info:
             await page.get_by_role("button", name="Export JSON Lines").click()
         saved = tmp_path / "audit.jsonl"

@@ -17,11 +17,11 @@ function AuditNote({ me, auditId, action, target, outcome }) {
       (list) => setRecord(list.items.find((r) => r.id === auditId) || null), () => {},
     );
   }, [auditId]);
-  const r = record || { id: auditId, token: me.name, role: me.role, action, target, result: outcome, time: null };
+  const r = record || { id: auditId, token: me.name, role: me.role, action, target };
   return html`<div class="audit-note" role="status" data-testid="audit-record" data-audit-id=${auditId}
       data-complete=${record ? 'yes' : 'no'}>
-    <strong>Audit record #${r.id}</strong>: <code>${r.action}</code> on <code>${r.target}</code>
-    by ${r.token} (${r.role}) — ${r.result}${r.time ? ` at ${when(r.time)}` : ''}
+    <strong>Audit record #${r.id}</strong>: <code>${r.action}</code> on <code>${r.target}</code>${' '}by ${r.token} (${r.role})${' '}
+    ${record ? `— ${record.result} at ${when(record.time)}` : `— the action answered ${outcome}; admins read the whole record on the audit page`}
     ${record && record.previous ? html`<div class="muted">previous state: <code>${JSON.stringify(record.previous)}</code></div>` : null}
   </div>`;
 }

@@ -126,4 +126,6 @@ function App() {
   return html`<${Shell} me=${session.me} clusters=${session.clusters} onSignOut=${signOut} />`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the boot message is static HTML, not Preact's to diff away
+render(html`<${App} />`, root);
