@@ -24,7 +24,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page
 
-from tests.console.actions_harness import SECRETS, Harness, start
+from temper.annotations import SAFE_MODE_KEY
+from tests.console.actions_harness import CONFIGMAP, SECRETS, Harness, start
 from tests.console.browser.chromium import chromium_page, sign_in, snapshot
 
 Console = tuple[Harness, str]
@@ -139,7 +140,8 @@ async def test_the_drain_dialog_shows_the_servers_preview(browser: Browser, cons
     assert not node_object(harness, "node-00002")["spec"].get("unschedulable"), "a cancelled drain does nothing"
 
 
-async def test_an_admin_creates_and_revokes_a_token(browser: Browser, console: Console, tmp_path: Path) -> None:
+async def test_an_admin_creates_and_revokes_a_token_and_reads_the_audit_log(
+        browser: Browser, console: Console, tmp_path: Path) -> None:
     harness, url = console
     async with chromium_page(browser, url) as (page, _):
         await sign_in(page, url, SECRETS["admin"], "admin")
@@ -153,6 +155,10 @@ async def test_an_admin_creates_and_revokes_a_token(browser: Browser, console: C
         assert (status, me) == (200, {"name": "ci-bot", "role": "operator"})
         await page.get_by_role("button", name="Done").click()
         assert await page.locator("[data-testid=token-secret]").count() == 0, "the secret is shown once"
+        await form.get_by_label("Name").fill("ci-bot")
+        await form.get_by_role("button", name="Create token").click()
+        await form.get_by_role("alert").get_by_text("409").wait_for()
+        assert "revoke it first" in await form.get_by_role("alert").inner_text()
         await page.get_by_role("button", name="Revoke token/ci-bot").click()
         dialog = page.get_by_role("dialog", name="Revoke token/ci-bot: confirm")
         await dialog.get_by_role("button", name="Confirm revoke").click()
@@ -166,18 +172,20 @@ async def test_an_admin_creates_and_revokes_a_token(browser: Browser, console: C
         rows = page.locator("[data-testid=audit-table] tbody tr")
         await rows.first.wait_for()
         actions = [line.split("\t")[4] for line in await rows.all_inner_texts()]
-        assert actions[:2] == ["token-revoke", "token-create"]
+        assert actions == ["token-revoke", "token-create", "token-create"]
         await snapshot(page, "audit")
         async with page.expect_download() as info:
             await page.get_by_role("button", name="Export JSON Lines").click()
         saved = tmp_path / "audit.jsonl"
         await (await info.value).save_as(saved)
+        await page.get_by_label("Since").fill("2099-01-01T00:00")
+        await page.get_by_text("No records in this range.").wait_for()
     status, _ = await harness.call("GET", "/api/v1/whoami", token=secret)
     assert status == 401
     status, exported = await harness.call("GET", "/api/v1/audit/export?format=jsonl")
     assert status == 200 and saved.read_bytes() == exported
     actions = [json.loads(line)["action"] for line in saved.read_text().splitlines()]
-    assert actions[-2:] == ["token-create", "token-revoke"]
+    assert actions == ["token-create", "token-create", "token-revoke"]
 
 
 async def test_an_operator_captures_and_downloads_a_trace_and_restarts_a_deployment(
@@ -212,3 +220,28 @@ async def test_an_operator_captures_and_downloads_a_trace_and_restarts_a_deploym
     record = await audit_record(harness, restart_id)
     assert (record["action"], record["target"], record["result"]) == (
         "restart", "local/Deployment/ns-001/app0", "allowed")
+
+
+async def test_an_operator_requests_safe_mode_for_a_node_and_for_the_fleet(browser: Browser, console: Console) -> None:
+    harness, url = console
+    async with chromium_page(browser, url) as (page, _):
+        await sign_in(page, url, SECRETS["operator"], "operator")
+        await open_actions(page, url)
+        await page.get_by_role("button", name="Safe mode local/node/node-00000", exact=True).click()
+        dialog = page.get_by_role("dialog", name="Safe mode local/node/node-00000: confirm")
+        await dialog.get_by_role("button", name="Confirm safe mode").click()
+        await dialog.locator("[data-testid=audit-record]").wait_for()
+        await dialog.get_by_role("button", name="Close").click()
+        await page.get_by_role("button", name="Safe mode for every node local/fleet").click()
+        dialog = page.get_by_role("dialog", name="Safe mode for every node local/fleet: confirm")
+        assert "fair class" in await dialog.inner_text()
+        await dialog.get_by_role("button", name="Confirm safe mode for every node").click()
+        note = dialog.locator("[data-testid=audit-record]")
+        await note.wait_for()
+        fleet_id = int(await note.get_attribute("data-audit-id") or "0")
+    node = node_object(harness, "node-00000")
+    assert node["metadata"]["annotations"][SAFE_MODE_KEY] == "true"
+    configmap = harness.api.objects["configmaps"][CONFIGMAP]
+    assert configmap["metadata"]["annotations"][SAFE_MODE_KEY] == "true"
+    record = await audit_record(harness, fleet_id)
+    assert (record["action"], record["target"], record["parameters"]["enabled"]) == ("safe-mode", "local/fleet", True)
