@@ -69,14 +69,18 @@ async def open_actions(page: Page, url: str) -> None:
 
 async def test_a_viewer_sees_no_action_and_is_refused_when_it_calls_one(browser: Browser, console: Console) -> None:
     harness, url = console
-    async with chromium_page(browser, url) as (page, _):
+    async with chromium_page(browser, url) as (page, recorder):
         await sign_in(page, url, SECRETS["viewer"], "viewer")
         await page.get_by_text("node-00000").first.wait_for()
         nav = await page.get_by_role("navigation", name="Main").inner_text()
         assert "Actions" not in nav and "Audit" not in nav and "Tokens" not in nav
-        await page.goto(f"{url}#/c/local/actions")
-        await page.get_by_text("Actions are for operators and admins.").wait_for()
-        assert await page.locator("[data-action], [data-testid=ops-nodes]").count() == 0
+        refusals = [("c/local/actions", "Actions are for operators and admins."),
+                    ("tokens", "Token management is for admins."), ("audit", "The audit log is for admins.")]
+        for route, refusal in refusals:
+            await page.goto(f"{url}#/{route}")
+            await page.get_by_text(refusal).wait_for()
+            assert await page.locator("[data-action], button[type=submit]").count() == 0
+        assert [p for _, p in recorder.api if p.startswith(("/api/v1/tokens", "/api/v1/audit"))] == []
         before = harness.audit_count()
         answer = await page.evaluate("""async () => {
             const res = await fetch('/api/v1/clusters/local/nodes/node-00001/cordon', {method: 'POST',
