@@ -142,8 +142,19 @@ async def test_the_drain_dialog_shows_the_servers_preview(browser: Browser, cons
         await snapshot(page, "drain-preview")
         await page.keyboard.press("Escape")
         await page.get_by_role("dialog").wait_for(state="hidden")
-    assert not node_object(harness, "node-00002")["spec"].get("unschedulable"), "a cancelled drain does nothing"
-    assert harness.api.evictions == [] and harness.audit_count() == 0, "nor does its preview"
+        assert not node_object(harness, "node-00002")["spec"].get("unschedulable"), "a cancelled drain does nothing"
+        assert harness.api.evictions == [] and harness.audit_count() == 0, "nor does its preview"
+
+        await page.get_by_role("button", name="Drain local/node/node-00002", exact=True).click()
+        dialog = page.get_by_role("dialog", name="Drain local/node/node-00002: confirm")
+        await dialog.get_by_label("Dry run (evict nothing)").check()
+        await dialog.get_by_role("button", name="Confirm drain").click()
+        await dialog.locator("[data-testid=audit-record]").wait_for()
+        assert await dialog.locator("[data-testid=action-result]").inner_text() == "dry-run"
+        assert f"Evicted {len(preview['evictions'])}," in await dialog.inner_text()
+    assert not node_object(harness, "node-00002")["spec"].get("unschedulable"), "a dry run cordons nothing"
+    record = await audit_record(harness, 1)
+    assert (record["action"], record["parameters"]["dry_run"], record["result"]) == ("drain", True, "allowed")
 
 
 async def test_an_admin_creates_and_revokes_a_token_and_reads_the_audit_log(
