@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Locator, Page
 
 from temper.annotations import SAFE_MODE_KEY
 from tests.console.actions_harness import CONFIGMAP, SECRETS, Harness, start
@@ -65,6 +65,20 @@ def node_object(harness: Harness, name: str) -> dict[str, Any]:
 async def open_actions(page: Page, url: str) -> None:
     await page.goto(f"{url}#/c/local/actions")
     await page.locator("[data-testid=ops-nodes] tr[data-node=node-00001]").wait_for()
+
+
+async def run_action(page: Page, label: str, target: str, fields: dict[str, str] | None = None
+                     ) -> tuple[Locator, int]:
+    """Open the action ``label`` on ``target``, fill its fields, confirm; the dialog and the
+    audit id it shows."""
+    await page.get_by_role("button", name=f"{label} {target}", exact=True).click()
+    dialog = page.get_by_role("dialog", name=f"{label} {target}: confirm")
+    for field, value in (fields or {}).items():
+        await dialog.get_by_label(field).fill(value)
+    await dialog.get_by_role("button", name=f"Confirm {label.lower()}").click()
+    note = dialog.locator("[data-testid=audit-record]")
+    await note.wait_for()
+    return dialog, int(await note.get_attribute("data-audit-id") or "0")
 
 
 async def test_a_viewer_sees_no_action_and_is_refused_when_it_calls_one(browser: Browser, console: Console) -> None:
@@ -211,10 +225,7 @@ async def test_an_operator_captures_and_downloads_a_trace_and_restarts_a_deploym
     async with chromium_page(browser, url) as (page, _):
         await sign_in(page, url, SECRETS["operator"], "operator")
         await open_actions(page, url)
-        await page.get_by_role("button", name="Capture trace local/node/node-00003", exact=True).click()
-        dialog = page.get_by_role("dialog", name="Capture trace local/node/node-00003: confirm")
-        await dialog.get_by_label("Seconds").fill("1")
-        await dialog.get_by_role("button", name="Confirm capture trace").click()
+        dialog, _ = await run_action(page, "Capture trace", "local/node/node-00003", {"Seconds": "1"})
         await dialog.get_by_text("Trace t1 captured.").wait_for()
         await dialog.get_by_role("button", name="Close").click()
         async with page.expect_download() as info:
@@ -225,12 +236,7 @@ async def test_an_operator_captures_and_downloads_a_trace_and_restarts_a_deploym
         restart = page.get_by_role("region", name="Rollout restart")
         await restart.get_by_label("Namespace").fill("ns-001")
         await restart.get_by_label("Name", exact=True).fill("app0")
-        await restart.get_by_role("button", name="Rollout restart local/Deployment/ns-001/app0").click()
-        dialog = page.get_by_role("dialog", name="Rollout restart local/Deployment/ns-001/app0: confirm")
-        await dialog.get_by_role("button", name="Confirm rollout restart").click()
-        note = dialog.locator("[data-testid=audit-record]")
-        await note.wait_for()
-        restart_id = int(await note.get_attribute("data-audit-id") or "0")
+        _, restart_id = await run_action(page, "Rollout restart", "local/Deployment/ns-001/app0")
     assert saved.read_bytes() == b"trace-bytes-node-00003"
     template = harness.api.objects["deployments"][("ns-001", "app0")]["spec"]["template"]
     assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
@@ -244,18 +250,10 @@ async def test_an_operator_requests_safe_mode_for_a_node_and_for_the_fleet(brows
     async with chromium_page(browser, url) as (page, _):
         await sign_in(page, url, SECRETS["operator"], "operator")
         await open_actions(page, url)
-        await page.get_by_role("button", name="Safe mode local/node/node-00000", exact=True).click()
-        dialog = page.get_by_role("dialog", name="Safe mode local/node/node-00000: confirm")
-        await dialog.get_by_role("button", name="Confirm safe mode").click()
-        await dialog.locator("[data-testid=audit-record]").wait_for()
+        dialog, _ = await run_action(page, "Safe mode", "local/node/node-00000")
         await dialog.get_by_role("button", name="Close").click()
-        await page.get_by_role("button", name="Safe mode for every node local/fleet").click()
-        dialog = page.get_by_role("dialog", name="Safe mode for every node local/fleet: confirm")
-        assert "fair class" in await dialog.inner_text()
-        await dialog.get_by_role("button", name="Confirm safe mode for every node").click()
-        note = dialog.locator("[data-testid=audit-record]")
-        await note.wait_for()
-        fleet_id = int(await note.get_attribute("data-audit-id") or "0")
+        dialog, fleet_id = await run_action(page, "Safe mode for every node", "local/fleet")
+        assert "fair class" in await dialog.inner_text() and "node-00003:" in await dialog.inner_text()
     node = node_object(harness, "node-00000")
     assert node["metadata"]["annotations"][SAFE_MODE_KEY] == "true"
     configmap = harness.api.objects["configmaps"][CONFIGMAP]
