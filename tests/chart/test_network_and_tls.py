@@ -104,7 +104,7 @@ def test_probes_and_scrapes_use_the_plain_metrics_ports(helm: Path) -> None:
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
 
 
-@pytest.mark.parametrize("value_set", ["defaults", "scheduler", "overcommit", "everything"])
+@pytest.mark.parametrize("value_set", ["defaults", "scheduler", "overcommit", "everything", "console-full"])
 def test_every_workload_has_one_network_policy_covering_exactly_its_served_ports(helm: Path, value_set: str) -> None:
     docs = render(value_set)
     workloads = [d for d in docs if d["kind"] in WORKLOADS]
