@@ -134,7 +134,7 @@ def test_console_rbac_has_no_wildcard_no_secret_and_no_extra_verb(helm: Path, va
 
 
 def test_token_review_needs_a_group(helm: Path) -> None:
-    with pytest.raises(AssertionError, match="console.tokenReview.groups"):
+    with pytest.raises(AssertionError, match=r"console\.tokenReview\.groups needs"):
         render_text("console", extra=("console.tokenReview.enabled=true",))
 
 
