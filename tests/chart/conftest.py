@@ -75,6 +75,21 @@ def kinds(docs: list[Doc]) -> list[tuple[str, str]]:
     return sorted((d["kind"], d["metadata"]["name"]) for d in docs)
 
 
+def served_names(secret: Mapping[str, Any]) -> list[str]:
+    """The DNS names of a kubernetes.io/tls Secret's leaf, after checking its ca.crt issued it."""
+    import base64
+
+    from cryptography import x509
+
+    assert secret["type"] == "kubernetes.io/tls"
+    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
+    leaf = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    leaf.verify_directly_issued_by(ca)
+    names: list[str] = leaf.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    return names
+
+
 def embedded_yaml(configmap: Mapping[str, Any], key: str = "config.yaml") -> Any:
     return yaml.safe_load(configmap["data"][key])
 
