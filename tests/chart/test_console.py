@@ -5,8 +5,8 @@ serving certificate like the extender's and the webhook's, a bootstrap token tha
 Secret, the price-book and peer-registry ConfigMaps when values give them, and a NetworkPolicy.
 
 The command line is parsed with the console's own parser (``console.main``). The flags the
-savings/hub work adds (``--prices``, ``--data-dir``, ``--peers``, on its own branch) are
-checked for their mounts here and parsed too once the parser knows them. Validity against the
+savings/hub work adds (``--data-dir``, ``--prices``, ``--peers``, ``--hub-*``: console/modes.py)
+are checked for their mounts here and parsed too wherever the parser knows them. Validity against the
 official schemas is ``test_helm_lint_and_schemas.py``'s job, over the same value sets."""
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ CLUSTER_RULES = [
 TOKEN_REVIEW = {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}
 AGENT_CONFIGMAP = {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["infera-agent"],
                    "verbs": ["get", "patch"]}
-PENDING_FLAGS = {"--prices", "--data-dir", "--peers"}
-"""Flags of the savings/hub work (console/modes.py on its branch) this chart already renders."""
+PENDING_FLAGS = {"--prices", "--data-dir", "--peers", "--hub-url", "--hub-token-file", "--hub-ca"}
+"""Flags of the savings/hub work (console/modes.py, merged on main after this branch forked) that
+this chart already renders."""
+OPTIONAL_FLAGS = PENDING_FLAGS - {"--data-dir"}
 VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -248,7 +250,7 @@ def test_the_command_parses_with_the_console_parser(helm: Path, value_set: str,
     known = set(serve._option_string_actions)
     flags = {a for a in argv[3:] if a.startswith("--")}
     assert flags - known <= PENDING_FLAGS, flags - known
-    for pending in flags - known:  # only until console/modes.py lands: the path is checked below
+    for pending in flags - known:  # only where console/modes.py has not landed: paths are checked below
         index = argv.index(pending)
         argv = argv[:index] + argv[index + 2:]
     args = cli().parse(argv[2:])
@@ -262,6 +264,10 @@ def test_the_command_parses_with_the_console_parser(helm: Path, value_set: str,
     assert settings["agentConfigMap"] == "infera/infera-agent"
     assert settings["tls"]["certFile"] == "/etc/temper/tls/tls.crt"
     assert settings["tokenReviewGroups"] == ({"ops-team": "operator"} if value_set == "console-full" else {})
+    if "--data-dir" in known:
+        assert settings["dataDir"] == "/var/lib/temper/console"
+        assert settings["savings"]["prices"] == ("/etc/temper/console/prices/prices.yaml"
+                                                 if value_set == "console-full" else None)
 
 
 def test_price_book_and_peer_registry_are_configmaps_mounted_where_the_flags_point(helm: Path) -> None:
@@ -286,10 +292,30 @@ def test_price_book_and_peer_registry_are_configmaps_mounted_where_the_flags_poi
     assert peers["peers"][0]["tokenFile"].startswith(mounts["peer-tokens"]["mountPath"] + "/")
 
 
+def test_dialing_a_hub_mounts_this_planes_token_from_a_secret_and_the_hubs_ca(helm: Path) -> None:
+    dial = ("console.hub.dial.url=https://hub.example:9443", "console.hub.dial.tokenSecret=hub-token",
+            "console.hub.dial.caBundle=PEM")
+    with pytest.raises(AssertionError, match="tokenSecret"):
+        render_text("console", extra=dial[:1])
+    docs = render("console", extra=dial)
+    container = container_of(docs)
+    argv = container["command"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_of(docs)["volumes"]}
+    assert flag(argv, "--hub-url") == "https://hub.example:9443"
+    assert flag(argv, "--hub-token-file") == mounts["hub-token"] + "/token"
+    assert volumes["hub-token"]["secret"] == {"secretName": "hub-token"}
+    assert flag(argv, "--hub-ca") == mounts["hub-ca"] + "/ca.crt"
+    assert find(docs, "ConfigMap", "infera-console-hub-ca")["data"] == {"ca.crt": "PEM"}
+    assert volumes["hub-ca"]["configMap"] == {"name": "infera-console-hub-ca"}
+    assert _egress(find(docs, "NetworkPolicy", "infera-console"))[2:] == [
+        (frozenset({("UDP", 53), ("TCP", 53)}), "any"), (frozenset({("TCP", 9443)}), "any")]
+
+
 def test_without_prices_or_peers_there_is_no_configmap_and_no_flag(helm: Path) -> None:
     docs = render("console")
     assert [d for d in console_docs(docs) if d["kind"] == "ConfigMap"] == []
-    assert not PENDING_FLAGS & set(container_of(docs)["command"])
+    assert not OPTIONAL_FLAGS & set(container_of(docs)["command"])
 
 
 def test_book_and_existing_configmap_are_exclusive(helm: Path) -> None:
@@ -340,6 +366,7 @@ def test_network_policy_peers_come_from_values_and_the_hub_may_dial_its_peers(he
     "console.bootstrapToken.role=root", "console.bootstrapToken.name=a:b", "console.tokenReview.groups.ops=superuser",
     "console.auditRetentionDays=0", "console.service.port=0", "console.service.type=ExternalName",
     "console.agents.url=ftp://x", "console.hub.peers[0].url=https://a.example", "console.replica=1",
+    "console.hub.dial.url=wss://hub",
 ])
 def test_values_schema_rejects_bad_console_values(helm: Path, bad: str) -> None:
     with pytest.raises(AssertionError, match="schema"):

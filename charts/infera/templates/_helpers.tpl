@@ -155,25 +155,26 @@ two halves.
 {{- end -}}
 
 {{/*
-The TCP ports a console hub dials its peers on, as a JSON list: console.hub.egressPorts, else
-the port of each inline peer's url (443 for https:// without one, 80 for http://; dial-in peers
-have no url), else 443 for an existing peer-registry ConfigMap; [] without a hub.
+The TCP ports the console dials other planes on (hub mode and outbound-only), as a JSON list:
+console.hub.egressPorts, else the port of each inline peer's url and of console.hub.dial.url
+(443 for https:// without one, 80 for http://; dial-in peers have no url), plus 443 for an
+existing peer-registry ConfigMap whose URLs the chart cannot read; [] when it dials no one.
 */}}
-{{- define "infera.console.peerPorts" -}}
+{{- define "infera.console.hubPorts" -}}
 {{- $hub := .Values.console.hub -}}
 {{- $ports := list -}}
 {{- if $hub.egressPorts -}}
 {{- $ports = $hub.egressPorts -}}
-{{- else if $hub.existingConfigMap -}}
-{{- $ports = list 443 -}}
 {{- else -}}
-{{- range $hub.peers -}}
-{{- if .url -}}
-{{- $url := urlParse .url -}}
+{{- $urls := list -}}
+{{- range $hub.peers -}}{{- if .url -}}{{- $urls = append $urls .url -}}{{- end -}}{{- end -}}
+{{- if $hub.dial.url -}}{{- $urls = append $urls $hub.dial.url -}}{{- end -}}
+{{- range $urls -}}
+{{- $url := urlParse . -}}
 {{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host) -}}
 {{- $ports = append $ports (int ($port | default (ternary "80" "443" (eq $url.scheme "http")))) -}}
 {{- end -}}
-{{- end -}}
+{{- if $hub.existingConfigMap -}}{{- $ports = append $ports 443 -}}{{- end -}}
 {{- end -}}
 {{- $ports | uniq | toJson -}}
 {{- end -}}
