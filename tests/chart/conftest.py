@@ -32,8 +32,17 @@ VALUE_SETS: dict[str, tuple[str, ...]] = {
     "everything": ("scheduler.enabled=true", "overcommit.enabled=true",
                    "metrics.serviceMonitor.enabled=true", "metrics.dashboard.enabled=true"),
     "scheduler-filtering": ("scheduler.enabled=true", "scheduler.complement=false", "scheduler.filter=true"),
+    "console": ("console.enabled=true",),
+    "console-full": ("console.enabled=true", "scheduler.enabled=true", "overcommit.enabled=true",
+                     "console.tokenReview.enabled=true", "console.tokenReview.groups.ops-team=operator",
+                     "console.prices.book.currency=USD", "console.prices.book.default.vcpuHour=1",
+                     "console.hub.peers[0].name=eu-west", "console.hub.peers[0].url=https://console.eu.example:8443",
+                     "console.hub.peers[0].tokenFile=/etc/temper/console/peer-tokens/eu-west",
+                     "console.hub.peers[1].name=edge-7", "console.hub.peers[1].mode=dial-in",
+                     "console.hub.tokensSecret=peer-tokens"),
 }
-"""Named ``--set`` lists; the first four are the issue's matrix, the last a positive control."""
+"""Named ``--set`` lists; the first four are the issue's matrix, the fifth a positive control,
+the last two the management plane (off in every other set) alone and with every option."""
 
 Doc = dict[str, Any]
 
@@ -64,6 +73,21 @@ def find(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
 
 def kinds(docs: list[Doc]) -> list[tuple[str, str]]:
     return sorted((d["kind"], d["metadata"]["name"]) for d in docs)
+
+
+def served_names(secret: Mapping[str, Any]) -> list[str]:
+    """The DNS names of a kubernetes.io/tls Secret's leaf, after checking its ca.crt issued it."""
+    import base64
+
+    from cryptography import x509
+
+    assert secret["type"] == "kubernetes.io/tls"
+    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
+    leaf = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    leaf.verify_directly_issued_by(ca)
+    names: list[str] = leaf.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    return names
 
 
 def embedded_yaml(configmap: Mapping[str, Any], key: str = "config.yaml") -> Any:

@@ -20,7 +20,7 @@ from tests.chart.conftest import CHART, KUBE_VERSIONS, VALUE_SETS, find, render,
 
 pytestmark = pytest.mark.tools
 
-MATRIX = ("defaults", "scheduler", "overcommit", "everything")
+MATRIX = ("defaults", "scheduler", "overcommit", "everything", "console", "console-full")
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 

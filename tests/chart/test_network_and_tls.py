@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
 
-from tests.chart.conftest import Doc, embedded_yaml, find, render, render_text
+from tests.chart.conftest import Doc, embedded_yaml, find, render, render_text, served_names
 
 pytestmark = pytest.mark.tools
 
@@ -44,12 +43,7 @@ def ingress_ports(policy: Doc) -> set[int]:
 def test_the_extender_serves_https_with_a_chain_issued_for_its_service(helm: Path) -> None:
     docs = render("scheduler")
     secret = find(docs, "Secret", "infera-extender-tls")
-    assert secret["type"] == "kubernetes.io/tls"
-    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
-    leaf = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
-    leaf.verify_directly_issued_by(ca)
-    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-        x509.DNSName)
+    names = served_names(secret)
     assert "infera-extender.infera.svc" in names
     deployment = find(docs, "Deployment", "infera-extender")
     (container,) = pod_of(deployment)["containers"]
@@ -104,7 +98,7 @@ def test_probes_and_scrapes_use_the_plain_metrics_ports(helm: Path) -> None:
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
 
 
-@pytest.mark.parametrize("value_set", ["defaults", "scheduler", "overcommit", "everything"])
+@pytest.mark.parametrize("value_set", ["defaults", "scheduler", "overcommit", "everything", "console-full"])
 def test_every_workload_has_one_network_policy_covering_exactly_its_served_ports(helm: Path, value_set: str) -> None:
     docs = render(value_set)
     workloads = [d for d in docs if d["kind"] in WORKLOADS]

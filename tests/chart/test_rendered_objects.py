@@ -39,7 +39,7 @@ def test_defaults_render_only_the_agent_its_rbac_configmap_and_the_priority_clas
     ])
 
 
-@pytest.mark.parametrize("value_set", ["defaults", "scheduler", "overcommit", "everything"])
+@pytest.mark.parametrize("value_set", ["defaults", "scheduler", "overcommit", "everything", "console-full"])
 def test_no_rbac_rule_has_a_wildcard(helm: Path, value_set: str) -> None:
     rules = all_rules(render(value_set))
     assert rules
@@ -221,7 +221,7 @@ def test_existing_secret_mode_needs_a_ca_bundle(helm: Path) -> None:
         render_text("overcommit", extra=("overcommit.certs.existingSecret=mine",))
 
 
-@pytest.mark.parametrize("value_set", ["defaults", "scheduler", "overcommit", "everything"])
+@pytest.mark.parametrize("value_set", ["defaults", "scheduler", "overcommit", "everything", "console-full"])
 def test_complement_mode_never_renders_a_filter_verb(helm: Path, value_set: str) -> None:
     docs = render(value_set)
     text = render_text(value_set)
@@ -280,8 +280,9 @@ def test_dashboard_configmap_carries_the_generated_dashboard(helm: Path) -> None
     assert json.loads(configmap["data"]["temper.json"]) == json.loads((CHART / "dashboards/temper.json").read_text())
 
 
-def test_non_agent_pods_run_as_non_root_with_a_read_only_root(helm: Path) -> None:
-    for deployment in (d for d in render("everything") if d["kind"] == "Deployment"):
+@pytest.mark.parametrize("value_set", ["everything", "console-full"])
+def test_non_agent_pods_run_as_non_root_with_a_read_only_root(helm: Path, value_set: str) -> None:
+    for deployment in (d for d in render(value_set) if d["kind"] == "Deployment"):
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         for container in pod["containers"]:

@@ -22,10 +22,20 @@
 {{- define "infera.extender.fullname" -}}{{ include "infera.fullname" . | trunc 54 | trimSuffix "-" }}-extender{{- end -}}
 {{- define "infera.scheduler.fullname" -}}{{ include "infera.fullname" . | trunc 53 | trimSuffix "-" }}-scheduler{{- end -}}
 {{- define "infera.webhook.fullname" -}}{{ include "infera.fullname" . | trunc 55 | trimSuffix "-" }}-webhook{{- end -}}
+{{- define "infera.console.fullname" -}}{{ include "infera.fullname" . | trunc 55 | trimSuffix "-" }}-console{{- end -}}
 
 {{/* The webhook's namespaceCheck (webhook/settings.py): "api" (list/watch Namespaces: RBAC, a token,
 egress to the API server) unless overcommit.config.namespaceCheck says "off". */}}
 {{- define "infera.webhook.namespaceCheck" -}}{{ .Values.overcommit.config.namespaceCheck | default "api" }}{{- end -}}
+
+{{/* The console's price-book and peer-registry ConfigMaps: an existing one, the chart's own when
+values give the content, or "" when there is none. */}}
+{{- define "infera.console.pricesConfigMap" -}}
+{{- with .Values.console.prices -}}{{ .existingConfigMap | default (ternary (printf "%s-prices" (include "infera.console.fullname" $)) "" (not (empty .book))) }}{{- end -}}
+{{- end -}}
+{{- define "infera.console.peersConfigMap" -}}
+{{- with .Values.console.hub -}}{{ .existingConfigMap | default (ternary (printf "%s-peers" (include "infera.console.fullname" $)) "" (not (empty .peers))) }}{{- end -}}
+{{- end -}}
 
 {{- define "infera.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
@@ -72,8 +82,8 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ include "infera.agent.fullname
 
 {{/*
 A CA and a serving pair for one Service, as base64 fields (crt, key, ca) of a YAML map:
-call with (dict "ctx" $ "service" NAME "secret" SECRET-NAME "days" N) and `fromYaml` the
-result. Generated with genCA/genSignedCert (no Job, no RBAC, works with `helm template`) for
+call with (dict "ctx" $ "service" NAME "secret" SECRET-NAME "days" N [ "extra" LIST ]) and
+`fromYaml` the result; "extra" adds DNS names to the Service's own (e.g. localhost). Generated with genCA/genSignedCert (no Job, no RBAC, works with `helm template`) for
 the Service's DNS names, and reused from SECRET-NAME through `lookup` while that Secret exists
 (`helm template` and --dry-run cannot look up, so they show fresh ones). The caller renders
 the Secret and whatever must trust the CA in the same template, so both see one CA.
@@ -87,7 +97,7 @@ key: {{ index $existing.data "tls.key" }}
 ca: {{ index $existing.data "ca.crt" }}
 {{- else -}}
 {{- $ca := genCA (printf "%s-ca" .service) (int .days) -}}
-{{- $dns := list .service (printf "%s.%s" .service $ns) (printf "%s.%s.svc" .service $ns) (printf "%s.%s.svc.cluster.local" .service $ns) -}}
+{{- $dns := concat (list .service (printf "%s.%s" .service $ns) (printf "%s.%s.svc" .service $ns) (printf "%s.%s.svc.cluster.local" .service $ns)) (.extra | default list) -}}
 {{- $cert := genSignedCert (printf "%s.%s.svc" .service $ns) nil $dns (int .days) $ca -}}
 crt: {{ $cert.Cert | b64enc }}
 key: {{ $cert.Key | b64enc }}
@@ -114,17 +124,26 @@ data:
 {{/*
 Egress every API client of the chart needs: DNS and the API server (networkPolicy.dnsTo and
 networkPolicy.apiServer.*; empty peer lists mean those ports to any destination). Rules of an
-egress list, to be indented by the caller.
+egress list, to be indented by the caller; infera.egressDns and infera.egressApiServer are the
+two halves.
 */}}
 {{- define "infera.egressApiServerAndDns" -}}
-{{- $np := .Values.networkPolicy -}}
+{{ include "infera.egressDns" . }}
+{{ include "infera.egressApiServer" . }}
+{{- end -}}
+
+{{- define "infera.egressDns" -}}
 - ports:
     - {protocol: UDP, port: 53}
     - {protocol: TCP, port: 53}
-  {{- with $np.dnsTo }}
+  {{- with .Values.networkPolicy.dnsTo }}
   to:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end -}}
+
+{{- define "infera.egressApiServer" -}}
+{{- $np := .Values.networkPolicy -}}
 - ports:
     {{- range $np.apiServer.ports }}
     - {protocol: TCP, port: {{ . }}}
@@ -133,6 +152,31 @@ egress list, to be indented by the caller.
   to:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end -}}
+
+{{/*
+The TCP ports the console dials other planes on (hub mode and outbound-only), as a JSON list:
+console.hub.egressPorts, else the port of each inline peer's url and of console.hub.dial.url
+(443 for https:// without one, 80 for http://; dial-in peers have no url), plus 443 for an
+existing peer-registry ConfigMap whose URLs the chart cannot read; [] when it dials no one.
+*/}}
+{{- define "infera.console.hubPorts" -}}
+{{- $hub := .Values.console.hub -}}
+{{- $ports := list -}}
+{{- if $hub.egressPorts -}}
+{{- $ports = $hub.egressPorts -}}
+{{- else -}}
+{{- $urls := list -}}
+{{- range $hub.peers -}}{{- if .url -}}{{- $urls = append $urls .url -}}{{- end -}}{{- end -}}
+{{- if $hub.dial.url -}}{{- $urls = append $urls $hub.dial.url -}}{{- end -}}
+{{- range $urls -}}
+{{- $url := urlParse . -}}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host) -}}
+{{- $ports = append $ports (int ($port | default (ternary "80" "443" (eq $url.scheme "http")))) -}}
+{{- end -}}
+{{- if $hub.existingConfigMap -}}{{- $ports = append $ports 443 -}}{{- end -}}
+{{- end -}}
+{{- $ports | uniq | toJson -}}
 {{- end -}}
 
 {{/* An ingress rule for the metrics/probe port named PORT, from networkPolicy.metricsFrom (empty: any source). */}}

@@ -12,8 +12,10 @@ import { Audit } from './views/audit.js';
 import { Explorer } from './views/explorer.js';
 import { Hub } from './views/hub.js';
 import { NodeView } from './views/node.js';
+import { Operations } from './views/operations.js';
 import { PodView } from './views/pod.js';
 import { Savings } from './views/savings.js';
+import { Tokens } from './views/tokens.js';
 import { WORKLOAD_KINDS, WorkloadView, Workloads } from './views/workloads.js';
 
 function parseRoute() {
@@ -53,11 +55,13 @@ function View({ me, parts, cluster }) {
   const [root, c, view, ...rest] = parts;
   if (root === 'hub') return html`<${Hub} />`;
   if (root === 'audit') return can(me, 'admin') ? html`<${Audit} />` : html`<p class="error">The audit log is for admins.</p>`;
+  if (root === 'tokens') return can(me, 'admin') ? html`<${Tokens} me=${me} />` : html`<p class="error">Token management is for admins.</p>`;
   if (root !== 'c' || !c) return html`<${Explorer} cluster=${cluster} />`;
   if (view === 'explorer' || !view) return html`<${Explorer} cluster=${c} tab=${rest[0] || 'pods'} />`;
   if (view === 'nodes' && rest[0]) return html`<${NodeView} key=${rest[0]} me=${me} cluster=${c} name=${rest[0]} />`;
   if (view === 'workloads') return html`<${Workloads} cluster=${c} kind=${WORKLOAD_KINDS.includes(rest[0]) ? rest[0] : 'Deployment'} />`;
   if (view === 'savings') return html`<${Savings} cluster=${c} />`;
+  if (view === 'actions') return html`<${Operations} me=${me} cluster=${c} />`;
   if (view === 'ns' && rest[1] === 'pods') {
     const container = rest[3] === 'containers' ? rest[4] : null;
     return html`<${PodView} key=${`${rest[0]}/${rest[2]}/${container}`} cluster=${c} namespace=${rest[0]} name=${rest[2]} container=${container} />`;
@@ -78,7 +82,8 @@ function Shell({ me, clusters, onSignOut }) {
     { id: 'workloads', label: 'Workloads', to: href('c', cluster, 'workloads', 'Deployment') },
     { id: 'savings', label: 'Savings', to: href('c', cluster, 'savings') },
     { id: 'hub', label: 'Clusters', to: href('hub') },
-    ...(can(me, 'admin') ? [{ id: 'audit', label: 'Audit', to: href('audit') }] : []),
+    ...(can(me, 'operator') ? [{ id: 'actions', label: 'Actions', to: href('c', cluster, 'actions') }] : []),
+    ...(can(me, 'admin') ? [{ id: 'audit', label: 'Audit', to: href('audit') }, { id: 'tokens', label: 'Tokens', to: href('tokens') }] : []),
   ];
   const pick = (e) => { window.location.hash = href('c', e.currentTarget.value, 'explorer'); };
   return html`<div class="shell">
@@ -121,4 +126,6 @@ function App() {
   return html`<${Shell} me=${session.me} clusters=${session.clusters} onSignOut=${signOut} />`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the boot message is static HTML, not Preact's to diff away
+render(html`<${App} />`, root);

@@ -1,11 +1,9 @@
 // Node view: enforcement state with its reason, tiers and their load, the fenced CPUs as a CPU
-// map, the layer each pod landed in, linter violations, and the node actions (cordon, drain
-// with preview, safe mode, trace capture and download). Re-fetched when the stream reports a
-// change to this node or to a pod on it.
-import { useState } from 'preact/hooks';
-import { download, enc, get, post } from '../api.js';
-import { Action } from '../actions.js';
+// map, the layer each pod landed in, linter violations, and the node actions (../nodeactions.js).
+// Re-fetched when the stream reports a change to this node or to a pod on it.
+import { enc } from '../api.js';
 import { html } from '../html.js';
+import { NodeActions } from '../nodeactions.js';
 import { useResource } from '../live.js';
 import { VTable } from '../vtable.js';
 import { Bar, EnforcementBadge, ErrorNote, Loading, TIERS, millicores, when } from '../ui.js';
@@ -63,48 +61,6 @@ function Linter({ linter }) {
     ${failing.length === 0 ? html`<p>No violations.</p>` : html`<ul class="violations">
       ${failing.map(([inv, list]) => html`<li><strong>${inv}</strong><ul>${list.map((v) => html`<li>${v}</li>`)}</ul></li>`)}
     </ul>`}</section>`;
-}
-
-function DrainPreview({ preview }) {
-  return html`<div class="preview" data-testid="drain-preview">
-    <p>${preview.evictions.length} pod(s) will be evicted through the eviction API${preview.blockers.length
-      ? `; ${preview.blockers.length} blocked by a PodDisruptionBudget` : ''}.</p>
-    ${preview.evictions.length ? html`<ul class="short">${preview.evictions.slice(0, 50).map((p) => html`<li>${p}</li>`)}
-      ${preview.evictions.length > 50 ? html`<li>… ${preview.evictions.length - 50} more</li>` : null}</ul>` : null}
-    ${preview.blockers.length ? html`<ul class="short blockers">${preview.blockers.map((b) => html`<li>${b.pod}: ${b.pdb} — ${b.reason}</li>`)}</ul>` : null}
-  </div>`;
-}
-
-function NodeActions({ me, cluster, node, reload }) {
-  const [trace, setTrace] = useState(null);
-  const target = `node/${node.name}`;
-  const safe = node.enforcement && node.enforcement.state === 'safe-mode';
-  return html`<div class="actions" role="group" aria-label="Node actions">
-    ${node.unschedulable
-      ? html`<${Action} me=${me} action="uncordon" label="Uncordon" target=${target} onDone=${reload}
-          summary="The node becomes schedulable again." run=${() => post(`/api/v1/clusters/${enc(cluster)}/nodes/${enc(node.name)}/uncordon`)} />`
-      : html`<${Action} me=${me} action="cordon" label="Cordon" target=${target} onDone=${reload}
-          summary="The node is marked unschedulable; running pods stay." run=${() => post(`/api/v1/clusters/${enc(cluster)}/nodes/${enc(node.name)}/cordon`)} />`}
-    <${Action} me=${me} action="drain" label="Drain" target=${target} danger onDone=${reload}
-      summary="Cordon the node, then evict its pods (DaemonSet pods stay), honouring PodDisruptionBudgets."
-      preview=${() => get(`/api/v1/clusters/${enc(cluster)}/nodes/${enc(node.name)}/drain/preview`).then((p) => html`<${DrainPreview} preview=${p} />`)}
-      fields=${[{ name: 'dry_run', label: 'Dry run (evict nothing)', type: 'checkbox', initial: false },
-        { name: 'timeout_seconds', label: 'Timeout (s)', initial: 60, min: 1, max: 3600 }]}
-      run=${(v) => post(`/api/v1/clusters/${enc(cluster)}/nodes/${enc(node.name)}/drain`, v)} />
-    <${Action} me=${me} action="safe-mode" label=${safe ? 'Leave safe mode' : 'Safe mode'} target=${target} danger=${!safe}
-      onDone=${reload}
-      summary=${safe ? 'The agent resumes enforcing the layer plan on this node.'
-        : 'The agent detaches the scheduler; every task on the node returns to the fair class.'}
-      run=${() => post(`/api/v1/clusters/${enc(cluster)}/nodes/${enc(node.name)}/safe-mode`, { enabled: !safe })} />
-    <${Action} me=${me} action="trace" label="Capture trace" target=${target}
-      summary="The node's agent records a scheduler trace for the given number of seconds."
-      fields=${[{ name: 'seconds', label: 'Seconds', initial: 5, min: 1, max: 300 }]}
-      run=${(v) => post(`/api/v1/clusters/${enc(cluster)}/nodes/${enc(node.name)}/traces`, v)}
-      onDone=${(r) => setTrace(r.trace_id)} />
-    ${trace ? html`<button type="button" data-testid="trace-download"
-        onClick=${() => download(`/api/v1/clusters/${enc(cluster)}/nodes/${enc(node.name)}/traces/${enc(trace)}`, `${node.name}-${trace}.trace`)}>
-        Download trace ${trace}</button>` : null}
-  </div>`;
 }
 
 export function NodeView({ me, cluster, name }) {

@@ -92,9 +92,9 @@ export function WorkloadView({ me, cluster, namespace, kind, name }) {
     <header class="view-head"><h1>${kind} <code>${namespace}/${name}</code></h1>
       <span class="muted">${data.ready}/${data.replicas} ready</span>
       <div class="actions" role="group" aria-label="Workload actions">
-        ${kind !== 'Job' ? html`<${Action} me=${me} action="restart" label="Rollout restart" target=${`${kind}/${namespace}/${name}`}
+        ${kind !== 'Job' ? html`<${Action} me=${me} action="restart" label="Rollout restart" target=${`${cluster}/${kind}/${namespace}/${name}`}
           summary=${`Every pod of this ${kind} is replaced by a rolling update (the pod template gets a restartedAt annotation).`}
-          onDone=${reload} run=${() => post(`/api/v1/clusters/${enc(cluster)}/namespaces/${enc(namespace)}/workloads/${enc(kind)}/${enc(name)}/restart`)} />` : null}
+          onDone=${reload} run=${() => post(`/api/v1/clusters/${enc(cluster)}/workloads/${enc(kind)}/${enc(namespace)}/${enc(name)}/restart`)} />` : null}
       </div></header>
     <${Tabs} label="Workload sections" current=${tab} onSelect=${setTab}
       tabs=${[{ id: 'pods', label: `Pods (${data.pods.length})` }, { id: 'revisions', label: 'Revisions' }]} />
