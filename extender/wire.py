@@ -49,9 +49,10 @@ from typing import Any, TypedDict
 
 import orjson
 
+from extender.fastreply import BACKEND, MAX_NAME_LENGTH, Names
 from temper.kube.nodecache import NodeMeta, node_meta
 
-MAX_NODE_NAME_LENGTH = 253
+MAX_NODE_NAME_LENGTH = MAX_NAME_LENGTH
 """A Node name is a DNS subdomain (RFC 1123): at most 253 characters."""
 
 
@@ -112,8 +113,9 @@ class DecodedArgs:
     full-Node mode the reduced nodes."""
 
     pod: Mapping[str, Any]
-    keys: list[bytes]
-    """One per requested node, in request order (``NodeNames``, or the names of ``Nodes``)."""
+    keys: Names
+    """One per requested node, in request order (``NodeNames``, or the names of ``Nodes``): a
+    list, or from the fast form the backend's ``split_plain`` result (``extender.fastreply``)."""
     nodes: list[NodeMeta] | None
     """Full-Node mode only."""
     node_items: list[dict[str, Any]] | None
@@ -134,9 +136,6 @@ class DecodedArgs:
 
 _NAMES_KEY = b'"NodeNames":'
 _WHITESPACE = b" \t\r\n"
-_PLAIN_NAME_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:"
-"""Node names are DNS subdomains; anything else (escapes, non-ASCII, quotes) takes the general path."""
-_SEPARATOR = b'","'
 
 
 def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
@@ -144,8 +143,8 @@ def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
 
     ``head`` is the body up to the ``NodeNames`` member, closed with ``}``; ``names`` the raw
     array. If ``head`` parses as a non-empty JSON object and ``names`` is a compact array of
-    plain strings (``plain_keys``), the whole body is that object plus ``NodeNames`` — the
-    ``,`` before the key then sits between two members at the top level."""
+    plain strings (``extender.fastreply``'s ``split_plain``), the whole body is that object
+    plus ``NodeNames`` — the ``,`` before the key then sits between two members at the top level."""
     end = len(body)
     while end and body[end - 1] in _WHITESPACE:
         end -= 1
@@ -158,31 +157,12 @@ def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
     return body[:comma] + b"}", body[start:end - 1]
 
 
-def plain_keys(raw: bytes) -> list[bytes] | None:
-    """The names of a compact JSON array of plain, non-empty names (``["a","b"]``), as
-    ``host_key`` bytes (a plain name is its own JSON encoding), else None.
-
-    C-level checks only: split at the separators; after deleting the plain characters, exactly
-    the separators (one fewer than the names) remain."""
-    if raw == b"[]":
-        return []
-    if len(raw) < 5 or raw[:2] != b'["' or raw[-2:] != b'"]' or b'""' in raw:
-        return None
-    inner = raw[2:-2]
-    keys = inner.split(_SEPARATOR)
-    if inner.translate(None, _PLAIN_NAME_BYTES) != _SEPARATOR * (len(keys) - 1):
-        return None
-    if max(map(len, keys)) > MAX_NODE_NAME_LENGTH:
-        return None  # the general path refuses it, with its message
-    return keys
-
-
 def _fast(body: bytes) -> DecodedArgs | None:
     split = split_node_names(body)
     if split is None:
         return None
     head, raw = split
-    keys = plain_keys(raw)
+    keys = BACKEND.split_plain(raw)
     if keys is None:
         return None
     try:
