@@ -14,18 +14,20 @@
  *   SlotIndex(mapping)    a snapshot of {host key: slot >= 1}; get(key, default) like dict.
  *   render(index, names, scores, reasons, nreasons) -> (body, counts)
  *                         body: [{"Host":"<name>","Score":<scores[slot]>},...] byte for byte
- *                         as orjson encodes it (unknown name: slot 0); counts[c]: how many
- *                         names have reason code c = reasons[slot], slot 0 (unknown) counted
- *                         per occurrence, every other slot once however often it repeats.
+ *                         as orjson encodes it (unknown name: slot 0); counts[c], c >= 1: how
+ *                         many names have reason code c = reasons[slot], slot 0 (unknown)
+ *                         counted per occurrence, every other slot once however often it
+ *                         repeats; code 0 is "scored", never counted (counts[0] is 0).
  *
  * Algorithm, worked example: raw b'["b","a"]' -> PlainNames [(2,1), (6,1)]; index {a:1, b:2};
- * scores [5,7,3], reasons [3,0,0] -> slots 2, 1 -> body b'[{"Host":"b","Score":3},
- * {"Host":"a","Score":7}]', counts [2,0,0,0] (two names with code 0). Two passes over the
- * names: the first looks every name up (SipHash of its bytes, the interpreter's own keyed
- * hash, so crafted names cannot flood a bucket) and sums the reply's exact length; the
- * second writes into a bytes object of that length. The table is open addressing with linear
- * probing at load <= 1/2 over 24-byte entries, the names copied into one arena: at 5,000
- * nodes about 200 KiB, where a dict of bytes objects is scattered over the heap.
+ * scores [5,7,3], reasons [3,0,1] -> slots 2, 1 -> body b'[{"Host":"b","Score":3},
+ * {"Host":"a","Score":7}]', counts [0,1,0,0] (b has code 1; a, code 0, is not counted).
+ * Two passes over the names: the first looks every name up (SipHash of its bytes, the
+ * interpreter's own keyed hash, so crafted names cannot flood a bucket) and sums the reply's
+ * exact length; the second writes into a bytes object of that length. The table is open
+ * addressing with linear probing at load <= 2/3 over 16-byte entries, the names copied into
+ * one arena: at 5,000 nodes 128 KiB + 50 KiB, where a dict of bytes objects is scattered
+ * over the heap.
  *
  * Invariants: no input makes it read out of bounds or crash - a slot beyond scores or
  * reasons, a score above 10, a reason code >= nreasons raise IndexError (as the Python
@@ -180,10 +182,10 @@ refuse:
 /* ---- SlotIndex ----------------------------------------------------------------------------- */
 
 typedef struct {
-    Py_hash_t hash;
+    uint32_t hash; /* the low 32 bits of the name's hash */
     uint32_t slot; /* 0: empty entry */
     uint32_t len;
-    size_t off; /* into arena */
+    uint32_t off; /* into arena */
 } entry;
 
 typedef struct {
@@ -208,7 +210,7 @@ static uint32_t slot_index_find(const SlotIndex *self, const char *p, Py_ssize_t
         const entry *e = &self->table[i];
         if (e->slot == 0)
             return 0;
-        if (e->hash == h && e->len == (uint32_t)n && memcmp(self->arena + e->off, p, (size_t)n) == 0)
+        if (e->hash == (uint32_t)h && e->len == (uint32_t)n && memcmp(self->arena + e->off, p, (size_t)n) == 0)
             return e->slot;
     }
 }
@@ -225,7 +227,7 @@ static int slot_index_init(SlotIndex *self, PyObject *args, PyObject *kwargs)
     }
     Py_ssize_t count = PyDict_GET_SIZE(mapping), pos = 0;
     size_t cap = 8, bytes = 0;
-    while (cap < 2 * (size_t)count)
+    while (2 * cap < 3 * (size_t)count) /* load <= 2/3 */
         cap <<= 1;
     PyObject *key, *value;
     while (PyDict_Next(mapping, &pos, &key, &value)) {
@@ -234,6 +236,10 @@ static int slot_index_init(SlotIndex *self, PyObject *args, PyObject *kwargs)
             return -1;
         }
         bytes += (size_t)PyBytes_GET_SIZE(key);
+        if (bytes > UINT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "SlotIndex keys exceed 4 GiB");
+            return -1;
+        }
     }
     self->table = PyMem_Calloc(cap, sizeof(entry));
     self->arena = PyMem_Malloc(bytes ? bytes : 1);
@@ -260,7 +266,8 @@ static int slot_index_init(SlotIndex *self, PyObject *args, PyObject *kwargs)
         while (self->table[i].slot != 0)
             i = (i + 1) & self->mask; /* dict keys are distinct: no duplicate to find */
         memcpy(self->arena + off, p, (size_t)n);
-        self->table[i] = (entry){.hash = h, .slot = (uint32_t)slot, .len = (uint32_t)n, .off = off};
+        self->table[i] = (entry){.hash = (uint32_t)h, .slot = (uint32_t)slot, .len = (uint32_t)n,
+                                 .off = (uint32_t)off};
         off += (size_t)n;
         self->n++;
     }
@@ -394,7 +401,7 @@ static PyObject *render(PyObject *module, PyObject *const *args, Py_ssize_t narg
         }
         slots[i] = slot;
         size += 21 + (size_t)len + (scores[slot] >= 10); /* {"Host":"<name>","Score":N} */
-        if (slot == 0 || !(seen[slot >> 3] & (1u << (slot & 7)))) { /* unknown: every time */
+        if (reasons[slot] && (slot == 0 || !(seen[slot >> 3] & (1u << (slot & 7))))) { /* unknown: every time */
             seen[slot >> 3] |= (unsigned char)(1u << (slot & 7));
             counts[reasons[slot]]++;
         }

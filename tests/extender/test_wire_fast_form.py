@@ -40,7 +40,8 @@ def test_compact_bodies_decode_as_the_general_path_does(names: list[str], extra:
         assert str(caught.value) == str(exc)
         return
     fast = decode_args(compact)
-    assert (fast.pod, list(fast.keys), fast.names, fast.nodes) == (general.pod, general.keys, general.names, general.nodes)
+    assert (fast.pod, list(fast.keys), fast.names, fast.nodes) == (
+        general.pod, general.keys, general.names, general.nodes)
     assert general.names == names and general.keys == [orjson.dumps(n)[1:-1] for n in names]
     if fast.fast:
         assert all(n and len(n) <= 253 for n in names)
