@@ -3,12 +3,13 @@
 Why it exists: at 5,000 nodes a ``/prioritize`` call is 5,000 names to split out of the body,
 look up and write back with their scores. CPython needs ~150 ns per name for that even when
 every step is a C-level builtin (split into bytes objects, hash each, probe a dict of objects
-scattered over the heap, join), ~0.75 ms a call — too slow for kube-scheduler's budget
+scattered over the heap, join): ~0.75 ms a call, which missed kube-scheduler's budget
 (``benchmarks/RESULTS.md``). The native backend (``extender/_fastreply.c``, built by
-``setup.py``) does the same in one pass over the body's bytes and one compact hash table,
-with no Python object per name. This module is the contract both meet, and the reference:
-the Python functions below *are* the specification, and
-``tests/extender/test_fastreply_backends.py`` checks the C code against them on random input.
+``setup.py``) scans the body's bytes in place, looks each name up in one compact hash table
+and writes the reply straight into one bytes object: no Python object per name, ~20 ns per
+name. This module is the contract both backends meet, and its reference: the Python functions
+below *are* the specification, and ``tests/extender/test_fastreply_backends.py`` checks the C
+code against them on random input (the table's exactness tests run on both).
 
 The interface (``Backend``):
 
@@ -18,19 +19,23 @@ The interface (``Backend``):
   native result is a ``PlainNames`` sequence (offsets into ``raw``, bytes made on access).
 - ``snapshot(slots)``: something with ``get(key, default)`` answering as ``slots`` (host key
   -> slot >= 1) does now. Python: the dict itself. Native: an immutable ``SlotIndex`` copy,
-  which the caller (``extender.table.NodeTable``) rebuilds whenever a slot is added or freed,
-  so it is never consulted stale.
+  which the caller (``extender.table.NodeTable``) drops whenever a slot is added or freed and
+  rebuilds before its next answer, so it is never consulted stale.
 - ``render(index, names, scores, reasons, nreasons) -> (body, counts)``: ``body`` is
   ``orjson.dumps`` of ``[{"Host": name, "Score": scores[slot]}, ...]`` in ``names``' order,
   repeats included, where ``slot = index.get(name, 0)`` (slot 0: a name the table does not
   know; ``scores[0]`` is the neutral score); ``counts[c]`` for ``c >= 1`` is how many names
   have reason code ``c = reasons[slot]`` — slot 0 counted per occurrence, every other slot
-  once however often it repeats; code 0 means "scored" and is not counted (``counts[0]`` is 0). A slot beyond ``scores``/``reasons``, a score above 10 or a code >= ``nreasons``
+  once however often it repeats; code 0 means "scored" and is never counted (``counts[0]``
+  is 0). A slot beyond ``scores``/``reasons``, a score above 10 or a code >= ``nreasons``
   raises ``IndexError``; ``names`` is a ``split_plain`` result or a list of host keys.
 
 ``BACKEND`` is the native backend when the extension is importable, else the Python one
-(``NATIVE`` is None then; ``extender.main`` logs which at start-up). Set
-``TEMPER_EXTENDER_BACKEND=python`` to force the pure-Python one.
+(``NATIVE`` is None then; ``extender.main`` logs which at start-up, with a warning for the
+Python one). ``TEMPER_EXTENDER_BACKEND=python`` forces the pure-Python one. The Python
+backend's slot indirection costs it an extra gather per call: it is ~2x slower than the
+dict-of-tokens loop it replaced (``benchmarks/RESULTS.md``) — the fallback for a machine
+without a compiler, not a serving mode (the image always builds the extension).
 """
 
 from __future__ import annotations
