@@ -19,14 +19,19 @@ layer before anything is read (``ExtenderArgsError`` subclasses below). Nothing 
 
 The NodeNames fast form: kube-scheduler marshals ExtenderArgs with Go's ``encoding/json``,
 compact and in struct order, so the body ends ``,"NodeNames":["a","b",...]}``. When it does
-and every name is plain (DNS-subdomain characters, no escapes), ``decode_args`` parses only
-the small head (the Pod) with orjson and splits the names array with C-level byte operations
-(one ``split``, one ``translate`` to prove it plain) instead of parsing it as JSON: nothing per
-name runs in Python, and the names stay bytes — the node table is keyed by each name's JSON
-encoding (``host_key``), which for a plain name is the name itself. Any other shape
-(whitespace, escapes, ``null``, full Nodes) takes the general path; both give the same
+and every name is plain (DNS-subdomain characters, no escapes, 1..253 of them),
+``decode_args`` parses only the small head (the Pod) with orjson and hands the names array to
+the per-name backend's ``split_plain`` (``extender.fastreply``): natively one scan of the
+bytes that keeps each name as an offset into the body (no Python object per name); in pure
+Python one ``split`` and one ``translate`` to prove it plain. The names stay bytes — the
+node table is keyed by each name's JSON encoding (``host_key``), which for a plain name is
+the name itself. Any other shape (whitespace, escapes, ``null``, full Nodes, an over-long
+name) takes the general path, which also gives every error message; both give the same
 ``DecodedArgs`` (property-tested). Nothing is memoised: at scale kube-scheduler sends a
 different subset, in a different order, on nearly every call.
+
+Why orjson and not a schema decoder (msgspec Structs, or orjson for the names too): both
+make a ``str`` per name, which alone costs more per name than the whole native scan.
 
 Why the Pod is still parsed in full: its tier (``spec.priorityClassName`` / ``spec.priority``)
 and CPU request (every container's, init containers', ``spec.overhead``) are spread over the
