@@ -22,9 +22,11 @@
  * Algorithm, worked example: raw b'["b","a"]' -> PlainNames [(2,1), (6,1)]; index {a:1, b:2};
  * scores [5,7,3], reasons [3,0,1] -> slots 2, 1 -> body b'[{"Host":"b","Score":3},
  * {"Host":"a","Score":7}]', counts [0,1,0,0] (b has code 1; a, code 0, is not counted).
- * Two passes over the names: the first looks every name up (SipHash of its bytes, the
- * interpreter's own keyed hash, so crafted names cannot flood a bucket) and sums the reply's
- * exact length; the second writes into a bytes object of that length. The table is open
+ * Two passes over the names: the first looks every name up (a seeded multiply-rotate hash of
+ * its bytes, the seed drawn from the interpreter's keyed hash at import) and sums the reply's
+ * exact length; the second writes into a bytes object of that length. Node names are chosen
+ * by whoever may create Nodes, so bucket flooding is not a concern the seed must defeat; it
+ * only keeps positions from being the same in every process. The table is open
  * addressing with linear probing at load <= 2/3 over 16-byte entries, the names copied into
  * one arena: at 5,000 nodes 128 KiB + 50 KiB, where a dict of bytes objects is scattered
  * over the heap.
@@ -49,13 +51,44 @@
 #define MAX_NAME 253
 #define MAX_SCORE 10
 
+static uint64_t hash_seed; /* set at import from the interpreter's keyed bytes hash */
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+/* Seeded multiply-rotate hash over 8-byte words (xxHash64's round and avalanche). Only this
+ * module's table uses it, so it need not match Python's hash; the seed comes from
+ * PYTHONHASHSEED's key, so bucket positions differ per process. */
 static Py_hash_t hash_bytes(const char *p, Py_ssize_t n)
 {
-#if PY_VERSION_HEX >= 0x030E0000
-    return Py_HashBuffer(p, n);
-#else
-    return _Py_HashBytes(p, n);
-#endif
+    const uint64_t k1 = 0x9E3779B185EBCA87ULL, k2 = 0xC2B2AE3D27D4EB4FULL, k3 = 0x165667B19E3779F9ULL;
+    uint64_t h = hash_seed ^ ((uint64_t)n * k1), w;
+    for (; n > 0; p += 8, n -= 8) {
+        w = 0;
+        memcpy(&w, p, n >= 8 ? 8 : (size_t)n);
+        h = rotl64(h ^ rotl64(w * k2, 31) * k1, 27) * k1 + k3;
+    }
+    h ^= h >> 33;
+    h *= k2;
+    h ^= h >> 29;
+    h *= k3;
+    h ^= h >> 32;
+    return (Py_hash_t)h;
+}
+
+static int init_hash_seed(void)
+{
+    PyObject *word = PyBytes_FromString("temper extender");
+    if (word == NULL)
+        return -1;
+    Py_hash_t seed = PyObject_Hash(word);
+    Py_DECREF(word);
+    if (seed == -1)
+        return -1;
+    hash_seed = (uint64_t)seed;
+    return 0;
 }
 
 /* Characters a plain node name may hold (DNS subdomain, plus '_' and ':'). */
@@ -482,6 +515,8 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC PyInit__fastreply(void)
 {
     init_plain_chars();
+    if (init_hash_seed() < 0)
+        return NULL;
     if (PyType_Ready(&PlainNamesType) < 0 || PyType_Ready(&SlotIndexType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
