@@ -35,8 +35,8 @@ Design — one structure, kept exact by the watch:
 
 A call is then ``fastreply.render(index, names, view, reasons)``: one lookup per name and the
 reply written in request order, the subset and its order (repeats included) taken as given,
-with no Python per name (native backend: ~20 ns per name; the names come straight out of the
-body as offsets, ``extender.wire``). The reply is byte-identical to ``orjson.dumps`` of the
+with no Python per name (native backend: tens of ns per name; the names come straight out of
+the body as offsets, ``extender.wire``). The reply is byte-identical to ``orjson.dumps`` of the
 ``HostPriorityList`` the reference ``extender.scoring.score`` gives (property-tested on both
 backends, ``tests/extender/test_table_exactness.py``).
 
