@@ -6,7 +6,9 @@
 #   scripts/setup.sh     Debian packages (clang, llvm, libelf, bpftool's deps ...) and
 #                        `pip install -e .[dev]`
 #   scripts/build-bpf.sh compiles the sched_ext scheduler to bpf/build/temper.bpf.o
-# The runtime stage installs the package without dev extras (`pip install .`) and bpftool.
+# The runtime stage installs the package without dev extras, as the wheel the build stage built
+# (with the extender's C extension, extender/_fastreply.c: the slim image has no compiler),
+# and bpftool.
 #
 # Debian trixie, not bookworm: bookworm's bpftool 7.1 / libbpf 1.1 cannot register a
 # `.struct_ops.link` scheduler; trixie's can.
@@ -23,23 +25,18 @@ WORKDIR /src
 COPY . .
 RUN bash scripts/setup.sh \
  && bash scripts/build-bpf.sh \
- && test -s bpf/build/temper.bpf.o
+ && test -s bpf/build/temper.bpf.o \
+ && python3 -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check -w /wheels .
 
 # ---- runtime: Python, the package, bpftool, the BPF object --------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bpftool \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/pyproject.toml /src/README.md /tmp/temper-src/
-COPY --from=build /src/temper /tmp/temper-src/temper
-COPY --from=build /src/nodeagent /tmp/temper-src/nodeagent
-COPY --from=build /src/extender /tmp/temper-src/extender
-COPY --from=build /src/webhook /tmp/temper-src/webhook
-COPY --from=build /src/certs /tmp/temper-src/certs
-COPY --from=build /src/console /tmp/temper-src/console
-COPY --from=build /src/kernellab /tmp/temper-src/kernellab
-RUN python3 -m pip install --no-cache-dir --disable-pip-version-check /tmp/temper-src \
- && rm -rf /tmp/temper-src \
+COPY --from=build /wheels /tmp/wheels
+RUN python3 -m pip install --no-cache-dir --disable-pip-version-check /tmp/wheels/temper-*.whl \
+ && rm -rf /tmp/wheels \
+ && python3 -c 'import extender._fastreply' \
  && temper --version
 # The agent's default agent.bpfObject (temper/config.py).
 COPY --from=build /src/bpf/build/temper.bpf.o /usr/lib/temper/temper.bpf.o

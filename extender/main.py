@@ -153,6 +153,16 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_backend() -> None:
+    from extender.fastreply import BACKEND, NATIVE
+
+    if BACKEND is NATIVE:
+        log.info("per-name loop: native backend (extender/_fastreply.c)")
+    else:
+        log.warning("per-name loop: pure-Python backend (%s): /prioritize is several times slower at "
+                    "thousands of nodes", "TEMPER_EXTENDER_BACKEND=python" if NATIVE else "extension not built")
+
+
 async def _run(app: web.Application, address: tuple[str, int], metrics_address: tuple[str, int] | None,
                ssl_context: ssl.SSLContext | None, limits: ConnectionLimits, settings: Settings) -> None:
     """The serving port, then the probe port: a reachable ``/readyz`` there implies the serving port listens."""
@@ -163,6 +173,7 @@ async def _run(app: web.Application, address: tuple[str, int], metrics_address: 
                                        stats=settings.connections)
     runners = [runner]
     log.info("serving on %s (at most %d connections)", site.name, limits.max_connections)
+    _log_backend()
     try:
         if metrics_address is not None:
             probe_runner, probe_site = await start_guarded(make_probe_app(app), *metrics_address, limits=limits,

@@ -19,14 +19,19 @@ layer before anything is read (``ExtenderArgsError`` subclasses below). Nothing 
 
 The NodeNames fast form: kube-scheduler marshals ExtenderArgs with Go's ``encoding/json``,
 compact and in struct order, so the body ends ``,"NodeNames":["a","b",...]}``. When it does
-and every name is plain (DNS-subdomain characters, no escapes), ``decode_args`` parses only
-the small head (the Pod) with orjson and splits the names array with C-level byte operations
-(one ``split``, one ``translate`` to prove it plain) instead of parsing it as JSON: nothing per
-name runs in Python, and the names stay bytes — the node table is keyed by each name's JSON
-encoding (``host_key``), which for a plain name is the name itself. Any other shape
-(whitespace, escapes, ``null``, full Nodes) takes the general path; both give the same
+and every name is plain (DNS-subdomain characters, no escapes, 1..253 of them),
+``decode_args`` parses only the small head (the Pod) with orjson and hands the names array to
+the per-name backend's ``split_plain`` (``extender.fastreply``): natively one scan of the
+bytes that keeps each name as an offset into the body (no Python object per name); in pure
+Python one ``split`` and one ``translate`` to prove it plain. The names stay bytes — the
+node table is keyed by each name's JSON encoding (``host_key``), which for a plain name is
+the name itself. Any other shape (whitespace, escapes, ``null``, full Nodes, an over-long
+name) takes the general path, which also gives every error message; both give the same
 ``DecodedArgs`` (property-tested). Nothing is memoised: at scale kube-scheduler sends a
 different subset, in a different order, on nearly every call.
+
+Why orjson and not a schema decoder (msgspec Structs, or orjson for the names too): both
+make a ``str`` per name, which alone costs more per name than the whole native scan.
 
 Why the Pod is still parsed in full: its tier (``spec.priorityClassName`` / ``spec.priority``)
 and CPU request (every container's, init containers', ``spec.overhead``) are spread over the
@@ -49,9 +54,10 @@ from typing import Any, TypedDict
 
 import orjson
 
+from extender.fastreply import BACKEND, MAX_NAME_LENGTH, Names
 from temper.kube.nodecache import NodeMeta, node_meta
 
-MAX_NODE_NAME_LENGTH = 253
+MAX_NODE_NAME_LENGTH = MAX_NAME_LENGTH
 """A Node name is a DNS subdomain (RFC 1123): at most 253 characters."""
 
 
@@ -112,8 +118,9 @@ class DecodedArgs:
     full-Node mode the reduced nodes."""
 
     pod: Mapping[str, Any]
-    keys: list[bytes]
-    """One per requested node, in request order (``NodeNames``, or the names of ``Nodes``)."""
+    keys: Names
+    """One per requested node, in request order (``NodeNames``, or the names of ``Nodes``): a
+    list, or from the fast form the backend's ``split_plain`` result (``extender.fastreply``)."""
     nodes: list[NodeMeta] | None
     """Full-Node mode only."""
     node_items: list[dict[str, Any]] | None
@@ -134,9 +141,6 @@ class DecodedArgs:
 
 _NAMES_KEY = b'"NodeNames":'
 _WHITESPACE = b" \t\r\n"
-_PLAIN_NAME_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:"
-"""Node names are DNS subdomains; anything else (escapes, non-ASCII, quotes) takes the general path."""
-_SEPARATOR = b'","'
 
 
 def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
@@ -144,8 +148,8 @@ def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
 
     ``head`` is the body up to the ``NodeNames`` member, closed with ``}``; ``names`` the raw
     array. If ``head`` parses as a non-empty JSON object and ``names`` is a compact array of
-    plain strings (``plain_keys``), the whole body is that object plus ``NodeNames`` — the
-    ``,`` before the key then sits between two members at the top level."""
+    plain strings (``extender.fastreply``'s ``split_plain``), the whole body is that object
+    plus ``NodeNames`` — the ``,`` before the key then sits between two members at the top level."""
     end = len(body)
     while end and body[end - 1] in _WHITESPACE:
         end -= 1
@@ -158,31 +162,12 @@ def split_node_names(body: bytes) -> tuple[bytes, bytes] | None:
     return body[:comma] + b"}", body[start:end - 1]
 
 
-def plain_keys(raw: bytes) -> list[bytes] | None:
-    """The names of a compact JSON array of plain, non-empty names (``["a","b"]``), as
-    ``host_key`` bytes (a plain name is its own JSON encoding), else None.
-
-    C-level checks only: split at the separators; after deleting the plain characters, exactly
-    the separators (one fewer than the names) remain."""
-    if raw == b"[]":
-        return []
-    if len(raw) < 5 or raw[:2] != b'["' or raw[-2:] != b'"]' or b'""' in raw:
-        return None
-    inner = raw[2:-2]
-    keys = inner.split(_SEPARATOR)
-    if inner.translate(None, _PLAIN_NAME_BYTES) != _SEPARATOR * (len(keys) - 1):
-        return None
-    if max(map(len, keys)) > MAX_NODE_NAME_LENGTH:
-        return None  # the general path refuses it, with its message
-    return keys
-
-
 def _fast(body: bytes) -> DecodedArgs | None:
     split = split_node_names(body)
     if split is None:
         return None
     head, raw = split
-    keys = plain_keys(raw)
+    keys = BACKEND.split_plain(raw)
     if keys is None:
         return None
     try:

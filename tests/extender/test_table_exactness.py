@@ -3,7 +3,9 @@ scoring (``extender.scoring.assess`` + ``score``) gives, for any subset of the n
 order, with repeats and unknown names, whatever watch updates and clock moves came before.
 
 The reference is computed from the test's own copy of every node's annotations, never from
-the table, so a stale view, a missed edge or a lost invalidation shows up as a wrong byte."""
+the table, so a stale view, a missed edge or a lost invalidation shows up as a wrong byte.
+Every check runs with each backend of the per-name loop (``extender.fastreply``: the native
+one and the pure-Python reference), each on its own table fed the same events."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import random
 from collections import Counter
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from extender.fastreply import NATIVE, PYTHON, Backend
 from extender.scoring import Assessment, NeutralReason, PodDemand, assess, score
 from extender.table import MAX_CRITICAL_VIEWS, NodeTable
 from extender.wire import host_key
@@ -37,6 +41,7 @@ loads = st.builds(
     st.sampled_from(list(EnforcementState)))
 annotations = st.one_of(loads, loads, annotation_maps, st.just({}))
 windows = st.sampled_from([60, 120, 90.5])
+BACKENDS = [backend for backend in (PYTHON, NATIVE) if backend is not None]
 requests = st.lists(st.sampled_from([*NAMES, "ghost", "ghost-2"]), max_size=24)
 """Any subset, in any order, with repeats and names the table does not know."""
 
@@ -78,30 +83,34 @@ class WatchedTable(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[str, dict[str, str]] = {}
-        self.table = NodeTable()
+        self.tables = [NodeTable(backend=backend) for backend in BACKENDS]
         self.now: float = NOW
         self.window: float = 120
 
     @initialize(nodes=st.dictionaries(st.sampled_from(NAMES), annotations, max_size=len(NAMES)))
     def listed(self, nodes: dict[str, dict[str, str]]) -> None:
         self.model = dict(nodes)
-        self.table = NodeTable.of(NodeMeta(n, a) for n, a in nodes.items())
+        self.tables = [NodeTable.of((NodeMeta(n, a) for n, a in nodes.items()), backend=backend)
+                       for backend in BACKENDS]
 
     @rule(name=st.sampled_from(NAMES), ann=annotations)
     def upserted(self, name: str, ann: dict[str, str]) -> None:
         self.model[name] = ann
-        self.table.upsert(NodeMeta(name, ann))
+        for table in self.tables:
+            table.upsert(NodeMeta(name, ann))
 
     @rule(name=st.sampled_from([*NAMES, "ghost"]))
     def deleted(self, name: str) -> None:
         self.model.pop(name, None)
-        self.table.delete(name)
+        for table in self.tables:
+            table.delete(name)
 
     @rule(keep=st.sets(st.sampled_from(NAMES)), changed=st.dictionaries(st.sampled_from(NAMES), annotations))
     def relisted(self, keep: set[str], changed: dict[str, dict[str, str]]) -> None:
         """A re-LIST: some nodes unchanged, some changed or new, the rest gone."""
         self.model = {**{n: a for n, a in self.model.items() if n in keep}, **changed}
-        self.table.replace([NodeMeta(n, a) for n, a in self.model.items()])
+        for table in self.tables:
+            table.replace([NodeMeta(n, a) for n, a in self.model.items()])
 
     @rule(step=st.one_of(st.floats(0, 150), st.sampled_from([0.0, 1e-6, 1.0])))
     def clock_moved_on(self, step: float) -> None:
@@ -123,10 +132,11 @@ class WatchedTable(RuleBasedStateMachine):
 
     @rule(names=requests, demand=demands)
     def called(self, names: list[str], demand: PodDemand) -> None:
-        answer = self.table.prioritize(keys(names), demand, self.now, self.window)
         body, counts = reference(self.model, names, demand, self.now, self.window)
-        assert answer.body == body
-        assert +answer.neutral == counts
+        for table in self.tables:
+            answer = table.prioritize(keys(names), demand, self.now, self.window)
+            assert answer.body == body
+            assert +answer.neutral == counts
 
     @precondition(lambda self: bool(self.model))
     @rule(request=st.integers(0, 40), data=st.data())
@@ -137,19 +147,20 @@ class WatchedTable(RuleBasedStateMachine):
 
     @invariant()
     def knows_exactly_the_watched_nodes(self) -> None:
-        assert len(self.table) == len(self.model)
+        assert [len(table) for table in self.tables] == [len(self.model)] * len(self.tables)
 
 
 WatchedTable.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 test_the_hot_path_equals_the_reference_across_watch_events_and_clock_moves = WatchedTable.TestCase
 
 
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda backend: backend.name)
 @settings(max_examples=1000)
 @given(st.dictionaries(node_names, annotation_maps, max_size=8), st.lists(node_names, max_size=20), demands,
        st.floats(NOW - 200, NOW + 200))
 def test_any_subset_in_any_order_gets_the_reference_scores(
-        nodes: dict[str, dict[str, str]], names: list[str], demand: PodDemand, now: float) -> None:
-    table = NodeTable.of(NodeMeta(name, ann) for name, ann in nodes.items())
+        backend: Backend, nodes: dict[str, dict[str, str]], names: list[str], demand: PodDemand, now: float) -> None:
+    table = NodeTable.of((NodeMeta(name, ann) for name, ann in nodes.items()), backend=backend)
     answer = table.prioritize(keys(names), demand, now, 120)
     body, counts = reference(nodes, names, demand, now, 120)
     assert answer.body == body
@@ -158,9 +169,12 @@ def test_any_subset_in_any_order_gets_the_reference_scores(
     assert once.body == body
 
 
-def test_five_thousand_nodes_random_subsets_and_churn_stay_exact() -> None:
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda backend: backend.name)
+def test_five_thousand_nodes_random_subsets_and_churn_stay_exact(backend: Backend) -> None:
     """At scale: 10/50/100 % subsets in shuffled order, 1,000 upserts (heap compaction runs),
-    deletes, a re-LIST, the clock crossing hundreds of edges, Critical views past the LRU cap."""
+    deletes, a re-LIST that frees slots and upserts that reuse them, the clock crossing hundreds
+    of edges, Critical views past the LRU cap; names as a list and as the backend's
+    ``split_plain`` of the body's array, on alternate calls."""
     rng = random.Random(15)
     names = [f"node-{i:05d}" for i in range(5000)]
 
@@ -172,7 +186,7 @@ def test_five_thousand_nodes_random_subsets_and_churn_stay_exact() -> None:
                                 state=EnforcementState.OBSERVE_ONLY if i % 10 == 0 else EnforcementState.ENFORCING)
 
     model = {n: annotations_at(i) for i, n in enumerate(names)}
-    table = NodeTable.of(NodeMeta(n, a) for n, a in model.items())
+    table = NodeTable.of((NodeMeta(n, a) for n, a in model.items()), backend=backend)
     now = float(NOW)
     memo: dict[tuple[tuple[str, str], ...], Assessment] = {}
     for call in range(40):
@@ -189,7 +203,9 @@ def test_five_thousand_nodes_random_subsets_and_churn_stay_exact() -> None:
         subset = rng.sample(names, int(len(names) * rng.choice([0.1, 0.5, 1.0])))
         demand = PodDemand(rng.choice(list(Tier)), 250 * rng.randrange(MAX_CRITICAL_VIEWS + 8))
         body, counts = reference(model, subset, demand, now, 120, memo)
-        answer = table.prioritize(keys(subset), demand, now, 120)
+        split = backend.split_plain(orjson.dumps(subset))
+        assert split is not None
+        answer = table.prioritize(keys(subset) if call % 2 else split, demand, now, 120)
         assert answer.body == body, call
         assert +answer.neutral == counts, call
 

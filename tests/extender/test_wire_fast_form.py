@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extender.wire import BadRequest, decode_args, plain_keys, split_node_names
+from extender.fastreply import plain_keys
+from extender.wire import BadRequest, decode_args, split_node_names
 from tests.extender.factories import critical_pod
 
 plain = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.-", min_size=1, max_size=20)
@@ -39,7 +40,8 @@ def test_compact_bodies_decode_as_the_general_path_does(names: list[str], extra:
         assert str(caught.value) == str(exc)
         return
     fast = decode_args(compact)
-    assert (fast.pod, fast.keys, fast.names, fast.nodes) == (general.pod, general.keys, general.names, general.nodes)
+    assert (fast.pod, list(fast.keys), fast.names, fast.nodes) == (
+        general.pod, general.keys, general.names, general.nodes)
     assert general.names == names and general.keys == [orjson.dumps(n)[1:-1] for n in names]
     if fast.fast:
         assert all(n and len(n) <= 253 for n in names)
