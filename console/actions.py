@@ -16,6 +16,10 @@ response ``partial`` while the audit record stays ``allowed``.
 Errors from upstream map once (``upstream_error``): API 404 -> 404, 409 -> 409, 400/422 -> 400,
 anything else (including 403, which means the console's own RBAC is missing a verb) -> 502;
 network failures -> 502, timeouts -> 504. A node agent without ``POST /traces`` -> 501.
+Traces find the node's agent exactly as the explorer does (``Plane.agents``, the console's one
+``console.agents.AgentClient``: the IP of the ``--agent-selector`` pod on the node, else the
+node's InternalIP); a node with neither -> 502 ``no-agent-address``, and an unreachable agent ->
+502 ``agent-unreachable`` naming the address used (on the fallback: "no agent pod ... known").
 Actions and the Kubernetes calls they make (the chart's RBAC grants exactly these):
 
     cordon/uncordon   GET+PATCH nodes (merge patch spec.unschedulable)
@@ -42,9 +46,9 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from console import agents, drain
+from console import drain
 from console import models as m
-from console.agents import internal_ip
+from console.agents import AgentAddress
 from console.audit import Entry, to_csv, to_jsonl
 from console.auth import action_of, error_response, target_of, with_hub_note
 from console.plane import PLANE, Plane
@@ -396,15 +400,22 @@ async def fleet_safe_mode(request: web.Request, plane: Plane, entry: Entry) -> B
 
 
 # ---- traces (through the node agents) ------------------------------------------------------
-async def agent_base(plane: Plane, node: str) -> str:
-    """The node's agent URL (``console.agents``; reads the node from the API only for ``{ip}``)."""
-    template = plane.config.agent_url
-    if not template:
-        raise ActionError(501, "no-agents", "no node agent URL is configured (--agent-url)")
-    base = agents.agent_base(template, node, internal_ip(await _node(plane, node)) if "{ip}" in template else "")
-    if base is None:
-        raise ActionError(502, "no-node-ip", f"{node} has no InternalIP address")
-    return base
+async def agent_base(plane: Plane, node: str) -> AgentAddress:
+    """The node's agent (``console.agents.locate`` through the console's one ``AgentClient``: the
+    agent pod's IP, else the node's InternalIP). Not addressable: 501 without ``--agent-url``,
+    404 for a node the API server does not know, else 502 ``no-agent-address``."""
+    where = plane.agents.locate(node)
+    if where.base is None:
+        if not plane.config.agent_url:
+            raise ActionError(501, "no-agents", where.problem)
+        await _node(plane, node)  # an unknown node is a 404, not a missing address
+        raise ActionError(502, "no-agent-address", f"{node}: {where.problem}")
+    return where
+
+
+def _unreachable(node: str, where: AgentAddress, exc: BaseException) -> ActionError:
+    return ActionError(502, "agent-unreachable",
+                       f"the node agent on {node} (at its {where.via}): {type(exc).__name__}")
 
 
 def _agent_refused(node: str, status: int) -> ActionError:
@@ -418,7 +429,8 @@ async def capture_trace(request: web.Request, plane: Plane, entry: Entry) -> Bui
     node = name_param(request, "node")
     wanted = await body_of(request, m.TraceRequest)
     entry.parameters = wanted.model_dump()
-    url = await agent_base(plane, node) + "/traces"
+    where = await agent_base(plane, node)
+    url = f"{where.base}/traces"
     timeout = aiohttp.ClientTimeout(total=wanted.seconds + AGENT_TIMEOUT_S)
     try:
         async with plane.http.post(url, json={"seconds": wanted.seconds}, timeout=timeout) as answer:
@@ -426,7 +438,7 @@ async def capture_trace(request: web.Request, plane: Plane, entry: Entry) -> Bui
                 raise _agent_refused(node, answer.status)
             body = await answer.json(content_type=None)
     except (aiohttp.ClientError, ValueError) as exc:
-        raise ActionError(502, "agent-unreachable", f"the node agent on {node}: {type(exc).__name__}") from None
+        raise _unreachable(node, where, exc) from None
     except TimeoutError:
         raise ActionError(504, "agent-timeout", f"the node agent on {node} did not answer in time") from None
     trace_id = body.get("trace_id") if isinstance(body, dict) else None
@@ -441,7 +453,8 @@ async def download_trace(request: web.Request, plane: Plane) -> web.StreamRespon
     trace_id = request.match_info["trace"]
     if not TRACE_ID.match(trace_id):
         raise ActionError(400, "bad-trace", "not a trace id")
-    url = f"{await agent_base(plane, node)}/traces/{trace_id}"
+    where = await agent_base(plane, node)
+    url = f"{where.base}/traces/{trace_id}"
     try:
         async with plane.http.get(url, timeout=aiohttp.ClientTimeout(total=300, sock_read=AGENT_TIMEOUT_S)) as answer:
             if answer.status == 404:
@@ -458,7 +471,7 @@ async def download_trace(request: web.Request, plane: Plane) -> web.StreamRespon
             await response.write_eof()
             return response
     except aiohttp.ClientError as exc:
-        raise ActionError(502, "agent-unreachable", f"the node agent on {node}: {type(exc).__name__}") from None
+        raise _unreachable(node, where, exc) from None
     except TimeoutError:
         raise ActionError(504, "agent-timeout", f"the node agent on {node} did not answer in time") from None
 

@@ -2,12 +2,19 @@
 
 Why it exists: three features talk to the node agents — the audited trace actions
 (``console.actions``: ``POST /traces``, ``GET /traces/{id}``), the savings usage sampler
-(``console.usage``) and the explorer (node detail, per-pod layer and performance:
-``AgentClient``) — and all must read ``--agent-url`` the same way. The template names the agent
-of one node with ``{node}`` (the node's name, e.g. a headless Service ``http://{node}.agents:9100``)
-and/or ``{ip}`` (the node's ``InternalIP`` from ``status.addresses``, e.g. a hostPort DaemonSet
-``http://{ip}:9100``; the explorer passes the agent *pod's* IP instead when it has seen the agent
-pod, since the chart's agent listens on its pod IP); the caller appends the agent's path.
+(``console.usage``) and the explorer (node detail, per-pod layer and performance) — and all must
+find a node's agent the same way, so there is ONE locator and ONE /observe client: the
+``AgentClient`` the app builds once (``console.app.create_app``), held by the explorer
+(``console.explorer_api.AGENTS``) and the action plane (``Plane.agents``); the sampler reads
+/observe through it too, so its answers share the explorer's cache.
+
+Locating (``locate``, pure): the ``--agent-url`` template names the agent of one node with
+``{node}`` (the node's name, e.g. a headless Service ``http://{node}.agents:9100``) and/or ``{ip}``.
+``{ip}`` is the IP of the agent pod on that node — a pod matching ``--agent-selector``, seen by
+the explorer's pod watch (the chart's agent has no hostNetwork/hostPort, so it listens on its pod
+IP only) — and, only when no such pod is known, the node's ``InternalIP`` (a hostPort DaemonSet).
+The result says which one was used (``AgentAddress.via``) so an error on the fallback says "no
+agent pod seen on this node". The caller appends the agent's path.
 Invariant: a template that needs ``{ip}`` never yields a URL for a node without one
 (``agent_base`` answers None), so no request goes to ``http://:9100``.
 
@@ -21,7 +28,7 @@ The console must not import ``nodeagent``, so the /observe document's shape —
 fields they do not know (the agent may add some) and keep absent values ``None`` (absent is
 never 0).
 
-``AgentClient`` (the explorer's reads): one request per node at a time (concurrent callers share
+``AgentClient`` (every /observe read): one request per node at a time (concurrent callers share
 it), answers cached for ``ttl_s`` (the UI polls a pod's performance every 2 s), a timeout of
 ``timeout_s`` and a body cap of ``MAX_BODY``. Every failure becomes ``AgentStatus(reachable=False,
 error=...)``: an unreachable agent degrades a view, never fails a request. No template means no
@@ -61,6 +68,40 @@ def agent_base(template: str, node: str, ip: str) -> str | None:
     if "{ip}" in template and not ip:
         return None
     return template.replace("{node}", node).replace("{ip}", ip).rstrip("/")
+
+
+VIA_POD = "agent pod IP"
+VIA_INTERNAL_IP = "node InternalIP (no agent pod matching --agent-selector is known on this node)"
+VIA_NAME = "node name"
+NO_AGENTS = "no node agent URL is configured (--agent-url)"
+NO_ADDRESS = "neither an agent pod nor an InternalIP is known for this node"
+
+
+@dataclass(frozen=True)
+class AgentAddress:
+    """Where one node's agent is reached: ``base`` (None: it cannot be addressed, see
+    ``problem``) and ``via``, which address filled ``{ip}`` (for error messages)."""
+
+    base: str | None
+    via: str = ""
+    problem: str = ""
+
+
+def locate(template: str, node: str, pod_ip: str | None, node_ip: str | None) -> AgentAddress:
+    """Pure: the agent of ``node`` — at the agent pod's IP when known, else the node's InternalIP."""
+    if not template:
+        return AgentAddress(None, problem=NO_AGENTS)
+    if "{ip}" not in template:
+        return AgentAddress(agent_base(template, node, ""), VIA_NAME)
+    for ip, via in ((pod_ip, VIA_POD), (node_ip, VIA_INTERNAL_IP)):
+        if ip:
+            return AgentAddress(agent_base(template, node, ip), via)
+    return AgentAddress(None, problem=NO_ADDRESS)
+
+
+def no_addresses(node: str) -> tuple[str | None, str | None]:
+    """The default address book: nothing known (only ``{node}`` templates work)."""
+    return None, None
 
 
 class _Doc(BaseModel):
@@ -175,9 +216,12 @@ class _Entry:
 
 @dataclass
 class AgentClient:
-    """Fetches /observe per node with a short cache and one request in flight per node."""
+    """Locates each node's agent and fetches its /observe, with a short cache and one request in
+    flight per node. ``addresses(node)`` answers (agent pod IP, node InternalIP), either None;
+    the explorer binds it to its cache (``Explorer.agent_addresses``)."""
 
     url_template: str = ""
+    addresses: Callable[[str], tuple[str | None, str | None]] = no_addresses
     timeout_s: float = 2.0
     ttl_s: float = 1.5
     clock: Callable[[], float] = time.monotonic
@@ -185,11 +229,10 @@ class AgentClient:
     _cache: dict[str, _Entry] = field(default_factory=dict)
     _inflight: dict[str, asyncio.Future[Observation | m.AgentStatus]] = field(default_factory=dict)
 
-    def url(self, node: str, ip: str | None) -> str | None:
-        base = agent_base(self.url_template, node, ip or "")
-        return base + "/observe" if base is not None else None
+    def locate(self, node: str) -> AgentAddress:
+        return locate(self.url_template, node, *self.addresses(node))
 
-    async def observe(self, node: str, ip: str | None) -> Observation | m.AgentStatus:
+    async def observe(self, node: str) -> Observation | m.AgentStatus:
         entry = self._cache.get(node)
         if entry is not None and self.clock() - entry.at < self.ttl_s:
             return entry.result
@@ -199,7 +242,7 @@ class AgentClient:
         future: asyncio.Future[Observation | m.AgentStatus] = asyncio.get_running_loop().create_future()
         self._inflight[node] = future
         try:
-            result = await self._fetch(node, ip)
+            result = await self._fetch(node)
             self._cache[node] = _Entry(self.clock(), result)
             if len(self._cache) > 10_000:  # forget the oldest half rather than grow without bound
                 for key in sorted(self._cache, key=lambda k: self._cache[k].at)[:5_000]:
@@ -214,12 +257,11 @@ class AgentClient:
         finally:
             del self._inflight[node]
 
-    async def _fetch(self, node: str, ip: str | None) -> Observation | m.AgentStatus:
-        if not self.url_template:
-            return m.AgentStatus(reachable=False, error="no node agent URL is configured (--agent-url)")
-        url = self.url(node, ip)
-        if url is None:
-            return m.AgentStatus(reachable=False, error="neither an agent pod nor an InternalIP is known for this node")
+    async def _fetch(self, node: str) -> Observation | m.AgentStatus:
+        where = self.locate(node)
+        if where.base is None:
+            return m.AgentStatus(reachable=False, error=where.problem)
+        url = where.base + "/observe"
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
@@ -232,7 +274,7 @@ class AgentClient:
                 return m.AgentStatus(reachable=False, error="agent /observe document exceeds 8 MiB")
             return parse_observation(body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return m.AgentStatus(reachable=False, error=f"agent unreachable: {type(exc).__name__}")
+            return m.AgentStatus(reachable=False, error=f"agent unreachable at its {where.via}: {type(exc).__name__}")
         except (ValidationError, ValueError):
             return m.AgentStatus(reachable=False, error="agent /observe document has an unexpected shape")
 

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from console import models as m
 from console.actions import HANDLERS
+from console.agents import AgentClient
 from console.auth import auth
 from console.explorer import DEFAULT_AGENT_SELECTOR, POD_FACETS
 from console.explorer_api import install
@@ -59,7 +60,8 @@ class Settings:
     """Peer registry and outbound-only dialing (``console.hub``); both off by default."""
     agent_selector: str = DEFAULT_AGENT_SELECTOR
     """Labels (k=v,...) of the agent pods: ``{ip}`` in ``actions.agent_url`` is the IP of the agent
-    pod on the node for the explorer's ``/observe`` reads (the node's InternalIP when none is known)."""
+    pod on the node for every agent request — explorer, trace actions, savings sampler — (the
+    node's InternalIP when none is known; ``console.agents.locate``)."""
 
 
 NODES = web.AppKey("nodes", Index)
@@ -112,14 +114,14 @@ def create_app(api: ApiClient, settings: Settings) -> web.Application:
     from console import savings_api
     app = web.Application(middlewares=[auth])
     app[API], app[SETTINGS], app[NODES], app[PODS] = api, settings, Index(), Index(POD_FACETS)
+    agents = AgentClient(settings.actions.agent_url)  # the one locator + /observe client
     app[PLANE] = Plane(settings.actions, settings.cluster_name, api, settings.tokens, settings.secret,
-                       lambda: app[NODES].items)
+                       lambda: app[NODES].items, agents)
     app.router.add_get("/api/v1/openapi.json", openapi)
     handlers: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
         "/api/v1/healthz": healthz, "/api/v1/whoami": whoami, "/api/v1/clusters": clusters,
         "/api/v1/clusters/{c}/nodes": nodes}
-    handlers |= install(app, api, settings.cluster_name, app[NODES], app[PODS], settings.actions.agent_url,
-                        settings.agent_selector)
+    handlers |= install(app, api, settings.cluster_name, app[NODES], app[PODS], agents, settings.agent_selector)
     by_method = {**HANDLERS, **savings_api.ROUTE_HANDLERS, **hub_mode.ROUTE_HANDLERS}
     for method, path, _, _ in ROUTES:
         app.router.add_route(method.upper(), path, by_method.get((method, path)) or handlers[path])

@@ -132,10 +132,16 @@ class Explorer:
         return report
 
     # ---- nodes -----------------------------------------------------------------------------
+    def agent_addresses(self, node: str) -> tuple[str | None, str | None]:
+        """(the IP of the agent pod on ``node``, the node's InternalIP), either None when unknown:
+        the address book of ``console.agents.AgentClient`` (which prefers the pod IP)."""
+        summary = self.nodes.items.get(node)
+        return self.agent_ips.get(node), (summary.internal_ip or None) if summary is not None else None
+
     def agent_ip(self, node: str) -> str | None:
         """Where the node's agent listens: its pod IP when seen, else the node's InternalIP."""
-        summary = self.nodes.items.get(node)
-        return self.agent_ips.get(node) or (summary.internal_ip if summary is not None else None) or None
+        pod, node_ip = self.agent_addresses(node)
+        return pod or node_ip
 
     def on_nodes(self, items: list[dict[str, Any]]) -> None:
         entries = {}

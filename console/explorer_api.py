@@ -87,7 +87,7 @@ def _workload_path(kind: str, namespace: str, name: str = "") -> str:
 async def _observe(request: web.Request, node: str) -> Observation | m.AgentStatus:
     if not node:
         return m.AgentStatus(reachable=False, error="the pod is not bound to a node")
-    return await request.app[AGENTS].observe(node, request.app[EXPLORER].agent_ip(node))
+    return await request.app[AGENTS].observe(node)
 
 
 # ---- hierarchy -------------------------------------------------------------------------------
@@ -234,13 +234,16 @@ HANDLERS: dict[str, Handler] = {
 
 
 def install(app: web.Application, client: ApiClient, cluster: str, nodes: Index[m.NodeSummary],
-            pods_index: Index[m.PodSummary], agent_url: str, agent_selector: str = DEFAULT_AGENT_SELECTOR,
+            pods_index: Index[m.PodSummary], agents: AgentClient, agent_selector: str = DEFAULT_AGENT_SELECTOR,
             stream_capacity: int = DEFAULT_CAPACITY) -> dict[str, Handler]:
-    """Put the explorer's state on ``app`` and its lifetime in ``cleanup_ctx``; returns HANDLERS."""
+    """Put the explorer's state on ``app`` and its lifetime in ``cleanup_ctx``; returns HANDLERS.
+    ``agents`` is the console's one agent client: its address book becomes the explorer's cache
+    (agent pod IPs, node InternalIPs), so every feature locates agents the same way."""
     hub = EventHub(cluster, stream_capacity)
     app[HUB], app[CLUSTER] = hub, cluster
     app[EXPLORER] = Explorer(client, hub, nodes, pods_index, parse_selector(agent_selector))
-    app[AGENTS] = AgentClient(agent_url)
+    agents.addresses = app[EXPLORER].agent_addresses
+    app[AGENTS] = agents
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await client.__aenter__()

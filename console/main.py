@@ -72,8 +72,8 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent-configmap", default="", metavar="NAMESPACE/NAME",
                         help="the agent ConfigMap (fleet-wide safe mode)")
     parser.add_argument("--agent-selector", default=DEFAULT_AGENT_SELECTOR,
-                        help="labels of the agent pods; the explorer's /observe reads put the agent pod's IP "
-                             f"in {{ip}} when one is found (default {DEFAULT_AGENT_SELECTOR})")
+                        help="labels of the agent pods; every agent request (explorer, traces, savings) puts the "
+                             f"agent pod's IP in {{ip}} when one is found (default {DEFAULT_AGENT_SELECTOR})")
     clikit.add_tls(parser, "; HTTPS when given with --tls-key")
     clikit.add_connection_limits(parser)
     clikit.add_log_level(parser)

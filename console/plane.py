@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import aiohttp
 from aiohttp import web
 
+from console.agents import AgentClient
 from console.audit import AuditLog
 from console.store import Store
 from console.tokens import TokenBook, TokenReviewer
@@ -42,7 +43,8 @@ class ActionConfig:
     review_groups: dict[str, str] = field(default_factory=dict)
     """TokenReview group -> role; empty disables TokenReview."""
     agent_url: str = ""
-    """Node agent URL template with ``{node}`` and/or ``{ip}`` (InternalIP); "" = no agents."""
+    """Node agent URL template with ``{node}`` and/or ``{ip}`` (the agent pod's IP, else the node's
+    InternalIP: ``console.agents.locate``); "" = no agents."""
     agent_configmap: str = ""
     """``NAMESPACE/NAME`` of the agent ConfigMap (fleet-wide safe mode); "" disables it."""
     drain_retry_s: float = 5.0
@@ -53,7 +55,7 @@ class ActionConfig:
 
 class Plane:
     def __init__(self, config: ActionConfig, cluster: str, api: ApiClient, bootstrap: Mapping[str, tuple[str, str]],
-                 secret: bytes, nodes: Callable[[], Mapping[str, Any]]) -> None:
+                 secret: bytes, nodes: Callable[[], Mapping[str, Any]], agents: AgentClient | None = None) -> None:
         self.config = config
         self.cluster = cluster
         self.api = api
@@ -62,6 +64,8 @@ class Plane:
         self.secret = secret
         self.nodes = nodes
         """The cached node summaries by name (live, from the watch)."""
+        self.agents = agents if agents is not None else AgentClient(config.agent_url)
+        """The console's one agent locator (and /observe client), shared with the explorer."""
         self.draining: set[str] = set()
         self._store: Store | None = None
         self._audit: AuditLog | None = None

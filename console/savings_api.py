@@ -16,8 +16,9 @@ gather facts from the cache, call ``pool_millis`` + ``savings``, encode. State w
   ``failed`` on a bad body or a refused write; a caller below admin gets ``denied`` from
   ``console.auth``), with the previous baseline in ``previous``. The reads use
   ``console.actions.read`` (same cluster check and error shape as every other route).
-- Usage: ``console.usage`` samples the agents when ``--agent-url`` is given (the same flag and
-  the same ``console.agents.agent_base`` as the trace actions).
+- Usage: ``console.usage`` samples the agents when ``--agent-url`` is given, through the
+  console's one ``console.agents.AgentClient`` (``Plane.agents``): the same locator (agent pod
+  IP, else InternalIP) and /observe cache as the explorer and the trace actions.
 - A report walks every pod, so it is reused for ``cache_seconds`` (2 s) per window; recording
   a baseline drops the reused reports.
 
@@ -41,7 +42,6 @@ from pydantic import ValidationError
 
 from console import models as m
 from console.actions import ActionError, Build, audited, body_of, encode, read
-from console.agents import agent_base
 from console.app import NODES, PODS, SETTINGS
 from console.audit import Entry
 from console.plane import PLANE, Plane
@@ -196,17 +196,6 @@ ROUTE_HANDLERS: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.Stre
 }
 
 
-def agent_targets(nodes: Iterable[object], template: str) -> list[tuple[str, str]]:
-    """Pure: (node, agent base URL) of every cached node whose agent ``template`` can address."""
-    out = []
-    for node in nodes:
-        if type(node) is m.NodeSummary:
-            base = agent_base(template, node.name, node.internal_ip)
-            if base is not None:
-                out.append((node.name, base))
-    return out
-
-
 def install(app: web.Application) -> None:
     """State and the sampler's lifetime; the routes are registered from ``ROUTES`` by the app."""
     config = app[SETTINGS].savings
@@ -216,14 +205,14 @@ def install(app: web.Application) -> None:
 
     async def sampler(app: web.Application) -> AsyncIterator[None]:
         task = None
-        template = app[PLANE].config.agent_url
-        if template:
-            def targets() -> list[tuple[str, str]]:
-                return agent_targets(app[NODES].items.values(), template)
+        agents = app[PLANE].agents
+        if agents.url_template:
+            def nodes() -> list[str]:
+                return list(app[NODES].items)
 
             def alive() -> set[str]:
                 return set(app[PODS].keys)
-            task = asyncio.create_task(sample_forever(targets, alive, app[STATE].usage,
+            task = asyncio.create_task(sample_forever(agents.observe, nodes, alive, app[STATE].usage,
                                                       config.policy, config.sample_seconds))
         yield
         if task is not None:

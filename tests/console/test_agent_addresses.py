@@ -1,5 +1,5 @@
-"""``console.agents``: the one reading of ``--agent-url`` that trace capture and the savings usage
-sampler share (pure; no agents, no API server), and the sampler's targets from cached nodes."""
+"""``console.agents``: the one reading of ``--agent-url`` and the one locator that the explorer,
+trace capture and the savings usage sampler share (pure; no agents, no API server)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.agents import agent_base, internal_ip
-from console.app import node_summary
-from console.savings_api import agent_targets
-from tests.console.fakeapi import make_node
+from console.agents import NO_ADDRESS, NO_AGENTS, VIA_INTERNAL_IP, VIA_NAME, VIA_POD, agent_base, internal_ip, locate
 
 NAMES = st.text(string.ascii_lowercase + string.digits + "-.", min_size=1, max_size=40)
 IPS = st.ip_addresses(v=4).map(str)
@@ -36,12 +33,26 @@ def test_the_internal_ip_is_the_first_internalip_address() -> None:
     assert internal_ip({}) == "" == internal_ip({"status": {"addresses": None}})
 
 
-def test_the_sampler_addresses_the_cached_nodes_the_way_trace_capture_does() -> None:
-    with_ip = make_node("node-a", 0)
-    with_ip["status"]["addresses"] = [{"type": "InternalIP", "address": "10.1.2.3"}]
-    without = make_node("node-b", 1)
-    without["status"].pop("addresses", None)
-    nodes = [node_summary(with_ip, 0), node_summary(without, 0), object()]
-    assert agent_targets(nodes, "http://{ip}:9100") == [("node-a", "http://10.1.2.3:9100")]
-    assert agent_targets(nodes, "http://{node}.agents:9100/") == [
-        ("node-a", "http://node-a.agents:9100"), ("node-b", "http://node-b.agents:9100")]
+MAYBE_IP = st.none() | st.just("") | IPS
+
+
+@given(NAMES, MAYBE_IP, MAYBE_IP)
+def test_the_agent_pod_ip_wins_and_the_internal_ip_is_only_the_fallback(node: str, pod: str | None,
+                                                                          node_ip: str | None) -> None:
+    where = locate("http://{ip}:9470/", node, pod, node_ip)
+    if pod:
+        assert (where.base, where.via) == (f"http://{pod}:9470", VIA_POD)
+    elif node_ip:
+        assert (where.base, where.via) == (f"http://{node_ip}:9470", VIA_INTERNAL_IP)
+        assert "no agent pod" in where.via
+    else:
+        assert where.base is None and where.problem == NO_ADDRESS
+
+
+@given(NAMES, MAYBE_IP, MAYBE_IP)
+def test_a_name_template_ignores_addresses_and_no_template_means_no_agents(node: str, pod: str | None,
+                                                                           node_ip: str | None) -> None:
+    assert locate("http://{node}.agents:9470", node, pod, node_ip).base == f"http://{node}.agents:9470"
+    assert locate("http://{node}.agents:9470", node, pod, node_ip).via == VIA_NAME
+    unset = locate("", node, pod, node_ip)
+    assert unset.base is None and unset.problem == NO_AGENTS

@@ -3,6 +3,7 @@ unpriced types are listed and never priced at 0, recommendations follow the perc
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -19,6 +20,7 @@ from console.savings import (
     recommend,
     savings,
 )
+from console.agents import parse_observation
 from console.usage import UsageHistory, observed_use
 
 POOLS = [("m6i.xlarge", "on-demand", "eu-west-1"), ("c6i.4xlarge", "spot", "eu-west-1"), ("", "", "")]
@@ -167,8 +169,9 @@ def test_usage_history_keeps_the_last_samples_and_forgets_pods_that_are_gone() -
     assert set(history.samples) == {"ns/a"} and history.recommended == {"ns/a": 8}
 
 
-def test_observed_use_skips_entries_that_are_not_the_agents_format() -> None:
-    document = {"pods": [{"namespace": "ns", "name": "a", "used_m": 40}, {"namespace": "ns", "name": "b"},
-                         {"namespace": "ns", "name": "c", "used_m": True}, "junk", {"name": "d", "used_m": 1}]}
-    assert observed_use(document) == {"ns/a": 40}
-    assert observed_use([1]) == {} == observed_use({"pods": "x"})
+def test_observed_use_skips_pods_without_a_name_or_a_measured_use() -> None:
+    observation = parse_observation(json.dumps({"pods": [
+        {"uid": "1", "namespace": "ns", "name": "a", "used_m": 40}, {"uid": "2", "namespace": "ns", "name": "b"},
+        {"uid": "3", "name": "d", "used_m": 1}, {"uid": "4", "namespace": "ns", "name": "e", "used_m": None}]}).encode())
+    assert observed_use(observation) == {"ns/a": 40}
+    assert observed_use(parse_observation(b"{}")) == {}
