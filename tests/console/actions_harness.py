@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from console.app import Settings, create_app, token_digest
 from console.plane import PLANE, ActionConfig, Plane
+from console.savings import SavingsConfig
 from temper.kube.client import ApiClient, ApiConfig
 from tests.console.fakeapi import FakeAgents, FakeApi, populate
 
@@ -74,32 +75,41 @@ class Harness:
         self.api.put("nodes", obj)
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+async def serve(app: web.Application, host: str = "127.0.0.1") -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, host, 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp keeps the server private
-    return runner, f"http://127.0.0.1:{port}"
+    return runner, f"http://{host}:{port}"
 
 
 async def start(aiohttp_client: AiohttpClient, tmp_path: Path, nodes: int = 4, pods: int = 40,
+                agents_host: str = "127.0.0.1", agents_by_ip: bool = False,
+                prepare: Callable[[FakeApi], None] | None = None, savings: SavingsConfig | None = None,
                 **config: Any) -> tuple[Harness, Callable[[], Awaitable[None]]]:
-    """The harness and its stop function; returns once the console's node cache is full."""
+    """The harness and its stop function; returns once the console's node cache is full.
+
+    The fake agents listen on ``agents_host``; ``agents_by_ip`` makes the console's template
+    ``http://{ip}:PORT/{node}`` (the chart's form) instead of the fixed host; ``prepare`` edits
+    the fake API's objects before it starts."""
     api = FakeApi()
     populate(api, nodes=nodes, pods=pods, namespaces=2)
     api.put("configmaps", {"metadata": {"namespace": CONFIGMAP[0], "name": CONFIGMAP[1], "annotations": {}},
                            "data": {}})
+    if prepare is not None:
+        prepare(api)
     await api.start()
     agents = FakeAgents(api)
-    agents_runner, agents_url = await serve(agents.app())
+    agents_runner, agents_url = await serve(agents.app(), agents_host)
+    template = f"http://{{ip}}:{agents_url.rsplit(':', 1)[1]}" if agents_by_ip else agents_url
     out = io.StringIO()
     store = tmp_path / "console.db"
-    actions = ActionConfig(**{"store_path": str(store), "agent_url": agents_url + "/{node}",
+    actions = ActionConfig(**{"store_path": str(store), "agent_url": template + "/{node}",
                               "agent_configmap": "/".join(CONFIGMAP), "drain_retry_s": 0.05,
                               "converge_poll_s": 0.02, "audit_out": out, **config})
     settings = Settings(tokens={token_digest(b"console", s): (f"boot-{r}", r) for r, s in SECRETS.items()},
-                        actions=actions)
+                        actions=actions, savings=savings or SavingsConfig())
     client = await aiohttp_client(create_app(ApiClient(ApiConfig(api.url)), settings))
     harness = Harness(api, agents, agents_url, client, out, store)
     for _ in range(200):
