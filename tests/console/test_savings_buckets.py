@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from console.agents import parse_observation
 from console.pricing import Price, PriceBook, PriceError, capacity_type, parse_price_book
 from console.savings import (
     BaselinePool,
@@ -20,7 +21,6 @@ from console.savings import (
     recommend,
     savings,
 )
-from console.agents import parse_observation
 from console.usage import UsageHistory, observed_use
 
 POOLS = [("m6i.xlarge", "on-demand", "eu-west-1"), ("c6i.4xlarge", "spot", "eu-west-1"), ("", "", "")]
@@ -172,6 +172,7 @@ def test_usage_history_keeps_the_last_samples_and_forgets_pods_that_are_gone() -
 def test_observed_use_skips_pods_without_a_name_or_a_measured_use() -> None:
     observation = parse_observation(json.dumps({"pods": [
         {"uid": "1", "namespace": "ns", "name": "a", "used_m": 40}, {"uid": "2", "namespace": "ns", "name": "b"},
-        {"uid": "3", "name": "d", "used_m": 1}, {"uid": "4", "namespace": "ns", "name": "e", "used_m": None}]}).encode())
+        {"uid": "3", "name": "d", "used_m": 1},
+        {"uid": "4", "namespace": "ns", "name": "e", "used_m": None}]}).encode())
     assert observed_use(observation) == {"ns/a": 40}
     assert observed_use(parse_observation(b"{}")) == {}
