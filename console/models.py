@@ -80,7 +80,8 @@ class NodeSummary(Model):
     capacity_m: int | None = Field(None, ge=0, description="status.capacity.cpu in millicores")
     capacity_type: str = Field("", description="spot | on-demand | '' (no known label says)")
     region: str = ""
-    internal_ip: str = Field("", description="status.addresses InternalIP ('' when none): {ip} in --agent-url")
+    internal_ip: str = Field("", description="status.addresses InternalIP ('' when none): {ip} in --agent-url "
+                                             "when no agent pod is known on the node")
 
 
 class Owner(Model):
