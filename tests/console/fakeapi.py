@@ -540,6 +540,8 @@ class FakeAgents:
     def __init__(self, api: FakeApi) -> None:
         self.api = api
         self.down: set[str] = set()
+        self.observed: dict[str, int] = {}
+        """node -> how many /observe requests its agent answered."""
         self.traces_supported = True
         self.trace_blobs: dict[str, bytes] = {}
 
@@ -554,6 +556,7 @@ class FakeAgents:
         node = request.match_info["node"]
         if node in self.down:
             return web.Response(status=503, text="agent down")
+        self.observed[node] = self.observed.get(node, 0) + 1
         return web.json_response(observe_for(self.api, node))
 
     async def trace(self, request: web.Request) -> web.Response:

@@ -104,6 +104,34 @@ async def test_the_savings_sampler_reads_the_agent_at_its_pod_ip_through_the_sha
         assert usage.samples and set(usage.samples) <= on_agent_node
         assert set(usage.recommended) <= on_agent_node and usage.recommended
         assert isinstance(await app[AGENTS].observe("node-00000"), Observation)
+        assert harness.agents.observed.keys() == {"node-00000"}  # nothing else is reachable
+    finally:
+        await stop()
+
+
+async def test_the_sampler_and_the_explorer_share_one_cache_per_node(aiohttp_client: AiohttpClient,
+                                                                     tmp_path: Path) -> None:
+    harness, stop = await started(aiohttp_client, tmp_path)
+    app = harness.client.app
+    assert app is not None
+    try:
+        app[AGENTS].ttl_s = 600.0  # every sweep (each 0.05 s) and read from now on hits the cache
+        usage = app[STATE].usage
+        pod = next(f"{p.namespace}/{p.name}" for p in app[EXPLORER].pods.items.values()
+                   if p.node == "node-00000" and p.namespace != "infera")
+        for _ in range(200):
+            if len(usage.samples.get(pod, ())) >= 1:
+                break
+            await asyncio.sleep(0.02)
+        requests = harness.agents.observed["node-00000"]
+        for _ in range(200):
+            if len(usage.samples[pod]) >= 6:
+                break
+            await asyncio.sleep(0.02)
+        assert len(usage.samples[pod]) >= 6
+        status, detail = await harness.call("get", "/api/v1/clusters/local/nodes/node-00000", "viewer")
+        assert status == 200 and detail["agent"]["reachable"] is True
+        assert harness.agents.observed["node-00000"] == requests  # no second poller, no second client
         unreachable = await app[AGENTS].observe("node-00001")
         assert isinstance(unreachable, m.AgentStatus) and "no agent pod" in (unreachable.error or "")
     finally:
