@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.console.browser.chromium import launched  # noqa: E402  # after the path insert
-from tests.console.browser.first_render import console_with_pods, first_rows_ms  # noqa: E402
+from tests.console.browser.chromium import launched  # after the path insert
+from tests.console.browser.first_render import console_with_pods, first_rows_ms
 
 TARGET_MS = 2000.0
 FLOOR_PODS = 12
