@@ -164,8 +164,10 @@ async def test_the_manifest_tab_shows_the_revision_diff(browser: Browser, consol
         await page.locator("[data-testid=manifest]").get_by_text("web-2-aaaaa").first.wait_for()
         diff = page.locator("[data-testid=revision-diff]")
         await diff.wait_for()
-        text = await diff.inner_text()
-        assert "-" in text and "web:1" in text and "web:2" in text, text
+        lines = [line.strip() for line in (await diff.inner_text()).splitlines()]
+        assert lines[:2] == ["--- revision 1 (web-1)", "+++ revision 2 (web-2)"], lines
+        assert [line for line in lines if line.startswith(("-", "+")) and "image:" in line] == \
+            ["-    - image: web:1", "+    - image: web:2"], lines  # one line each, as the unified diff has them
         await snapshot(page, "manifest")
 
 
