@@ -168,6 +168,7 @@ async def test_the_manifest_tab_shows_the_revision_diff(browser: Browser, consol
         assert lines[:2] == ["--- revision 1 (web-1)", "+++ revision 2 (web-2)"], lines
         assert [line for line in lines if line.startswith(("-", "+")) and "image:" in line] == \
             ["-    - image: web:1", "+    - image: web:2"], lines  # one line each, as the unified diff has them
+        await diff.scroll_into_view_if_needed()
         await snapshot(page, "manifest")
 
 
