@@ -1,6 +1,7 @@
 """The explorer, pod, manifest, savings and hub views in headless Debian Chromium through
-Playwright, against the real console (``tests.console.harness``-style: the console app, fake node
-agents serving ``/observe``, a price file, a hub registry with one dial-in peer that never dials)
+Playwright, against the real console (``tests.console.harness``: the console app and fake node
+agents serving ``/observe``; here with a price file and a hub registry holding one dial-in peer
+that never dials)
 and the fake Kubernetes API server of ``tests.console.fakeapi`` (no kube-apiserver here; the fake
 speaks the API's exact list/watch JSON and streams pod logs).
 
@@ -14,7 +15,6 @@ the page makes is checked against the OpenAPI spec on the way out (``chromium_pa
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,27 +23,24 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, Page
 
-from console.app import Settings, create_app, token_digest
-from console.explorer_api import EXPLORER
+from console.app import Settings, token_digest
 from console.peers import HubConfig
 from console.plane import ActionConfig
 from console.savings import SavingsConfig
-from temper.kube.client import ApiClient, ApiConfig
 from tests.console.browser.chromium import chromium_page, sign_in, snapshot
-from tests.console.fakeapi import FakeAgents, FakeApi, populate, populate_workloads
+from tests.console.fakeapi import FakeApi
+from tests.console.harness import TOKEN, running_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-SECRET = "viewer-secret"
 PRICES = """
 currency: USD
 prices:
   - {instanceType: m6i.xlarge, capacityType: on-demand, region: eu-west-1, nodeHour: 0.192}
 """
-SYNCED = {"nodes", "pods", "replicasets", "Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 
 @dataclass
@@ -53,47 +50,29 @@ class Console:
     url: str
 
     async def get_json(self, path: str) -> Any:
-        response = await self.client.get(path, headers={"Authorization": f"Bearer {SECRET}"})
+        response = await self.client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status == 200, (path, response.status)
         return await response.json()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    api = FakeApi()
-    populate(api, nodes=3, pods=12, namespaces=2)
-    populate_workloads(api)
-    await api.start()
-    agents = FakeAgents(api)
-    agent_runner = web.AppRunner(agents.app())
-    await agent_runner.setup()
-    site = web.TCPSite(agent_runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp keeps the server private
     (tmp_path / "prices.yaml").write_text(PRICES)
     (tmp_path / "peers.yaml").write_text("peers:\n  - {name: far, mode: dial-in, token: far-peer-token}\n")
-    settings = Settings(tokens={token_digest(b"console", SECRET): ("vera", "viewer")},
-                        actions=ActionConfig(agent_url=f"http://127.0.0.1:{port}/{{node}}"),
+
+    def settings_for(agent_url: str) -> Settings:
+        return Settings(tokens={token_digest(b"console", TOKEN): ("vera", "viewer")},
+                        actions=ActionConfig(agent_url=agent_url),
                         savings=SavingsConfig(prices_file=str(tmp_path / "prices.yaml"),
                                               data_dir=str(tmp_path / "data"), cache_seconds=0),
                         hub=HubConfig(peers_file=str(tmp_path / "peers.yaml"), probe_seconds=0.2))
-    app = create_app(ApiClient(ApiConfig(api.url)), settings)
-    client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        for _ in range(500):
-            if app[EXPLORER].synced >= SYNCED:
-                break
-            await asyncio.sleep(0.02)
-        yield Console(api, client, str(client.make_url("/")))
-    finally:
-        await client.close()
-        await agent_runner.cleanup()
-        await api.stop()
+
+    async with running_console(settings_for=settings_for) as r:
+        yield Console(r.api, r.client, str(r.client.make_url("/")))
 
 
 async def open_page(page: Page, c: Console, route: str) -> None:
-    await sign_in(page, c.url, SECRET, "viewer")
+    await sign_in(page, c.url, TOKEN, "viewer")
     await page.goto(f"{c.url}#/{route}")
 
 
