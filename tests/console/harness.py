@@ -58,7 +58,10 @@ class Running:
 
 @asynccontextmanager
 async def running_console(nodes: int = 3, pods: int = 12, workloads: bool = True,
-                          stream_capacity: int | None = None) -> AsyncIterator[Running]:
+                          stream_capacity: int | None = None,
+                          settings_for: Callable[[str], Settings] | None = None) -> AsyncIterator[Running]:
+    """``settings_for(agent_url)``, when given, makes the console's settings (the default: the
+    viewer token ``TOKEN`` and the fake agents' URL)."""
     api = FakeApi()
     populate(api, nodes=nodes, pods=pods, namespaces=2)
     if workloads:
@@ -70,8 +73,9 @@ async def running_console(nodes: int = 3, pods: int = 12, workloads: bool = True
     site = web.TCPSite(agent_runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp keeps the server private
-    settings = Settings(tokens={token_digest(b"console", TOKEN): ("vera", "viewer")},
-                        actions=ActionConfig(agent_url=f"http://127.0.0.1:{port}/{{node}}"))
+    agent_url = f"http://127.0.0.1:{port}/{{node}}"
+    settings = settings_for(agent_url) if settings_for else Settings(
+        tokens={token_digest(b"console", TOKEN): ("vera", "viewer")}, actions=ActionConfig(agent_url=agent_url))
     app = create_app(ApiClient(ApiConfig(api.url)), settings)
     if stream_capacity is not None:
         app[HUB].ring.__init__(stream_capacity, app[HUB].ring.epoch)  # type: ignore[misc]  # test-only resize

@@ -74,8 +74,11 @@ export async function del(path) {
   return (await raw('DELETE', path)).json();
 }
 
+// The largest page the API serves (its OpenAPI `limit` maximum; more is a 400 bad-limit).
+export const MAX_PAGE = 1000;
+
 // Every page of a paged list (limit/continue), handing each page to onPage as it arrives.
-export async function pages(pathOf, onPage, { firstLimit = 500, limit = 5000, signal } = {}) {
+export async function pages(pathOf, onPage, { firstLimit = 500, limit = MAX_PAGE, signal } = {}) {
   let cont = '';
   let first = true;
   for (;;) {

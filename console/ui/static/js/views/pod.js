@@ -13,6 +13,15 @@ import { RevisionDiff, WORKLOAD_KINDS } from './workloads.js';
 const POLL_MS = 2000;
 const MAX_SAMPLES = 300; // 10 minutes at one sample per 2 s
 const MAX_LOG_LINES = 5000; // the page keeps the newest lines only
+const MIN_WINDOW_S = 60; // the time axis spans at least a minute, so the first samples read as seconds, not years
+
+// The x range from the samples themselves: uPlot widens a single time point by 86,400,000 s.
+function timeWindow(u, min, max) {
+  const xs = u.data[0];
+  if (!xs || !xs.length) return [min, max];
+  const last = xs[xs.length - 1];
+  return [Math.min(xs[0], last - MIN_WINDOW_S), last];
+}
 
 function Chart({ title, series, data, unit }) {
   const box = useRef(null);
@@ -23,7 +32,7 @@ function Chart({ title, series, data, unit }) {
       title, width, height: 170,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, dash: s.dash, value: (u, v) => (v === null ? '—' : `${v.toFixed(1)}${unit}`) }))],
       axes: [{}, { values: (u, vals) => vals.map((v) => `${v}${unit}`), size: 60 }],
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: timeWindow } },
     }, data, box.current);
     const observer = new ResizeObserver(() => plot.current.setSize({ width: Math.max(280, box.current.clientWidth), height: 170 }));
     observer.observe(box.current);

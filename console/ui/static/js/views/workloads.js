@@ -48,7 +48,7 @@ function DiffText({ text }) {
   return html`<pre class="diff" data-testid="revision-diff" tabindex="0" aria-label="Revision diff">${text.split('\n').map((line) => {
     const cls = line.startsWith('+') && !line.startsWith('+++') ? 'add'
       : line.startsWith('-') && !line.startsWith('---') ? 'del' : line.startsWith('@@') ? 'hunk' : '';
-    return html`<span class=${cls}>${line}\n</span>`;
+    return html`<span class=${cls}>${`${line}\n`}</span>`; // htm drops a literal newline between tags
   })}</pre>`;
 }
 
