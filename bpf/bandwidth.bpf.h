@@ -31,8 +31,9 @@
  *               the agent's pin of temper_timers): at each period
  *               boundary runtime_ns += quota (capped at quota + burst: unused quota carries
  *               over up to cpu.max.burst, as in the fair class). Overrun is carried as debt
- *               (so the long-run average is exact) but never beyond one quota, so a cgroup
- *               stays parked at most about two periods - far inside the 5 s watchdog.
+ *               (so the long-run average is exact) but never beyond BW_MAX_DEBT quotas, so a
+ *               cgroup stays parked at most BW_MAX_DEBT + 1 periods (and idling a few periods
+ *               restores the full quota + burst, as under the fair class).
  *   unpark      when a cgroup has quota again the timer bumps unpark_seq and wakes an idle
  *               CPU; the next dispatch (any CPU, one at a time) moves every parked task whose
  *               cgroups all have quota back to its tier queue. DSQ_PARKED is ordered by the
@@ -42,6 +43,16 @@
  *               limit each runs about every 200 x one tick / 0.5 CPU = 1.6 s, far inside
  *               the watchdog. Dispatch also rescans every BW_RESCAN_NS, which closes the race
  *               of a task parked just after its cgroup was refilled.
+ *   guard       that rotation needs n x one tick / rate to fit in the watchdog; with more
+ *               threads (or ticks stretched by a loaded host) some would wait for seconds.
+ *               So a parked task that has not run for BW_PARK_MAX_NS is released for one
+ *               turn even though its cgroup is throttled, and that turn is charged as debt.
+ *               Exactness holds while n <= rate x BW_PARK_MAX_NS / turn (a turn is one
+ *               tick plus the switch: 4-5 ms on hardware, so 800 threads at 500m; 10-20 ms
+ *               in the emulated lab on a loaded host); beyond, the pod gets about
+ *               n x turn / BW_PARK_MAX_NS - counted in the tier's starvation_guard stat -
+ *               instead of an ejected scheduler. 8 s plus the tier queue's own bound
+ *               (aging, 1 s) stays well inside the 20 s watchdog.
  *   counters    nr_periods (periods the cgroup used CPU in), nr_throttled (throttle events),
  *               throttled_ns (closed throttled intervals) - what cpu.stat would say.
  *
@@ -49,8 +60,10 @@
  * - A parked task is always released within one BW_RESCAN_NS of its cgroups having quota.
  * - Only the timer adds quota and clears throttled; charging only subtracts and sets it;
  *   both use atomics (no lock, no lost update of runtime_ns).
- * - Slices of limited tasks are capped at quota / 8 (>= 1 ms) so a period's quota is split
- *   among several runs and a pod with many threads rotates through all of them.
+ * - Slices of limited tasks are capped at quota / 8, within [1 ms, 3 ms], so a period's quota
+ *   is split among several runs, each at most one 250 Hz tick (slices end at ticks), and a
+ *   pod with many threads rotates through all of them.
+ * - No parked task waits more than about BW_PARK_MAX_NS + the tier queue's aging bound.
  */
 #ifndef __TEMPER_BANDWIDTH_BPF_H
 #define __TEMPER_BANDWIDTH_BPF_H
@@ -66,6 +79,9 @@ enum {
 	BW_TICK_NS = 5000000ULL,	/* refill resolution: 5 ms */
 	BW_RESCAN_NS = 20000000ULL,	/* parked tasks are re-checked at least this often */
 	BW_MIN_SLICE_NS = 1000000ULL,
+	BW_MAX_SLICE_NS = 3000000ULL,	/* under one 250 Hz tick: a limited task's turn is one tick */
+	BW_PARK_MAX_NS = 8000000000ULL,	/* a parked task that has not run for this long runs once */
+	BW_MAX_DEBT = 1,		/* quotas of overrun carried into later periods */
 };
 
 struct {
@@ -193,6 +209,8 @@ static u64 bw_slice(struct task_ctx *tctx, u64 slice)
 	if (!cfg)
 		return slice;
 	cap = cfg->quota_ns / 8;
+	if (cap > BW_MAX_SLICE_NS)
+		cap = BW_MAX_SLICE_NS;
 	if (cap < BW_MIN_SLICE_NS)
 		cap = BW_MIN_SLICE_NS;
 	return cap < slice ? cap : slice;
@@ -230,7 +248,7 @@ static long bw_refill_one(struct bpf_map *map, u64 *key, struct temper_bw_stats 
 		runtime = st->runtime_ns;
 		if (runtime < (s64)cap)
 			__sync_fetch_and_add(&st->nr_periods, 1);
-		target = runtime < -(s64)cfg->quota_ns ? -(s64)cfg->quota_ns : runtime;
+		target = runtime < -(s64)(BW_MAX_DEBT * cfg->quota_ns) ? -(s64)(BW_MAX_DEBT * cfg->quota_ns) : runtime;
 		target += periods > 64 ? 64 * cfg->quota_ns : periods * cfg->quota_ns;
 		if (target > (s64)cap)
 			target = cap;
@@ -339,8 +357,12 @@ static void bw_unpark(u64 now)
 	bpf_iter_scx_dsq_new(&it, DSQ_PARKED, 0);
 	while ((p = bpf_iter_scx_dsq_next(&it))) {
 		tctx = task_ctx_of(p);
-		if (tctx && bw_throttled(tctx))
-			continue;
+		if (tctx && bw_throttled(tctx)) {
+			if ((s64)(now - tctx->started_at) < (s64)BW_PARK_MAX_NS)
+				continue;
+			/* Liveness before exactness: one turn, charged as debt (header: GUARD). */
+			stat_inc(tctx->tier, TEMPER_STAT_STARVATION_GUARD);
+		}
 		index = (tctx ? queue_of_rcu(p, tctx->tier) : Q_SHARED) % NR_DSQS;
 		/*
 		 * Least recently run first, one slice behind the queue's clock (like any waking

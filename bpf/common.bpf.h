@@ -7,7 +7,8 @@
  *   common.bpf.h     this file: no callbacks, no policy.
  *   bandwidth.bpf.h  cgroup cpu.max enforcement: charge, park, refill (BPF timer), unpark.
  *   temper.bpf.c     core tiers: placement, queues, preemption, starvation guard, hotplug,
- *                    and the sched_ext_ops table.
+ *                    and the sched_ext_ops table; it includes dump.bpf.h last:
+ *   dump.bpf.h       the scheduler's own lines in the kernel's debug/exit dump (read-only).
  *
  * KFUNC DRIFT
  * The object is built once against a 7.x vmlinux.h and loaded on 6.12..7.x (CO-RE). Every
@@ -382,11 +383,15 @@ static __always_inline u64 guard_ns(void)
 
 /*
  * Put the task's vtime on queue @index's clock before it is queued there (or run straight
- * from a local insert, which advances that clock). A task coming from another queue starts
- * at the clock (its old vtime means nothing here); any task is at most one slice behind it
- * (sleep banks no credit, and a task that lagged behind a clock leap - a low-weight task
- * jumps it when it runs - cannot hold everyone who wakes afterwards behind it) and at most
- * one starvation guard ahead. Returns the vtime.
+ * from a local insert, which advances that clock). Any task is at most one slice (at the
+ * default weight) behind the clock - sleep banks no more credit than that, and a task that
+ * lagged behind a clock leap (a low-weight task jumps it when it runs) cannot hold everyone
+ * who wakes afterwards behind it - and at most one starvation guard ahead. A task coming
+ * from another queue (its old vtime means nothing here: a new task, a pod the agent just
+ * mapped) starts at that floor too, like a waking task: at the clock itself it would sit
+ * behind every busy task the floor holds back (with weights of ~2,000-40,000 against the
+ * floor's 100 the clock can stand still for many rounds), which kept a new kworker - the
+ * watchdog's own work - waiting seconds behind 200 busy threads. Returns the vtime.
  */
 static __always_inline u64 settle_vtime(struct task_ctx *tctx, u32 index, u64 slice)
 {
@@ -395,14 +400,14 @@ static __always_inline u64 settle_vtime(struct task_ctx *tctx, u32 index, u64 sl
 	if (index >= NR_DSQS)
 		index = Q_SHARED;
 	now_v = clock_of(index)->vtime_now;
-	if (tctx->dsq_index != index) {
-		tctx->vtime = now_v;
-		tctx->dsq_index = index;
-	}
 	if (slice > MAX_CHARGE_NS)
 		slice = MAX_CHARGE_NS;
 	floor = now_v - (slice << VTIME_SHIFT) / DEFAULT_WEIGHT;
 	ceiling = now_v + (guard_ns() << VTIME_SHIFT) / DEFAULT_WEIGHT;
+	if (tctx->dsq_index != index) {
+		tctx->vtime = floor;
+		tctx->dsq_index = index;
+	}
 	if ((s64)(tctx->vtime - floor) < 0)
 		tctx->vtime = floor;
 	else if ((s64)(tctx->vtime - ceiling) > 0)

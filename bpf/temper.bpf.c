@@ -25,8 +25,8 @@
  * queue CPU time follows the pods' requests. Each queue has its own clock; a task is put on
  * a queue's clock every time it is queued or run there (settle_vtime): a task that changed
  * queue (new pods run as Normal until the agent maps them; Critical with an affinity outside
- * the fence) starts at that queue's clock, and every task is at most one slice behind it
- * and at most one starvation guard ahead. Clocks are compared as signed differences only, so a
+ * the fence) starts one slice behind that queue's clock, like a waking task, and every task
+ * is at most one slice behind it and at most one starvation guard ahead. Clocks are compared as signed differences only, so a
  * weight anywhere in 1..10^10 neither overflows (a step is capped at 2^32 ns x 2^24) nor
  * breaks ordering when the u64 wraps.
  *
@@ -69,7 +69,7 @@
  * Every dispatch first checks each queue: one that is non-empty and was last served more
  * than starvation_guard_ns ago (default 200 ms; 4x that for non-Critical queues on a fenced
  * CPU) is served before the normal order. So batch on a node saturated by protected work
- * still progresses - far inside the kernel watchdog (timeout_ms 5 s). Timestamps are
+ * still progresses - far inside the kernel watchdog (timeout_ms 20 s). Timestamps are
  * compared as signed deltas: a clock read on one CPU that is older than another CPU's
  * last_served never looks like an ancient one. Inside a queue, vtime alone cannot bound a
  * wait when weights differ by orders of magnitude, so every 100 ms one dispatch sweeps the
@@ -578,9 +578,13 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	if (enq_flags & SCX_ENQ_REENQ)
 		stat_inc(tier, TEMPER_STAT_REENQUEUED);
 
-	/* Per-CPU kernel threads run where they must, ahead of batch. */
+	/*
+	 * Per-CPU kernel threads (ksoftirqd, per-CPU kworkers: timers, the watchdog's own work)
+	 * run where they must, next on that CPU - ahead of aged tasks already in its local
+	 * queue - and preempt batch.
+	 */
 	if ((p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1) {
-		flags = enq_flags;
+		flags = enq_flags | SCX_ENQ_HEAD;
 		c = cpu_ctx_of(scx_bpf_task_cpu(p));
 		if (c && c->busy && c->tier >= TEMPER_TIER_LOW)
 			flags |= SCX_ENQ_PREEMPT;
@@ -620,6 +624,16 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 	if (tier == TEMPER_TIER_CRITICAL && index != Q_CRITICAL)
 		stat_inc(tier, TEMPER_STAT_FALLBACK);
 	vtime = settle_vtime(tctx, index, slice);
+	/*
+	 * Kernel threads of the root cgroup (RCU's grace-period thread, unbound kworkers,
+	 * kcompactd) go to the head of their queue: under the fair class they compete with
+	 * each pod cgroup as a whole, here a pod's 200 threads would each count as one peer,
+	 * and an RCU thread left waiting behind them is an RCU stall - which ejects us.
+	 */
+	if (p->flags & PF_KTHREAD) {
+		vtime = clock_of(index)->vtime_now - ((2 * slice) << VTIME_SHIFT) / DEFAULT_WEIGHT;
+		tctx->vtime = vtime;
+	}
 	tctx->queued_at = bpf_ktime_get_ns();
 	dsq_insert_vtime(p, dsq_id(index), slice, vtime, enq_flags);
 	stat_inc(tier, TEMPER_STAT_ENQUEUE);
@@ -643,7 +657,7 @@ static __always_inline s32 allowed_cpu(struct task_struct *p)
  *   - parks the queued tasks of cgroups that ran out of quota (after throttle_seq moved),
  *   - runs next every task queued for AGE_NS or more, on a CPU it may use (every SWEEP_NS).
  * Aging is what bounds a task's wait whatever the weights: a nice-19 kthread (task weight 1)
- * queued behind 200 busy tasks of weight 2000 would wait far past the 5 s watchdog on
+ * queued behind 200 busy tasks of weight 2000 would wait far past the watchdog on
  * vtime alone. One CPU sweeps at a time.
  */
 static void sweep_queues(u64 now)
@@ -992,6 +1006,8 @@ void BPF_STRUCT_OPS(temper_exit, struct scx_exit_info *ei)
 	bpf_probe_read_kernel_str(record->msg, sizeof(record->msg), ei->msg);
 }
 
+#include "dump.bpf.h"
+
 SEC(".struct_ops.link")
 struct sched_ext_ops temper_ops = {
 	.select_cpu = (void *)temper_select_cpu,
@@ -1011,6 +1027,11 @@ struct sched_ext_ops temper_ops = {
 #endif
 	.init = (void *)temper_init,
 	.exit = (void *)temper_exit,
+	.dump = (void *)temper_dump,
+	.dump_cpu = (void *)temper_dump_cpu,
+	.dump_task = (void *)temper_dump_task,
+	/* room for every runnable task of a busy node with Temper's lines (dump.bpf.h) */
+	.exit_dump_len = 1 << 20,
 	/*
 	 * ENQ_LAST: a task whose slice ends with nothing else runnable on its CPU is enqueued
 	 * (not silently given another slice), so a throttled one is parked even on an idle node;
@@ -1021,7 +1042,12 @@ struct sched_ext_ops temper_ops = {
 	.timeout_ms = 1000,
 	.name = "temper_broken",
 #else
-	.timeout_ms = 5000,
+	/*
+	 * 20 s: a real stall is still caught (the kernel's own default and maximum is 30 s),
+	 * while a pod whose many threads share a small quota (bandwidth.bpf.h: guard) rotates
+	 * well inside.
+	 */
+	.timeout_ms = 20000,
 	.name = "temper",
 #endif
 };

@@ -5,7 +5,8 @@ One boot per kernel (7.2, and 6.12 with the pre-6.13 kfunc names) runs
 the same boot, High over Normal at equal requests, a live limit change, burst, the throttle
 counters, 200 throttled tasks in one pod, a new pod moving from Normal to Critical on a node
 saturated for 20 s, CPU hotplug, 1,000 pod arrivals/departures - and the scheduler is
-never ejected. A separate SMT boot checks that batch is kept off the sibling of a core
+never ejected. A 4-vCPU boot as 2 sockets with SMT runs it again for ejections.
+A separate SMT boot checks that batch is kept off the sibling of a core
 running Critical. On failure the kernel's
 exit dump (every runnable task and its queue) is in the scenario's records.
 """
@@ -26,18 +27,9 @@ def lab(built_lab: fetch.Lab) -> fetch.Lab:
     return built_lab
 
 
-@pytest.mark.parametrize(("kernel", "cpus", "topology"), [
-    ("7.2", 2, ""), ("6.12", 2, ""),
-    # 2 sockets, 2 LLCs: correctness beyond two vCPUs, not latency. Known open bug (issue 10,
-    # benchmarks/RESULTS.md "Open: an ejection"): on 2-socket guests the 200-throttled-threads
-    # step sometimes ejects the scheduler (parked tasks not released); kept running, not hidden.
-    pytest.param("7.2", 4, "sockets=2,cores=2", marks=pytest.mark.xfail(
-        reason="issue 10: intermittent ejection with 200 throttled threads on 2-socket guests", strict=False)),
-])
-def test_limits_hold_and_routine_events_never_eject_the_scheduler(
-        lab: fetch.Lab, kernel: vm.KernelName, cpus: int, topology: str) -> None:
-    result = vm.run_scenario(kernel, "hardening", lab=lab, timeout=1200, cpus=cpus, topology=topology,
-                             mem="2G" if cpus > 2 else "1G")
+@pytest.mark.parametrize("kernel", ["7.2", "6.12"])
+def test_limits_hold_and_routine_events_never_eject_the_scheduler(lab: fetch.Lab, kernel: vm.KernelName) -> None:
+    result = vm.run_scenario(kernel, "hardening", lab=lab, timeout=1200, cpus=2, mem="1G")
     failed = failed_checks(result)
     assert result.ok and not failed, failed or result.to_json()
     temper, fair = result.record("cpu_max_temper")["cpus"], result.record("cpu_max_fair_class")["cpus"]
@@ -55,6 +47,34 @@ def test_limits_hold_and_routine_events_never_eject_the_scheduler(
     assert result.record("never_ejected")["enable_seq"] == result.record("cpu_max_temper")["enable_seq"]
     # 7.2 forwards cpu.max to sched_ext (6.17+): the temper_kbw object enforces it without the map.
     assert result.record("kernel_forwarded_limits")["available"] is (kernel == "7.2")
+
+
+EJECTION_CHECKS = ("tier_move_after_saturation", "hotplug_keeps_scheduler", "pod_churn", "never_ejected")
+
+
+def test_nothing_ejects_the_scheduler_on_two_sockets_with_smt(lab: fetch.Lab) -> None:
+    """The same scenario on 4 vCPUs as 2 sockets x 1 core x 2 threads (2 LLCs, SMT): the topology
+    whose 200-throttled-threads step ejected the scheduler in 4 of 4 runs before three fixes
+    (benchmarks/RESULTS.md, "The 200-thread ejection, explained"). Pod churn is cut to 200 pods:
+    4 emulated vCPUs on 2 host cores make it slow, and the 2-vCPU boots run the full 1,000.
+
+    Strict: the scheduler is never ejected, every thread runs, churn and hotplug pass. Soft (an
+    xfail naming the checks): limit accuracy and weights, which on 4 emulated vCPUs depend on
+    how long a tick lasts - 10-20 ms turns make 200 threads at 500m rotate slower than the
+    bandwidth guard (8 s), and the guard's extra turns put the pod over its limit.
+    """
+    result = vm.run_scenario("7.2", "hardening", lab=lab, timeout=1200, cpus=4, topology="sockets=2,cores=1,threads=2",
+                             mem="2G", args={"churn_pods": 200})
+    assert result.ok, result.to_json()
+    crowd = result.record("many_throttled_threads")
+    assert crowd["state"] == "enabled" and crowd["tasks"] >= 201 and crowd["never_ran"] <= 1, crowd
+    strict = [r for r in failed_checks(result) if r["name"] in EJECTION_CHECKS]
+    assert not strict, strict
+    assert result.record("never_ejected")["enable_seq"] == result.record("cpu_max_temper")["enable_seq"]
+    assert result.record("pod_churn")["arrivals"] == 200
+    soft = [r for r in failed_checks(result) if r["name"] not in EJECTION_CHECKS]
+    if soft:
+        pytest.xfail(f"issue 10, accuracy on 4 emulated vCPUs: {soft}")
 
 
 def test_batch_is_kept_off_the_smt_sibling_of_running_critical(lab: fetch.Lab) -> None:
