@@ -105,10 +105,7 @@ def sched_turns(pid: int) -> tuple[int, int]:
 
 
 def run_ns(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0
+    return sched_turns(pid)[0]
 
 
 def bpftool(*args: str) -> subprocess.CompletedProcess[str]:
