@@ -36,7 +36,10 @@
  *               restores the full quota + burst, as under the fair class).
  *   unpark      when a cgroup has quota again the timer bumps unpark_seq and wakes an idle
  *               CPU; the next dispatch (any CPU, one at a time) moves every parked task whose
- *               cgroups all have quota back to its tier queue. DSQ_PARKED is ordered by the
+ *               cgroups all have quota back to its tier queue, and kicks CPUs for them as their
+ *               wake-ups would (an idle CPU, else one running a tier they preempt: a
+ *               refilled Normal pod does not wait for batch's slice ends, period after
+ *               period, on a saturated node). DSQ_PARKED is ordered by the
  *               time each task last started running, and unparked tasks get consecutive
  *               vtimes just behind the queue's clock in that order: the tasks of a throttled
  *               pod take turns, least recently run first, so with 200 threads and a 500m
@@ -330,13 +333,20 @@ static void bw_watchdog(u64 now)
 	bw_walk(now);
 }
 
+/* What one bw_unpark scan put back, per tier queue: the caller kicks CPUs for them. */
+struct bw_released {
+	u32 tasks[NR_DSQS];
+};
+
 /*
  * From ops.dispatch: move parked tasks whose cgroups have quota again back to their tier
- * queue, at a vtime rebased on that queue's clock. The iteration is one RCU read section:
- * nothing inside may take or drop the RCU lock.
+ * queue, at a vtime rebased on that queue's clock, counting them in @released. Returns
+ * whether any moved. The iteration is one RCU read section: nothing inside may take or drop
+ * the RCU lock (so the kicks for the released tasks are the caller's, after it).
  */
-static void bw_unpark(u64 now)
+static bool bw_unpark(u64 now, struct bw_released *released)
 {
+	bool moved = false;
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
 	struct task_ctx *tctx;
@@ -344,15 +354,15 @@ static void bw_unpark(u64 now)
 	u32 index;
 
 	if (seq == unpark_done && (s64)(now - last) < (s64)BW_RESCAN_NS)
-		return;
+		return false;
 	if (scx_bpf_dsq_nr_queued(DSQ_PARKED) <= 0) {
 		unpark_done = seq;
 		unpark_scanned_at = now;
-		return;
+		return false;
 	}
 	/* One CPU scans at a time; the others go on with their own dispatch. */
 	if (__sync_val_compare_and_swap(&unpark_scanned_at, last, now) != last)
-		return;
+		return false;
 	unpark_done = seq;
 	bpf_iter_scx_dsq_new(&it, DSQ_PARKED, 0);
 	while ((p = bpf_iter_scx_dsq_next(&it))) {
@@ -375,9 +385,13 @@ static void bw_unpark(u64 now)
 			tctx->dsq_index = index;
 			tctx->queued_at = now;
 		}
-		dsq_move_vtime(&it, p, dsq_id(index), vtime);
+		if (dsq_move_vtime(&it, p, dsq_id(index), vtime)) {
+			released->tasks[index]++;
+			moved = true;
+		}
 	}
 	bpf_iter_scx_dsq_destroy(&it);
+	return moved;
 }
 
 #ifdef TEMPER_KERNEL_BW

@@ -189,6 +189,7 @@ enum {
 	MAX_CHARGE_NS = 1ULL << 32,	/* one charge/vtime step never exceeds ~4.3 s of CPU */
 	AGE_NS = 1000000000ULL,		/* a task queued this long is run next, whatever its vtime */
 	SWEEP_NS = 100000000ULL,	/* how often dispatch sweeps the queues for aged tasks */
+	UNPARK_KICKS = 4,		/* CPUs kicked per queue for the tasks one unpark released */
 };
 
 /* ---- maps shared with the agent (layouts in temper.h) ---- */

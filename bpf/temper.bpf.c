@@ -117,8 +117,7 @@
  *
  * PRODUCTION READINESS
  * Single global queue per tier (fine to a few dozen CPUs; per-LLC queues are the next step);
- * victim search is linear in CPUs; no SMT sibling policy; per-task (not per-cgroup) fairness
- * inside a queue.
+ * victim search is linear in CPUs; per-task (not per-cgroup) fairness inside a queue.
  */
 #include "common.bpf.h"
 #include "bandwidth.bpf.h"
@@ -430,7 +429,7 @@ static __always_inline bool may_preempt(u32 waker, u32 victim, bool on_fenced)
  * A CPU where a task of @tier may preempt what runs now (see may_preempt), trying @prefer
  * first, or -1. Critical prefers a borrower on the fence and falls back to batch on a shared
  * CPU; other tiers preempt only on shared CPUs. Claims it (busy = 0) so concurrent wake-ups
- * spread over victims.
+ * spread over victims. @p NULL: any CPU (tasks released from parking: kick_released).
  */
 static s32 find_victim(struct task_struct *p, u32 tier, s32 prefer)
 {
@@ -451,7 +450,7 @@ static s32 find_victim(struct task_struct *p, u32 tier, s32 prefer)
 		fenced = cpu_is_fenced(cpu);
 		if (tier != TEMPER_TIER_CRITICAL && fenced)
 			continue;
-		if (!may_preempt(tier, c->tier, fenced) || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		if (!may_preempt(tier, c->tier, fenced) || (p && !bpf_cpumask_test_cpu(cpu, p->cpus_ptr)))
 			continue;
 		if (tier == TEMPER_TIER_CRITICAL && nr_fenced && !fenced) {
 			if (spare < 0)
@@ -486,6 +485,65 @@ static void kick_for(struct task_struct *p, u32 tier)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 		stat_inc(tier, TEMPER_STAT_PREEMPT_KICK);
 	}
+}
+
+/* The tier whose preemption rights the tasks of queue @index have (SHARED: High and Normal alike). */
+static __always_inline u32 tier_of_queue(u32 index)
+{
+	switch (index) {
+	case Q_CRITICAL:
+		return TEMPER_TIER_CRITICAL;
+	case Q_LOW:
+		return TEMPER_TIER_LOW;
+	case Q_BACKGROUND:
+		return TEMPER_TIER_BACKGROUND;
+	default:
+		return TEMPER_TIER_NORMAL;
+	}
+}
+
+/*
+ * After bw_unpark put tasks back on their queues: wake or preempt for them as their wake-ups
+ * would (an idle CPU of their side of the fence, else a CPU whose tier they preempt). Without
+ * this, a limited pod refilled on a node saturated by batch waits for a batch slice end on
+ * every CPU, period after period. At most UNPARK_KICKS CPUs per queue and refill.
+ */
+static void kick_released(struct bw_released *released)
+{
+	struct bpf_iter_num kicks;
+	struct cpu_masks *m;
+	u32 zero = 0, index, tier, exhausted = 0;
+	s32 cpu;
+	int s;
+
+	m = bpf_map_lookup_elem(&masks, &zero);
+	if (!m)
+		return;
+	/* One bounded iterator over (queue, kick) pairs: the verifier's loop check wants that. */
+	temper_iter_begin(kicks, s, 0, NR_DSQS * UNPARK_KICKS) {
+		index = ((u32)s / UNPARK_KICKS) % NR_DSQS;
+		if ((u32)s % UNPARK_KICKS >= released->tasks[index] || (exhausted & (1U << index)))
+			continue;
+		tier = tier_of_queue(index);
+		bpf_rcu_read_lock();
+		if (tier == TEMPER_TIER_CRITICAL && nr_fenced)
+			cpu = m->fenced ? scx_bpf_pick_idle_cpu(cast_mask(m->fenced), 0) : -1;
+		else
+			cpu = m->shared ? scx_bpf_pick_idle_cpu(cast_mask(m->shared), 0) : -1;
+		bpf_rcu_read_unlock();
+		if (cpu >= 0) {
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+			continue;
+		}
+		cpu = find_victim(NULL, tier, -1);
+		if (cpu < 0) {
+			exhausted |= 1U << index;
+			continue;
+		}
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+		stat_inc(tier, TEMPER_STAT_PREEMPT_KICK);
+	}
+	temper_iter_end(kicks);
 }
 
 /* Run @p from @cpu's local queue now: its vtime joins its tier queue's clock there first. */
@@ -642,11 +700,26 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 
 u64 swept_at;		/* when the aging sweep last ran */
 
-/* A CPU @p may run on, its current one if allowed. Caller in an RCU read section. */
-static __always_inline s32 allowed_cpu(struct task_struct *p)
+/*
+ * A CPU @p (of @tier) may run on: its current one if allowed - but a non-Critical task last
+ * on a fenced CPU goes to a shared one it may use, if any (aging must not put batch in the
+ * fence's local queue, ahead of Critical and beside a Critical SMT sibling). Caller in an
+ * RCU read section.
+ */
+static __always_inline s32 allowed_cpu(struct task_struct *p, u32 tier)
 {
-	s32 cpu = scx_bpf_task_cpu(p);
+	s32 cpu = scx_bpf_task_cpu(p), shared;
+	struct cpu_masks *m;
+	u32 zero = 0;
 
+	if (tier != TEMPER_TIER_CRITICAL && cpu_is_fenced(cpu)) {
+		m = bpf_map_lookup_elem(&masks, &zero);
+		if (m && m->shared) {
+			shared = bpf_cpumask_any_and_distribute(cast_mask(m->shared), p->cpus_ptr);
+			if (shared >= 0 && shared < (s32)nr_cpu_ids)
+				return shared;
+		}
+	}
 	if (bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 		return cpu;
 	return bpf_cpumask_first(p->cpus_ptr);
@@ -692,7 +765,7 @@ static void sweep_queues(u64 now)
 			}
 			if (!age || (s64)(now - tctx->queued_at) < (s64)AGE_NS)
 				continue;
-			cpu = allowed_cpu(p);
+			cpu = allowed_cpu(p, tctx->tier);
 			if (cpu >= 0 && cpu < (s32)nr_cpu_ids && dsq_move(&it, p, SCX_DSQ_LOCAL_ON | cpu)) {
 				stat_inc(tctx->tier, TEMPER_STAT_STARVATION_GUARD);
 				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
@@ -753,11 +826,23 @@ static __always_inline bool sibling_runs_critical(s32 cpu)
 	return sib && sib->fence_critical;
 }
 
+/* Whether @prev (the task whose slice ended on a fenced CPU) is Critical, runnable, not throttled. */
+static __always_inline bool keeps_fenced_cpu(struct task_struct *prev)
+{
+	struct task_ctx *tctx;
+
+	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
+		return false;
+	tctx = task_ctx_of(prev);
+	return tctx && tctx->tier == TEMPER_TIER_CRITICAL && !bw_throttled(tctx);
+}
+
 void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u64 now = bpf_ktime_get_ns();
 	u64 guard = guard_ns();
 	struct bpf_iter_num queues;
+	struct bw_released released = {};
 	bool fenced, smt_busy, guarded = false;
 	u32 i;
 	int s;
@@ -767,7 +852,8 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 #endif
 	if (nr_bw_cgroups) {
 		bw_watchdog(now);
-		bw_unpark(now);
+		if (bw_unpark(now, &released))
+			kick_released(&released);
 	}
 	sweep_queues(now);
 	fenced = cpu_is_fenced(cpu);
@@ -809,6 +895,15 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	 * halve the Critical thread's core: shared execution units, L1/L2).
 	 */
 	if (serve(Q_CRITICAL, now))
+		return;
+	/*
+	 * A Critical task whose slice just ended, still runnable and within its quota, keeps
+	 * its fenced CPU (nothing is lent: ENQ_LAST puts it straight back on this CPU). Lending
+	 * here would hand the CPU - and, with SMT, its sibling - to batch at every slice end and
+	 * take it back with a preemption. Tasks released from parking preempt batch like a
+	 * wake-up (kick_released), so nothing protected depends on this lending.
+	 */
+	if (keeps_fenced_cpu(prev))
 		return;
 	smt_busy = sibling_runs_critical(cpu);
 	for (i = Q_SHARED; i < NR_DSQS; i++) {
