@@ -21,6 +21,9 @@ One iteration (``Agent.step``):
      ``no_cgroup``); they are picked up by a later scan, which changes the ids and so
      triggers a new apply; a changed CPU limit (a resize) triggers one the same way. The
      plan handed over is always complete — the enforcer applies all or nothing;
+  3b. read every pod's threads from procfs (``nodeagent.threads``: ``cgroup.threads`` of the
+     pod and container cgroups, ``/proc/<tid>/stat`` and ``schedstat``) into one
+     ``ThreadSnapshot``, top-K per pod (``temper.threadsnap``); once per scan, never per request;
   4. refresh the enforcer's status, derive the enforcement state, publish annotations.
 
 Modes and the invariants between them:
@@ -61,12 +64,14 @@ from nodeagent.enforcement import EnforcementError, Enforcer, EnforcerStatus, Pr
 from nodeagent.podsource import PodSource
 from nodeagent.publish import Publisher, node_load
 from nodeagent.sysfs import SysfsError, read_online, read_topology
+from nodeagent.threads import ThreadReader
 from temper.annotations import EnforcementState, EnforcementStatus
 from temper.bandwidth import Bandwidth
 from temper.config import AgentConfig
 from temper.cpuset import format_cpulist
 from temper.plan import Plan, plan
 from temper.pods import PodInfo
+from temper.threadsnap import ThreadSnapshot
 from temper.topology import NodeTopology
 
 log = logging.getLogger(__name__)
@@ -139,6 +144,10 @@ class AgentState:
     """Cgroup id (pod or container) -> its CPU limit, limited cgroups only (read every scan)."""
     cpusets: dict[str, frozenset[int]] = field(default_factory=dict)
     """Pod uid -> its containers' constrained cpuset (the plan's ``cpusets`` input)."""
+    threads: ThreadSnapshot = field(default_factory=lambda: ThreadSnapshot(taken_at=0.0))
+    """Every planned pod's threads, read once per scan (``taken_at`` 0.0: not read yet)."""
+    threads_vanished: int = 0
+    """Threads (or cgroups) that went away between being listed and read, since start."""
     used_milli: dict[str, int] = field(default_factory=dict)
     pressure_pct: dict[str, float] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -186,7 +195,8 @@ class AgentState:
 
 class Agent:
     def __init__(self, config: AgentConfig, state: AgentState, source: PodSource, enforcer: Enforcer,
-                 cgroup_root: str, publisher: Publisher | None = None, sysfs_root: str | None = None) -> None:
+                 cgroup_root: str, publisher: Publisher | None = None, sysfs_root: str | None = None,
+                 proc_root: str = "/proc") -> None:
         self.config = config
         self.sysfs_root = sysfs_root
         """Where CPU hotplug is watched (None: the topology read at start is kept)."""
@@ -198,6 +208,7 @@ class Agent:
         self.usage = UsageTracker()
         self.reader = UsageReader(cgroup_root)
         self.facts = FactsReader(cgroup_root)
+        self.threads = ThreadReader(cgroup_root, proc_root)
         self._malformed: dict[str, set[int]] = {"limit": set(), "cpuset": set()}
         """Per file kind, the cgroup ids whose file is malformed now (each logged once)."""
         self._lock = asyncio.Lock()
@@ -326,6 +337,8 @@ class Agent:
             skipped[SKIP_MALFORMED_POD] = len(state.pod_errors)
             state.skipped = skipped
         self._read_skipped = bool(transient)
+        state.threads = self.threads.read(state.cgroups, time.time())
+        state.threads_vanished += state.threads.vanished
 
     def _log_malformed(self, kind: str, malformed: Mapping[int, str]) -> None:
         """Once per cgroup while its file stays malformed (again if it breaks again later)."""

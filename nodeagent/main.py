@@ -163,7 +163,8 @@ async def run(args: argparse.Namespace, config: AgentConfig) -> int:
         client, api_source, publisher = await _api_parts(args, config, state, background)
         if not args.pods_file:
             source = api_source
-    agent = Agent(config, state, source, enforcer, cgroup_root, publisher, sysfs_root=args.sysfs_root)
+    agent = Agent(config, state, source, enforcer, cgroup_root, publisher, sysfs_root=args.sysfs_root,
+                  proc_root=os.path.join(args.sysfs_root, "proc"))
     if client is not None:
         _start_safe_mode_poller(args, config, state, client, agent, background)
     stop = asyncio.Event()

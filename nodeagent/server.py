@@ -17,8 +17,16 @@ Design:
   cpu.stat-style counters for CPU-limited pods) are labelled ``namespace`` and ``pod`` and
   exist only for pods the agent knows a cgroup id of (``AgentState.cgroups``, the ids it
   hands the enforcer); entries for other cgroups (container levels) are not exported.
+  Per-thread series (``temper_pod_thread_cpu_seconds`` / ``_wait_seconds``, labels
+  ``namespace``, ``pod``, ``thread``) come from the scan's ``ThreadSnapshot``: ``thread`` is
+  ``<comm>-<tid>`` for a pod's top K threads and ``other`` for the sum of the rest, so a pod
+  has at most K+1 series per family whatever its thread count (``temper_pod_threads`` is the
+  count). ``other`` and a series whose thread leaves the top K are not monotonic across that
+  change (see docs/telemetry.md); per-thread counters are for "which threads", the pod's
+  cgroup usage stays the authority for "how much".
 - ``/observe``: ``observe_document(state)`` (pure) as JSON, or CBOR when the client sends
-  ``Accept: application/cbor``.
+  ``Accept: application/cbor``; its ``threads`` key is ``temper.threadsnap``'s
+  ``temper.threads/v1`` document.
 - ``/healthz``: 200 while the loop completes iterations (``AgentState.healthy``);
   ``/readyz``: 200 once the first plan is computed and, when enforcing, applied.
 """
@@ -43,6 +51,7 @@ from temper.annotations import EnforcementState
 from temper.bpfmaps import ThrottleStats
 from temper.cpuset import format_cpulist
 from temper.render import plan_to_dict
+from temper.threadsnap import snapshot_to_dict
 from temper.tiers import Tier
 
 AGENT_KEY = web.AppKey("agent", Agent)
@@ -114,6 +123,11 @@ class AgentCollector(Collector):
                 scheduler.add_metric([tier.label, name], counters.get(name, 0))
         yield scheduler
         yield from _throttle_metrics(state)
+        yield from _thread_metrics(state)
+        yield CounterMetricFamily(f"{prefix}_threads_vanished", "Threads (or cgroups) that exited between "
+                                  "being listed and read (skipped).", value=state.threads_vanished)
+        yield GaugeMetricFamily(f"{prefix}_thread_read_errors", "Pods whose threads could not all be read "
+                                "at the last scan (see /observe threads.errors).", value=len(state.threads.errors))
         yield GaugeMetricFamily(f"{prefix}_scan_duration_seconds", "Duration of the last loop iteration.",
                                 value=state.scan_seconds)
         yield CounterMetricFamily(f"{prefix}_scan_seconds", "Time spent in loop iterations.",
@@ -145,6 +159,31 @@ def _throttle_metrics(state: AgentState) -> Iterable[Metric]:
             throttled.add_metric(values, stats.nr_throttled)
             seconds.add_metric(values, stats.throttled_ns / 1e9)
     return (periods, throttled, seconds)
+
+
+def _thread_metrics(state: AgentState) -> Iterable[Metric]:
+    labels = ["namespace", "pod", "thread"]
+    count = GaugeMetricFamily("temper_pod_threads", "Threads read in the pod's cgroups at the last scan.",
+                              labels=["namespace", "pod"])
+    cpu = CounterMetricFamily("temper_pod_thread_cpu_seconds", "Time a thread ran on a CPU, in seconds "
+                              "(/proc/<tid>/schedstat); top threads as <comm>-<tid>, the rest summed as "
+                              "'other'.", labels=labels)
+    wait = CounterMetricFamily("temper_pod_thread_wait_seconds", "Time a thread was runnable but waited on a "
+                               "runqueue, in seconds (/proc/<tid>/schedstat); top threads as <comm>-<tid>, the "
+                               "rest summed as 'other'.", labels=labels)
+    snapshot = state.threads.pods
+    for pod in state.pods:
+        threads = snapshot.get(pod.uid)
+        if threads is None:
+            continue
+        count.add_metric([pod.namespace, pod.name], threads.total)
+        for thread in threads.threads:
+            values = [pod.namespace, pod.name, f"{thread.comm}-{thread.tid}"]
+            cpu.add_metric(values, thread.cpu_ns / 1e9)
+            wait.add_metric(values, thread.wait_ns / 1e9)
+        cpu.add_metric([pod.namespace, pod.name, "other"], threads.rest.cpu_ns / 1e9)
+        wait.add_metric([pod.namespace, pod.name, "other"], threads.rest.wait_ns / 1e9)
+    return (count, cpu, wait)
 
 
 def observe_document(state: AgentState) -> dict[str, Any]:
@@ -200,6 +239,7 @@ def observe_document(state: AgentState) -> dict[str, Any]:
             "counters": {tier.label: dict(counters) for tier, counters in status.counters.items()},
         },
         "ready": state.ready,
+        "threads": snapshot_to_dict(state.threads),
     }
 
 

@@ -67,12 +67,20 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("temper_agent_scan_duration_seconds", "gauge", "Slowest loop iteration (s)", unit="s"),
     MetricSpec("temper_agent_scan_seconds", "counter", "Agent loop time (s per s, all nodes)", unit="s"),
     MetricSpec("temper_agent_scans", "counter", "Loop iterations per second"),
+    MetricSpec("temper_agent_threads_vanished", "counter", "Threads that exited mid-read, per second"),
+    MetricSpec("temper_agent_thread_read_errors", "gauge", "Pods whose threads could not all be read"),
     # per-pod throttle counters, exported by the agent (from the scheduler's temper_bw_stats map)
     MetricSpec("temper_pod_cpu_nr_periods", "counter", "Limited pods: enforcement periods per second",
                ("namespace", "pod")),
     MetricSpec("temper_pod_cpu_nr_throttled", "counter", "Limited pods: throttles per second", ("namespace", "pod")),
     MetricSpec("temper_pod_cpu_throttled_seconds", "counter", "Limited pods: time throttled (s per s)",
                ("namespace", "pod"), unit="s"),
+    # per-thread telemetry (procfs, every scan): top K threads per pod plus "other"
+    MetricSpec("temper_pod_threads", "gauge", "Threads per pod", ("namespace", "pod")),
+    MetricSpec("temper_pod_thread_cpu_seconds", "counter", "Top threads: CPU time (s per s)",
+               ("namespace", "pod", "thread"), unit="s"),
+    MetricSpec("temper_pod_thread_wait_seconds", "counter", "Top threads: runqueue wait (s per s)",
+               ("namespace", "pod", "thread"), unit="s"),
     # scheduler extender (extender/metrics.py)
     MetricSpec("temper_extender_requests", "counter", "Extender requests per second", ("verb", "outcome")),
     MetricSpec("temper_extender_request_duration_seconds", "histogram", "Extender p99 latency", ("verb",),

@@ -120,7 +120,7 @@ async def test_throttle_counters_are_exported_per_pod_in_metrics_and_observe(
     for name in ("nr_periods", "nr_throttled", "throttled_seconds"):
         assert f"# TYPE temper_pod_cpu_{name}_total counter" in text or f"# TYPE temper_pod_cpu_{name} counter" in text
         assert f"# HELP temper_pod_cpu_{name}" in text
-    assert [k for k in samples if k.startswith("temper_pod_")] == [
+    assert [k for k in samples if k.startswith("temper_pod_cpu_")] == [
         f'temper_pod_cpu_{name}_total{{namespace="default",pod="db"}}'
         for name in ("nr_periods", "nr_throttled", "throttled_seconds")], "only pods with counters, nothing else"
     pods = {p["name"]: p for p in (await (await client.get("/observe")).json())["pods"]}

@@ -58,6 +58,9 @@ def write_pod_cgroup(root: Path, uid: str, qos: QosClass, driver: CgroupDriver =
     (directory / "cpu.pressure").write_text(PRESSURE.format(avg10=avg10))
     # A container below the pod, as kubelet creates: the scanner must not descend into it.
     (directory / "cri-containerd-0123abcd.scope").mkdir(exist_ok=True)
+    for cgroup in (directory, directory / "cri-containerd-0123abcd.scope"):  # every cgroup has the file
+        if not (cgroup / "cgroup.threads").exists():
+            (cgroup / "cgroup.threads").write_text("")
     return directory
 
 
@@ -91,3 +94,19 @@ def write_container_cgroup(pod_dir: Path, name: str = "cri-containerd-4567cdef.s
     if cpuset is not None:
         (directory / "cpuset.cpus.effective").write_text(cpuset + "\n")
     return directory
+
+
+def write_cgroup_threads(directory: Path, tids: list[int]) -> None:
+    """``cgroup.threads`` as the kernel prints it: one tid per line."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "cgroup.threads").write_text("".join(f"{tid}\n" for tid in tids))
+
+
+def write_proc_thread(proc_root: Path, tid: int, comm: str = "worker", state: str = "S", cpu_ns: int = 0,
+                      wait_ns: int = 0, timeslices: int = 0, last_cpu: int = 0) -> None:
+    """``/proc/<tid>/stat`` (52 fields, field 39 = last CPU) and ``/proc/<tid>/schedstat``."""
+    directory = proc_root / str(tid)
+    directory.mkdir(parents=True, exist_ok=True)
+    after = [state, *["0"] * 35, str(last_cpu), *["0"] * 13]  # fields 3..52
+    (directory / "stat").write_text(f"{tid} ({comm}) {' '.join(after)}\n")
+    (directory / "schedstat").write_text(f"{cpu_ns} {wait_ns} {timeslices}\n")
