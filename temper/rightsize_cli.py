@@ -166,12 +166,18 @@ def _value(rec: Recommendation) -> str:
     return text
 
 
+def _milli(value: object) -> str:
+    return "-" if value is None else f"{value}m"
+
+
 def render_table(recs: list[Recommendation]) -> str:
-    rows = [("SCOPE", "KIND", "NOW", "RECOMMENDED", "SAMPLES", "P", "THROTTLE", "RUNQ P99", "CONFIDENCE")]
+    rows = [("SCOPE", "KIND", "REQUEST/LIMIT", "RECOMMENDED", "SAMPLES", "PERCENTILE", "THROTTLE", "RUNQ P99",
+             "CONFIDENCE")]
     for rec in recs:
         ev, now = rec.evidence, rec.current
-        rows.append((rec.scope.key, rec.kind.value, f"{now.get('request_m')}m/{now.get('limit_m')}m", _value(rec),
-                     str(ev.samples), f"{ev.used_percentile_m}m",
+        rows.append((rec.scope.key, rec.kind.value, f"{_milli(now.get('request_m'))}/{_milli(now.get('limit_m'))}",
+                     _value(rec), str(ev.samples),
+                     "-" if ev.used_percentile_m is None else f"p{ev.percentile:g} {ev.used_percentile_m:g}m",
                      "-" if ev.throttle_pct is None else f"{ev.throttle_pct}%",
                      "-" if ev.runqueue_p99_ms is None else f"{ev.runqueue_p99_ms}ms",
                      f"{rec.confidence.level} {rec.confidence.score}"))

@@ -192,11 +192,16 @@ class _Scoped:
         covered = sum(named.values())
         return {name: cpu / covered for name, cpu in sorted(named.items())}
 
+    def _mapped(self) -> bool:
+        """The pod list knows this scope's pod (so a Pod scope means: no controller)."""
+        return self.info(self.group.series[0]) is not None
+
     def _hpa_text(self) -> str:
         if self.hpas is None:
             return "not checked (no --hpa-json)"
         if self.group.scope.kind == "Pod":
-            return "unknown: no owner mapping, HPAs cannot be matched (pass --pods-json)"
+            return ("none can apply: the pod has no controller" if self._mapped() else
+                    "unknown: no owner mapping, HPAs cannot be matched (pass --pods-json)")
         found = _hpa_matches(self.hpas, self.group.scope)
         return f"{len(found)} HPA(s) target {self.group.scope.key}" if found else "no HPA targets this workload"
 
@@ -204,12 +209,14 @@ class _Scoped:
         return replace(evidence, notes=tuple(self.notes))
 
     def _confidence(self, samples: int, usage: Sequence[float], throttled: bool, **extra: float) -> Confidence:
-        factors = {"samples": min(1.0, samples / (3.0 * self.policy.min_samples)), "steadiness": _steadiness(usage)}
+        factors = {"samples": min(1.0, samples / (3.0 * self.policy.min_samples))}
+        if "thread_intervals" not in extra:  # for a pinned thread the burstiness is the finding, not a doubt
+            factors["steadiness"] = _steadiness(usage)
         if throttled:
             factors["censored_by_limit"] = CENSORED
         if self.hpas is None:
             factors["hpa_unchecked"] = HPA_UNCHECKED
-        elif self.group.scope.kind == "Pod":
+        elif self.group.scope.kind == "Pod" and not self._mapped():
             factors["hpa_unmatched"] = HPA_UNMATCHED
         return Confidence.of({**factors, **extra})
 
@@ -232,6 +239,8 @@ class _Scoped:
             if shares:
                 values["containers_m"] = {c: max(policy.floor_m, round_up(request * s, policy.step_m))
                                           for c, s in shares.items()}
+        if current["limit_m"] and values["request_m"] > current["limit_m"]:
+            self.notes.append(f"the request exceeds the current {current['limit_m']}m limit: raise the limit with it")
         outcome = adjust(_hpa_matches(self.hpas or [], scope), current["request_m"], values["request_m"],
                          policy.max_target_utilization_pct) if scope.kind != "Pod" else None
         confidence = self._confidence(len(usage), usage, throttled, **extra)

@@ -7,6 +7,7 @@ throttled under its limit; too few samples."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_a_pod_already_running_when_observation_began_keeps_every_sample_and_say
     assert "nothing excluded" in rec.evidence.startup
 
 
-def web_deployment(used: float) -> tuple[list[PodTrack], dict[str, object]]:
+def web_deployment(used: float) -> tuple[list[PodTrack], dict[str, Any]]:
     tracks = [PodTrack(f"uid-web-{i}", f"web-7f9c-{i}", [used - 50 + (k % 11) * 10 for k in range(40)])
               for i in range(2)]
     pods = {"items": [api_pod(f"uid-web-{i}", f"web-7f9c-{i}", owner=("ReplicaSet", "web-7f9c"),
@@ -150,7 +151,8 @@ def test_too_few_samples_are_refused_with_the_counts() -> None:
 
 
 def test_a_multi_container_pod_is_split_by_its_threads_cpu_share() -> None:
-    rates = {(1, "main", "app"): [0.3] * 30, (2, "proxy", "sidecar"): [0.1] * 30}
+    rates: dict[tuple[int, str, str | None], list[float]] = {(1, "main", "app"): [0.3] * 30,
+                                                             (2, "proxy", "sidecar"): [0.1] * 30}
     track = PodTrack("uid-m", "multi-0", [400.0] * 30, thread_rates=rates)
     pods = {"items": [api_pod("uid-m", "multi-0", containers=("app", "sidecar"))]}
     rec = only(recommend(documents([track]), pods=pods), Kind.REQUEST)
@@ -167,3 +169,11 @@ def test_a_replicaset_in_the_list_maps_its_pods_exactly_and_a_bare_replicaset_is
                       api_pod("uid-b", "b-1", owner=("ReplicaSet", "b-rs")), rs]}
     scopes = {r.scope.key for r in recommend(documents(tracks), pods=pods)}
     assert scopes == {"Deployment/default/alpha", "ReplicaSet/default/b-rs"}
+
+
+def test_a_pod_without_a_controller_is_known_to_have_no_hpa() -> None:
+    pods = {"items": [api_pod("uid-s", "solo", containers=("app",))]}
+    rec = only(recommend(documents([PodTrack("uid-s", "solo", [100.0] * 30)]), hpas={"items": []}, pods=pods))
+    assert rec.evidence.hpa == "none can apply: the pod has no controller"
+    assert "hpa_unmatched" not in rec.confidence.factors
+    assert rec.evidence.granularity == "container app (the pod's only container)"
