@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from temper.rightsize import Document, InputError, Policy, Recommendation, analyse
 
@@ -112,8 +112,16 @@ def _fetch(agents: list[str], samples: int, interval: float, timeout: float) -> 
     return documents
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is the same one line (exit 2) as every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`: "),
+    parser = _Parser(prog=PROG, description="CPU request, limit and exclusive-core recommendations from /observe "
+                                            "(method: docs/rightsizing.md)",
                                      epilog="examples:\n  temper rightsize --agent http://10.0.0.5:9100 --samples 40 "
                                             "--interval 15 --save run.jsonl\n  temper rightsize --from run.jsonl "
                                             "--pods-json pods.json --hpa-json hpa.json --output json",
@@ -131,14 +139,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", choices=("table", "json"), default="table")
     policy = parser.add_argument_group("policy (docs/rightsizing.md)")
     defaults = Policy()
-    policy.add_argument("--window", type=_duration, default=defaults.window_s, help="e.g. 24h, 7d (default 7d)")
-    policy.add_argument("--percentile", type=float, default=defaults.percentile, help="default 95")
-    policy.add_argument("--margin", type=float, default=defaults.margin_pct, help="percent (default 15)")
-    policy.add_argument("--floor", type=int, default=defaults.floor_m, help="millicores (default 10)")
-    policy.add_argument("--min-samples", type=int, default=defaults.min_samples, help="default 10")
-    policy.add_argument("--startup", type=_duration, default=defaults.startup_s, help="default 5m")
-    policy.add_argument("--throttle-threshold", type=float, default=defaults.throttle_pct, help="percent (default 5)")
-    policy.add_argument("--threads-per-core", type=int, default=defaults.threads_per_core,
+    policy.add_argument("--window", metavar="DURATION", type=_duration, default=defaults.window_s,
+                        help="e.g. 24h, 7d (default 7d)")
+    policy.add_argument("--percentile", metavar="P", type=float, default=defaults.percentile, help="default 95")
+    policy.add_argument("--margin", metavar="PCT", type=float, default=defaults.margin_pct, help="percent (default 15)")
+    policy.add_argument("--floor", metavar="MILLI", type=int, default=defaults.floor_m, help="millicores (default 10)")
+    policy.add_argument("--min-samples", metavar="N", type=int, default=defaults.min_samples, help="default 10")
+    policy.add_argument("--startup", metavar="DURATION", type=_duration, default=defaults.startup_s, help="default 5m")
+    policy.add_argument("--throttle-threshold", metavar="PCT", type=float, default=defaults.throttle_pct,
+                        help="percent (default 5)")
+    policy.add_argument("--threads-per-core", metavar="N", type=int, default=defaults.threads_per_core,
                         help="SMT width for exclusive cores (default 1)")
     return parser
 

@@ -13,6 +13,9 @@ Per scope (a workload when ``--pods-json`` maps its pods, else one pod):
    ``round_up(max(limit x (1 + throttled share), P99(usage) x (1 + margin), request), step)``,
    at least one step above the current limit (usage under a limit is censored at it, so this
    is a lower bound: apply, observe, re-run).
+7. granularity: a pod with one container names it (``values["container"]``); a multi-container
+   pod whose threads' ``container`` covers >= 90 % of its thread CPU gets ``containers_m`` split
+   by those shares; otherwise the request is per pod (``used_m`` is per pod). Said in evidence.
 Confidence = samples x steadiness x the penalties that apply (docs/rightsizing.md).
 """
 
@@ -144,7 +147,7 @@ class _Scoped:
                 views.append(thread_view(series.threads, self._keeper(starts)))
             else:
                 threads_notes.add(text)
-        latest = self.group.series[-1].samples[-1]
+        latest = max((s.samples[-1] for s in self.group.series), key=lambda sample: sample.t)
         current = {"request_m": latest.request_m, "limit_m": latest.limit_m, "tier": latest.tier}
         requests = {s.samples[-1].request_m for s in self.group.series}
         if len(requests) > 1:
@@ -234,7 +237,11 @@ class _Scoped:
         extra: dict[str, float] = {}
         if any(pinned):
             kind, values, reason, extra = self._exclusive(pinned, request, reason, statistics.fmean(usage))
-        else:
+        info = self.info(self.group.series[0])
+        containers = info.containers if info is not None else ()
+        if len(containers) == 1:
+            values["container"] = containers[0]
+        elif kind is Kind.REQUEST:
             shares = self._shares(views)
             if shares:
                 values["containers_m"] = {c: max(policy.floor_m, round_up(request * s, policy.step_m))
@@ -242,7 +249,7 @@ class _Scoped:
         if current["limit_m"] and values["request_m"] > current["limit_m"]:
             self.notes.append(f"the request exceeds the current {current['limit_m']}m limit: raise the limit with it")
         outcome = adjust(_hpa_matches(self.hpas or [], scope), current["request_m"], values["request_m"],
-                         policy.max_target_utilization_pct) if scope.kind != "Pod" else None
+                         policy.max_target_utilization_pct, containers) if scope.kind != "Pod" else None
         confidence = self._confidence(len(usage), usage, throttled, **extra)
         if outcome is not None:
             evidence = replace(evidence, hpa=outcome.text if not outcome.refused else evidence.hpa)

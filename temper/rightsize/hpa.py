@@ -18,7 +18,8 @@ Outcomes (``adjust``):
 - ``AverageValue`` target -> the scaling point does not depend on the request: hpa_aware
   (said so), warned if the new request is below the per-pod target value;
 - no CPU metric -> the request change does not move the HPA: the plain recommendation;
-- more than one HPA, or no CPU request today -> refused with the reason.
+- more than one HPA, no CPU request today, or a ``ContainerResource`` target on a pod that is
+  not known to have only that container (usage is per pod) -> refused with the reason.
 
 Also said in every HPA case: while an HPA holds utilization near its target, per-pod usage
 reflects the replica count the HPA chose, so the recommendation sizes the pod for that.
@@ -46,7 +47,7 @@ HELD_NOTE = "an HPA holds per-pod usage near its target, so this sizes the pod f
 
 
 def adjust(hpas: Sequence[Hpa], current_request_m: int | None, new_request_m: int,
-           max_target_pct: float) -> HpaOutcome | None:
+           max_target_pct: float, containers: Sequence[str] = ()) -> HpaOutcome | None:
     """None when no HPA applies; else the values to add and what to say."""
     if not hpas:
         return None
@@ -67,6 +68,10 @@ def adjust(hpas: Sequence[Hpa], current_request_m: int | None, new_request_m: in
                           f"depend on the request{warn}; {HELD_NOTE}")
     if not current_request_m:
         return HpaOutcome(True, {}, f"{label} scales on CPU utilization but the pods have no CPU request")
+    container = utilization[0].container
+    if container is not None and tuple(containers) != (container,):
+        return HpaOutcome(True, {}, f"{label} scales on container {container}'s CPU utilization, but usage is "
+                                    "measured per pod and the pod's only container is not known to be it")
     target = utilization[0].value
     point = target * current_request_m / 100.0
     preserved = target * current_request_m / new_request_m

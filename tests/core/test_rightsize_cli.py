@@ -124,6 +124,8 @@ def test_too_few_live_samples_are_refused_in_the_table(agent_url: str, capsys: p
     ('{"pods": []}\n', ["--window", "soon"], "not a duration"),
     ('{"pods": []}\n', ["--hpa-json", "/nonexistent/hpa.json"], "cannot read HPA JSON"),
     ("", [], "no /observe documents"),
+    ('{"pods": []}\n', ["--percentile", "high"], "argument --percentile: invalid float value"),
+    ('{"pods": []}\n', ["--output", "yaml"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, extra: list[str], message: str) -> None:
     path = tmp_path / "run.jsonl"
@@ -131,6 +133,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, extra: l
     result = run_cli("--from", str(path), *extra)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 

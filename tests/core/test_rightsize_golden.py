@@ -177,3 +177,14 @@ def test_a_pod_without_a_controller_is_known_to_have_no_hpa() -> None:
     assert rec.evidence.hpa == "none can apply: the pod has no controller"
     assert "hpa_unmatched" not in rec.confidence.factors
     assert rec.evidence.granularity == "container app (the pod's only container)"
+
+
+def test_a_container_resource_hpa_on_a_multi_container_pod_is_refused() -> None:
+    tracks, pods = web_deployment(used=550)
+    for item in pods["items"]:
+        item["spec"]["containers"].append({"name": "sidecar"})
+    scaler = hpa("web", "web", 60)
+    scaler["spec"]["metrics"] = [{"type": "ContainerResource", "containerResource": {
+        "name": "cpu", "container": "app", "target": {"type": "Utilization", "averageUtilization": 60}}}]
+    rec = only(recommend(documents(tracks), hpas=[scaler], pods=pods), Kind.REFUSED)
+    assert "container app's CPU utilization" in rec.reason
