@@ -16,6 +16,7 @@ from typing import cast
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("temper.plan_cli", "compute a node's layer plan from kubectl JSON"),
     "profile": ("temper.profile_cli", "list, show and lint Workload Profiles"),
+    "rightsize": ("temper.rightsize_cli", "recommend CPU requests, limits and exclusive cores from /observe"),
     "agent": ("nodeagent.main", "run the node agent (observe or enforce)"),
     "extender": ("extender.main", "run the kube-scheduler extender, or print its config"),
     "webhook": ("webhook.main", "run the overcommit admission webhook"),
