@@ -826,15 +826,26 @@ static __always_inline bool sibling_runs_critical(s32 cpu)
 	return sib && sib->fence_critical;
 }
 
-/* Whether @prev (the task whose slice ended on a fenced CPU) is Critical, runnable, not throttled. */
-static __always_inline bool keeps_fenced_cpu(struct task_struct *prev)
+/*
+ * The queue of @prev if it may go on running on @cpu - its slice ended, it is still runnable,
+ * within its quota and allowed here (may_keep_running) - else NR_DSQS. Dispatch runs before
+ * the kernel re-enqueues such a task, so its own queue looks empty: without this, every slice
+ * end of the only Normal task on a CPU would pull a batch task ahead of it (which it waits a
+ * whole batch slice behind: it cannot preempt a CPU that is between tasks), and every slice
+ * end of a busy Critical task would lend the fence. Dispatch serves queued tasks of @prev's
+ * own queue and above first, then keeps @prev rather than serve a lower queue (nothing is
+ * inserted, so ENQ_LAST puts it straight back on this CPU's local queue).
+ */
+static __always_inline u32 kept_queue(struct task_struct *prev, s32 cpu)
 {
 	struct task_ctx *tctx;
 
 	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
-		return false;
+		return NR_DSQS;
 	tctx = task_ctx_of(prev);
-	return tctx && tctx->tier == TEMPER_TIER_CRITICAL && !bw_throttled(tctx);
+	if (!tctx || bw_throttled(tctx) || !may_keep_running(cpu, tctx->tier))
+		return NR_DSQS;
+	return queue_of(prev, tctx->tier);
 }
 
 void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
@@ -844,7 +855,7 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	struct bpf_iter_num queues;
 	struct bw_released released = {};
 	bool fenced, smt_busy, guarded = false;
-	u32 i;
+	u32 i, kept;
 	int s;
 
 #ifdef TEMPER_BROKEN
@@ -881,10 +892,13 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	temper_iter_end(queues);
 	if (guarded)
 		return;
+	kept = kept_queue(prev, cpu);
 	if (!fenced) {
-		if (!nr_fenced && serve(Q_CRITICAL, now))
+		if (!nr_fenced && (serve(Q_CRITICAL, now) || kept == Q_CRITICAL))
 			return;
-		if (serve(Q_SHARED, now) || (fence_saturated() && serve(Q_CRITICAL, now)) || serve(Q_LOW, now))
+		if (serve(Q_SHARED, now) || kept <= Q_SHARED)
+			return;
+		if ((fence_saturated() && serve(Q_CRITICAL, now)) || serve(Q_LOW, now) || kept == Q_LOW)
 			return;
 		serve(Q_BACKGROUND, now);
 		return;
@@ -894,20 +908,16 @@ void BPF_STRUCT_OPS(temper_dispatch, s32 cpu, struct task_struct *prev)
 	 * while Critical runs on its SMT sibling, to the tiers that yield to it (batch would
 	 * halve the Critical thread's core: shared execution units, L1/L2).
 	 */
-	if (serve(Q_CRITICAL, now))
-		return;
 	/*
-	 * A Critical task whose slice just ended, still runnable and within its quota, keeps
-	 * its fenced CPU (nothing is lent: ENQ_LAST puts it straight back on this CPU). Lending
-	 * here would hand the CPU - and, with SMT, its sibling - to batch at every slice end and
-	 * take it back with a preemption. Tasks released from parking preempt batch like a
-	 * wake-up (kick_released), so nothing protected depends on this lending.
+	 * A busy Critical task keeps its fenced CPU at slice end (kept_queue): lending it there
+	 * would hand the CPU - and, with SMT, its sibling - to batch at every slice end and take
+	 * it back with a preemption.
 	 */
-	if (keeps_fenced_cpu(prev))
+	if (serve(Q_CRITICAL, now) || kept == Q_CRITICAL)
 		return;
 	smt_busy = sibling_runs_critical(cpu);
 	for (i = Q_SHARED; i < NR_DSQS; i++) {
-		if (may_borrow(i) && !(smt_busy && queue_yields_smt(i)) && serve(i, now))
+		if ((may_borrow(i) && !(smt_busy && queue_yields_smt(i)) && serve(i, now)) || kept == i)
 			return;
 	}
 }
