@@ -82,7 +82,8 @@ def test_batch_is_kept_off_the_smt_sibling_of_running_critical(lab: fetch.Lab) -
     result = vm.run_scenario("7.2", "smt", lab=lab, timeout=600, cpus=4, topology="sockets=1,cores=2,threads=2",
                              mem="2G")
     failed = failed_checks(result)
-    assert result.ok and not failed, [{k: r.get(k) for k in ("name", "used", "error")} for r in failed] or result.to_json()
+    brief = [{k: r.get(k) for k in ("name", "used", "error")} for r in failed]
+    assert result.ok and not failed, brief or result.to_json()
     smt = result.record("smt_isolation")
     used = smt["used"]
     assert smt["available"] and used["shared"]["batch"] >= used["isolated"]["batch"] + 0.6, used
