@@ -196,7 +196,7 @@ class AgentState:
 class Agent:
     def __init__(self, config: AgentConfig, state: AgentState, source: PodSource, enforcer: Enforcer,
                  cgroup_root: str, publisher: Publisher | None = None, sysfs_root: str | None = None,
-                 proc_root: str = "/proc") -> None:
+                 proc_root: str = "/proc", read_threads: bool = True) -> None:
         self.config = config
         self.sysfs_root = sysfs_root
         """Where CPU hotplug is watched (None: the topology read at start is kept)."""
@@ -208,7 +208,8 @@ class Agent:
         self.usage = UsageTracker()
         self.reader = UsageReader(cgroup_root)
         self.facts = FactsReader(cgroup_root)
-        self.threads = ThreadReader(cgroup_root, proc_root)
+        self.threads = ThreadReader(cgroup_root, proc_root) if read_threads else None
+        """Per-thread telemetry (None: ``--no-threads``, e.g. no host PID namespace)."""
         self._malformed: dict[str, set[int]] = {"limit": set(), "cpuset": set()}
         """Per file kind, the cgroup ids whose file is malformed now (each logged once)."""
         self._lock = asyncio.Lock()
@@ -337,8 +338,9 @@ class Agent:
             skipped[SKIP_MALFORMED_POD] = len(state.pod_errors)
             state.skipped = skipped
         self._read_skipped = bool(transient)
-        state.threads = self.threads.read(state.cgroups, time.time())
-        state.threads_vanished += state.threads.vanished
+        if self.threads is not None:
+            state.threads = self.threads.read(state.cgroups, time.time())
+            state.threads_vanished += state.threads.vanished
 
     def _log_malformed(self, kind: str, malformed: Mapping[int, str]) -> None:
         """Once per cgroup while its file stays malformed (again if it breaks again later)."""

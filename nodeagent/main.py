@@ -80,6 +80,8 @@ def cli() -> clikit.ComponentCli:
                                    "(default from config: 0.0.0.0:9470; port 0 picks one)")
     serve.add_argument("--configmap", help="NAMESPACE/NAME of the agent ConfigMap (fleet safe mode)")
     serve.add_argument("--sysfs-root", default="/", help="root under which sys/ and proc/ are read")
+    serve.add_argument("--no-threads", action="store_true",
+                       help="read no per-thread telemetry (other pods' threads need the host PID namespace)")
     serve.add_argument("--cgroup-root", help="cgroup v2 mount (default from config: /sys/fs/cgroup)")
     serve.add_argument("--bpftool", default="bpftool", help="bpftool binary (name on PATH or path)")
     clikit.add_log_level(serve)
@@ -164,7 +166,7 @@ async def run(args: argparse.Namespace, config: AgentConfig) -> int:
         if not args.pods_file:
             source = api_source
     agent = Agent(config, state, source, enforcer, cgroup_root, publisher, sysfs_root=args.sysfs_root,
-                  proc_root=os.path.join(args.sysfs_root, "proc"))
+                  proc_root=os.path.join(args.sysfs_root, "proc"), read_threads=not args.no_threads)
     if client is not None:
         _start_safe_mode_poller(args, config, state, client, agent, background)
     stop = asyncio.Event()

@@ -90,7 +90,7 @@ def test_agent_pod_runs_everywhere_at_node_critical_priority_with_probes_and_res
     pod = find(render("defaults"), "DaemonSet")["spec"]["template"]["spec"]
     assert pod["priorityClassName"] == "system-node-critical"
     assert pod["tolerations"] == [{"operator": "Exists"}]
-    assert pod["hostPID"] is False and pod["hostNetwork"] is False
+    assert pod["hostPID"] is True and pod["hostNetwork"] is False  # hostPID: agent.threadTelemetry (default on)
     (container,) = pod["containers"]
     assert container["command"] == ["temper", "agent", "serve", "--config", "/etc/temper/config.yaml",
                                     "--configmap", "infera/infera-agent"]
@@ -101,6 +101,15 @@ def test_agent_pod_runs_everywhere_at_node_critical_priority_with_probes_and_res
     assert container["ports"] == [{"name": "http", "containerPort": 9470, "protocol": "TCP"}]
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
+
+
+def test_thread_telemetry_off_drops_host_pid_and_tells_the_agent(helm: Path) -> None:
+    """agent.threadTelemetry=false: no host PID namespace, and the agent runs with --no-threads
+    (it would otherwise report an error per pod for threads it cannot see)."""
+    on = find(render("defaults"), "DaemonSet")["spec"]["template"]["spec"]
+    off = find(render("defaults", extra=("agent.threadTelemetry=false",)), "DaemonSet")["spec"]["template"]["spec"]
+    assert "--no-threads" not in on["containers"][0]["command"]
+    assert off["hostPID"] is False and off["containers"][0]["command"][-1] == "--no-threads"
 
 
 def test_agent_security_context_and_mounts_are_as_documented(helm: Path) -> None:

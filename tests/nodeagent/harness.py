@@ -55,12 +55,12 @@ def make_node(tmp_path: Path, nr_cpus: int = 8) -> Node:
 
 def make_agent(node: Node, enforcer: Enforcer, observe_only: bool = False,
                publisher: Publisher | None = None, config: AgentConfig | None = None,
-               proc_root: Path | None = None) -> Agent:
+               proc_root: Path | None = None, read_threads: bool = True) -> Agent:
     source = FilePodSource(node.pods_file, "node-a", poll_s=0.05)
     source.refresh()
     state = AgentState(node_name="node-a", topology=read_topology(node.sysfs_root), observe_only=observe_only)
     return Agent(config or AgentConfig(scan_interval_s=0.1), state, source, enforcer, str(node.cgroup_root),
-                 publisher, proc_root=str(proc_root or node.sysfs_root / "proc"))
+                 publisher, proc_root=str(proc_root or node.sysfs_root / "proc"), read_threads=read_threads)
 
 
 def refresh(agent: Agent) -> None:

@@ -135,3 +135,17 @@ async def test_thread_metrics_pass_promtool_check_metrics(tmp_path: Path, aiohtt
     assert b"temper_pod_thread_cpu_seconds_total{" in body and b"temper_pod_threads{" in body
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, check=False)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout.decode() + result.stderr.decode()
+
+
+async def test_no_threads_reads_no_thread_and_says_so_by_an_empty_snapshot(tmp_path: Path) -> None:
+    """``--no-threads`` (the chart's ``agent.threadTelemetry=false``, no host PID namespace):
+    the threads are on disk, yet the agent never reads them - no error per pod either."""
+    node = make_node(tmp_path)
+    node.add_pod("web")
+    agent = make_agent(node, RecordingEnforcer(), read_threads=False)
+    await agent.start()
+    await agent.step()
+    _give_threads(node, agent, "web", 3, 1000)
+    await agent.step()
+    assert agent.threads is None
+    assert agent.state.threads.taken_at == 0.0 and not agent.state.threads.pods and not agent.state.threads.errors
