@@ -14,7 +14,8 @@ document cannot be used at all.
   engine can say "older agent" rather than "no hot thread".
 
 Errors: ``InputError`` (a ``ValueError``) when a document is not an object, has no ``pods``
-list, or has a ``threads`` section of another schema.
+list, or has a ``threads`` section that the agent's own decoder (``temper.threadsnap``: schema,
+types, totals, ordering) rejects - one decoder for the wire format, here and in the tests.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-THREADS_SCHEMA = "temper.threads/v1"
+from temper.threadsnap import ThreadSample, ThreadsSchemaError, snapshot_from_dict
+from temper.threadsnap import ThreadSnapshot as ThreadsDoc
 
 
 class InputError(ValueError):
@@ -57,19 +59,9 @@ class PodSample:
 
 
 @dataclass(frozen=True)
-class ThreadRow:
-    tid: int
-    comm: str
-    container: str | None
-    cpu_ns: int
-    wait_ns: int
-    timeslices: int
-
-
-@dataclass(frozen=True)
 class ThreadSnapshot:
     t: float
-    threads: tuple[ThreadRow, ...]
+    threads: tuple[ThreadSample, ...]
     rest_cpu_ns: int
     truncated: bool
 
@@ -115,32 +107,15 @@ def _throttling(value: Any) -> Throttling | None:
     return Throttling(periods, throttled, seconds or 0.0)
 
 
-def _thread_rows(raw: Any) -> tuple[ThreadRow, ...]:
-    rows = []
-    for item in raw if isinstance(raw, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        tid, cpu = _int(item.get("tid")), _int(item.get("cpu_ns"))
-        if tid is None or cpu is None:
-            continue
-        container = item.get("container")
-        rows.append(ThreadRow(tid, str(item.get("comm", "")), container if isinstance(container, str) else None,
-                              cpu, _int(item.get("wait_ns")) or 0, _int(item.get("timeslices")) or 0))
-    return tuple(rows)
-
-
-def _threads(body: Mapping[str, Any], where: str) -> tuple[float, Mapping[str, Any]] | None:
+def _threads(body: Mapping[str, Any], where: str) -> ThreadsDoc | None:
+    """The document's ``threads`` section, decoded by the agent's own schema (temper.threadsnap)."""
     section = body.get("threads")
     if section is None:
         return None
-    if not isinstance(section, Mapping) or section.get("schema") != THREADS_SCHEMA:
-        schema = section.get("schema") if isinstance(section, Mapping) else type(section).__name__
-        raise InputError(f"{where}: threads section has schema {schema!r}, expected {THREADS_SCHEMA!r}")
-    taken = _number(section.get("taken_at"))
-    pods = section.get("pods")
-    if taken is None or not isinstance(pods, Mapping):
-        raise InputError(f"{where}: threads section needs taken_at (number) and pods (object)")
-    return taken, pods
+    try:
+        return snapshot_from_dict(section)
+    except ThreadsSchemaError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def observe(documents: Sequence[Document]) -> Observed:
@@ -169,11 +144,10 @@ def observe(documents: Sequence[Document]) -> Observed:
                 doc.taken_at, _number(used), _int(entry.get("request_m")), _int(entry.get("limit_m")),
                 str(entry.get("phase", "")), str(entry.get("tier", "")), _number(entry.get("pressure_pct")),
                 _throttling(entry.get("throttling"))))
-            if threads is not None and isinstance(threads[1].get(uid), Mapping):
-                raw = threads[1][uid]
-                rest = raw.get("rest") if isinstance(raw.get("rest"), Mapping) else {}
-                series.threads.append(ThreadSnapshot(threads[0], _thread_rows(raw.get("threads")),
-                                                     _int(rest.get("cpu_ns")) or 0, bool(raw.get("truncated"))))
+            pod_threads = threads.pods.get(uid) if threads is not None else None
+            if threads is not None and pod_threads is not None:
+                series.threads.append(ThreadSnapshot(threads.taken_at, pod_threads.threads, pod_threads.rest.cpu_ns,
+                                                     pod_threads.truncated))
     for series in result.pods.values():
         by_time = {sample.t: sample for sample in series.samples}  # one document read twice counts once
         series.samples = [by_time[t] for t in sorted(by_time)]
