@@ -65,7 +65,8 @@ def test_nothing_ejects_the_scheduler_on_two_sockets_with_smt(lab: fetch.Lab) ->
     """
     result = vm.run_scenario("7.2", "hardening", lab=lab, timeout=1200, cpus=4, topology="sockets=2,cores=1,threads=2",
                              mem="2G", args={"churn_pods": 200})
-    assert result.ok, result.to_json()
+    # Exit 1 only says that some check failed; which ones may (strict) or may not (soft) is below.
+    assert not result.timed_out and result.exit_status in (0, 1), result.to_json()
     crowd = result.record("many_throttled_threads")
     assert crowd["state"] == "enabled" and crowd["tasks"] >= 201 and crowd["never_ran"] <= 1, crowd
     strict = [r for r in failed_checks(result) if r["name"] in EJECTION_CHECKS]
