@@ -384,6 +384,7 @@ static bool bw_unpark(u64 now, struct bw_released *released)
 			tctx->vtime = vtime;
 			tctx->dsq_index = index;
 			tctx->queued_at = now;
+			wait_begin(tctx, now);
 		}
 		if (dsq_move_vtime(&it, p, dsq_id(index), vtime)) {
 			released->tasks[index]++;

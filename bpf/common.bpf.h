@@ -268,6 +268,8 @@ struct task_ctx {
 	u64 charged_runtime;	/* se.sum_exec_runtime when last charged to its cgroups' quota */
 	u64 queued_at;		/* when it was last put in a tier queue (the aging sweep) */
 	u64 bw_ids[MAX_BW_LEVELS];	/* nearest CPU-limited cgroups (0 = none) */
+	u64 pod_id;		/* the temper_cgroups entry (pod cgroup) it resolved to, 0 = none */
+	u64 runnable_at;	/* when its current wait for a CPU began, 0 = not waiting (telemetry) */
 	u32 tier;
 	u32 pod_weight;
 	u32 dsq_index;		/* the queue whose clock vtime belongs to */

@@ -2,7 +2,8 @@
 /*
  * temper.bpf.c - Temper's sched_ext scheduler, core tiers: five QoS tiers, a fenced Critical
  * CPU set, idle cycles loaned to batch, preemption on protected wake-ups. CPU limits live in
- * bandwidth.bpf.h, shared definitions and kfunc shims in common.bpf.h.
+ * bandwidth.bpf.h, runqueue-wait telemetry in telemetry.bpf.h, the exit dump in dump.bpf.h,
+ * shared definitions and kfunc shims in common.bpf.h.
  *
  * WHAT IT IS
  * A tiered scheduler driven entirely by maps that the node agent updates live (temper.h).
@@ -120,6 +121,7 @@
  * victim search is linear in CPUs; per-task (not per-cgroup) fairness inside a queue.
  */
 #include "common.bpf.h"
+#include "telemetry.bpf.h"
 #include "bandwidth.bpf.h"
 
 char _license[] SEC("license") = "GPL";
@@ -261,7 +263,7 @@ static u32 resolve_tier(struct task_struct *p, struct task_ctx *tctx, u64 genera
 	struct cgroup *cgrp, *ancestor;
 	u32 tier = TEMPER_TIER_NORMAL, weight = DEFAULT_WEIGHT, nbw = 0;
 	u32 epoch = bw_epoch;
-	u64 now, cgroup_id, id;
+	u64 now, cgroup_id, id, pod = 0;
 	struct bpf_iter_num it;
 	int level, i;
 
@@ -292,6 +294,7 @@ static u32 resolve_tier(struct task_struct *p, struct task_ctx *tctx, u64 genera
 		if (entry) {
 			tier = entry->tier < TEMPER_NR_TIERS ? entry->tier : TEMPER_TIER_NORMAL;
 			weight = entry->weight ? entry->weight : 1;
+			pod = id;
 			break;
 		}
 	}
@@ -300,6 +303,7 @@ static u32 resolve_tier(struct task_struct *p, struct task_ctx *tctx, u64 genera
 	tctx->generation = generation;
 	tctx->bw_epoch = epoch;
 	tctx->cgroup_id = cgroup_id;
+	tctx->pod_id = pod;
 	tctx->tier = tier;
 	tctx->pod_weight = weight;
 	return tier;
@@ -650,6 +654,7 @@ void BPF_STRUCT_OPS(temper_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 	if (bw_throttled(tctx)) {
+		wait_cancel(tctx);
 		dsq_insert_vtime(p, DSQ_PARKED, slice, tctx->started_at, enq_flags);
 		stat_inc(tier, TEMPER_STAT_THROTTLED);
 		return;
@@ -759,6 +764,7 @@ static void sweep_queues(u64 now)
 			if (!tctx)
 				continue;
 			if (park && bw_throttled(tctx)) {
+				wait_cancel(tctx);
 				if (dsq_move_vtime(&it, p, DSQ_PARKED, tctx->started_at))
 					stat_inc(tctx->tier, TEMPER_STAT_THROTTLED);
 				continue;
@@ -936,6 +942,15 @@ static __always_inline void clear_smt_sibling(s32 sibling)
 	scx_bpf_kick_cpu(sibling, SCX_KICK_PREEMPT);
 }
 
+/* A task became runnable (a wake-up): its runqueue wait starts (telemetry.bpf.h). */
+void BPF_STRUCT_OPS(temper_runnable, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+
+	if (tctx)
+		wait_begin(tctx, bpf_ktime_get_ns());
+}
+
 void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 {
 	struct task_ctx *tctx = task_ctx_of(p);
@@ -947,6 +962,7 @@ void BPF_STRUCT_OPS(temper_running, struct task_struct *p)
 	if (!tctx)
 		return;
 	now = bpf_ktime_get_ns();
+	wait_end(tctx, now);
 	tctx->started_at = now;
 	tctx->run_base = p->se.sum_exec_runtime;
 	tctx->charged_runtime = tctx->run_base;
@@ -996,6 +1012,8 @@ void BPF_STRUCT_OPS(temper_stopping, struct task_struct *p, bool runnable)
 	if (used > MAX_CHARGE_NS)
 		used = MAX_CHARGE_NS;
 	tctx->vtime += (used << VTIME_SHIFT) / task_weight(p, tctx);
+	if (runnable)
+		wait_begin(tctx, now);
 	c = cpu_ctx_of(bpf_get_smp_processor_id());
 	if (c) {
 		c->busy = 0;
@@ -1118,6 +1136,7 @@ struct sched_ext_ops temper_ops = {
 	.select_cpu = (void *)temper_select_cpu,
 	.enqueue = (void *)temper_enqueue,
 	.dispatch = (void *)temper_dispatch,
+	.runnable = (void *)temper_runnable,
 	.running = (void *)temper_running,
 	.tick = (void *)temper_tick,
 	.stopping = (void *)temper_stopping,

@@ -28,17 +28,25 @@
  *   temper_topology ARRAY  u32 cpu       -> struct temper_cpu_topology   its SMT sibling and
  *                          LLC. Written with temper_cpus, before temper_global; read when a
  *                          generation is adopted.
+ *   temper_wait     PERCPU_ARRAY u32 tier -> struct temper_wait_hist     runqueue wait
+ *                          (runnable -> running) of the tier's tasks, written by the scheduler
+ *                          only (telemetry.bpf.h); the agent sums the CPUs.
+ *   temper_pod_wait LRU_PERCPU_HASH u64 pod cgroup id -> struct temper_wait_hist  the same per
+ *                          pod (the temper_cgroups entry a task resolved to); LRU, so entries of
+ *                          departed pods age out and the agent never deletes.
  */
 #ifndef __TEMPER_H
 #define __TEMPER_H
 
-#define TEMPER_ABI_VERSION 3
+#define TEMPER_ABI_VERSION 4
 #define TEMPER_MAX_CPUS 512
 #define TEMPER_MAX_CGROUPS 65536
 #define TEMPER_MAX_BW_CGROUPS 16384
 #define TEMPER_REASON_LEN 128
 #define TEMPER_MSG_LEN 256
 #define TEMPER_MAX_LLCS 16
+#define TEMPER_WAIT_BUCKETS 24
+#define TEMPER_MAX_WAIT_PODS 4096
 
 enum temper_tier {
 	TEMPER_TIER_CRITICAL = 0,
@@ -120,6 +128,16 @@ struct temper_bw_stats {
 	__u64 throttled_since_ns;	/* start of the open throttled interval, 0 = none */
 	__u32 throttled;		/* 1 while the cgroup's tasks are parked */
 	__u32 pad;
+};
+
+/*
+ * A log2 histogram of runqueue waits. Bucket b counts waits w with w < 1024 ns x 2^b (and, for
+ * b > 0, w >= 1024 ns x 2^(b-1)); the last bucket also takes everything longer (~8.6 s and up).
+ */
+struct temper_wait_hist {
+	__u64 count;			/* waits recorded (= the sum of the buckets) */
+	__u64 sum_ns;			/* their total, ns */
+	__u64 buckets[TEMPER_WAIT_BUCKETS];
 };
 
 #endif /* __TEMPER_H */

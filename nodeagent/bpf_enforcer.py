@@ -60,6 +60,7 @@ from temper.bandwidth import Bandwidth
 from temper.bpfmaps import MapName
 from temper.plan import Plan
 from temper.tiers import Tier
+from temper.waits import WaitHistogram
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ MAP_LAYOUTS: dict[MapName, tuple[int, int, int, int]] = {
     MapName.CPU_MAX: (bpfsys.MAP_HASH, bpfmaps.U64.size, bpfmaps.BW_CONFIG.size, bpfmaps.MAX_BW_CGROUPS),
     MapName.TIMERS: (bpfsys.MAP_ARRAY, bpfmaps.U32.size, bpfmaps.TIMER_SIZE, 1),
     MapName.BW_STATS: (bpfsys.MAP_HASH, bpfmaps.U64.size, bpfmaps.BW_STATS.size, bpfmaps.MAX_BW_CGROUPS),
+    MapName.WAIT: (bpfsys.MAP_PERCPU_ARRAY, bpfmaps.U32.size, bpfmaps.WAIT_HIST.size, len(Tier)),
+    MapName.POD_WAIT: (bpfsys.MAP_LRU_PERCPU_HASH, bpfmaps.U64.size, bpfmaps.WAIT_HIST.size, bpfmaps.MAX_WAIT_PODS),
 }
 """Map type, key size, value size and max_entries of every pinned map, as ``bpf/temper.bpf.c``
 defines them (sizes from the ``bpfmaps`` mirror). Type and sizes are checked at attach."""
@@ -162,6 +165,15 @@ class SchedulerMaps:
                   for key, values in self.maps[MapName.STATS].items_percpu()}
         return bpfmaps.decode_stats(totals)
 
+    def waits(self) -> tuple[dict[Tier, WaitHistogram], dict[int, WaitHistogram]]:
+        """Runqueue waits per tier and per pod cgroup id, each summed over the CPUs."""
+        tiers = {Tier(bpfmaps.U32.unpack(key)[0]): bpfmaps.decode_wait_hist(values)
+                 for key, values in self.maps[MapName.WAIT].items_percpu()
+                 if bpfmaps.U32.unpack(key)[0] < len(Tier)}
+        pods = {bpfmaps.U64.unpack(key)[0]: bpfmaps.decode_wait_hist(values)
+                for key, values in self.maps[MapName.POD_WAIT].items_percpu()}
+        return tiers, pods
+
     def throttling(self, now_ns: int) -> dict[int, bpfmaps.ThrottleStats]:
         """Per cgroup id, its throttle counters; ``now_ns`` is CLOCK_MONOTONIC (bpf_ktime_get_ns)."""
         return {bpfmaps.U64.unpack(key)[0]: bpfmaps.decode_bw_stats(value, now_ns)
@@ -191,6 +203,7 @@ class BpfEnforcer:
         self._attach_count = 0
         self._counters: dict[Tier, dict[str, int]] = {}
         self._throttling: dict[int, bpfmaps.ThrottleStats] = {}
+        self._waits: tuple[dict[Tier, WaitHistogram], dict[int, WaitHistogram]] = ({}, {})
         self._read_error = ""
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -290,6 +303,7 @@ class BpfEnforcer:
             try:
                 self._counters = self._maps.stats()
                 self._throttling = self._maps.throttling(time.monotonic_ns())
+                self._waits = self._maps.waits()
                 self._read_error = ""
             except (BpfSysError, ValueError) as exc:
                 if str(exc) != self._read_error:  # once per distinct failure, not every scan
@@ -298,6 +312,7 @@ class BpfEnforcer:
         return EnforcerStatus(
             attached=self._link_fd is not None, scheduler=self.active_ops(), last_exit=self._last_exit,
             attach_count=self._attach_count, counters=dict(self._counters), throttling=dict(self._throttling),
+            waits=dict(self._waits[0]), pod_waits=dict(self._waits[1]),
         )
 
     # ---- internals ----
@@ -396,7 +411,7 @@ class BpfEnforcer:
         self._written_cgroups = {}
         self._written_bandwidth = {}
         self._written_static = {}
-        self._counters, self._throttling = {}, {}
+        self._counters, self._throttling, self._waits = {}, {}, ({}, {})
         self._attach_count += 1
         log.info("scheduler attached (enable_seq %d)", self.enable_seq())
 

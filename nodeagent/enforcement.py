@@ -26,6 +26,7 @@ from temper.bandwidth import Bandwidth
 from temper.bpfmaps import ThrottleStats
 from temper.plan import Plan
 from temper.tiers import Tier
+from temper.waits import WaitHistogram
 
 
 class EnforcementError(Exception):
@@ -57,6 +58,10 @@ class EnforcerStatus:
     """Per tier, counter name -> value (from the scheduler's stats map)."""
     throttling: Mapping[int, ThrottleStats] = field(default_factory=dict)
     """Per CPU-limited cgroup id, its throttle counters (from the scheduler's bandwidth stats map)."""
+    waits: Mapping[Tier, WaitHistogram] = field(default_factory=dict)
+    """Per tier, runqueue waits since attach (the scheduler's temper_wait map, CPUs summed)."""
+    pod_waits: Mapping[int, WaitHistogram] = field(default_factory=dict)
+    """Per pod cgroup id, runqueue waits since attach (temper_pod_wait; LRU, departed pods age out)."""
 
 
 class Enforcer(Protocol):

@@ -24,6 +24,8 @@ Design:
   count). ``other`` and a series whose thread leaves the top K are not monotonic across that
   change (see docs/telemetry.md); per-thread counters are for "which threads", the pod's
   cgroup usage stays the authority for "how much".
+- Runqueue waits (``temper_runqueue_wait_seconds{tier}``, ``temper_pod_runqueue_wait_seconds``
+  and the ``runqueue_wait`` summaries in ``/observe``) are ``nodeagent.waitmetrics``.
 - ``/observe``: ``observe_document(state)`` (pure) as JSON, or CBOR when the client sends
   ``Accept: application/cbor``; its ``threads`` key is ``temper.threadsnap``'s
   ``temper.threads/v1`` document.
@@ -47,6 +49,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from nodeagent.agent import ALL_SKIP_REASONS, Agent, AgentState
+from nodeagent.waitmetrics import pod_wait_summaries, tier_wait_summaries, wait_metrics
 from temper.annotations import EnforcementState
 from temper.bpfmaps import ThrottleStats
 from temper.cpuset import format_cpulist
@@ -123,6 +126,7 @@ class AgentCollector(Collector):
                 scheduler.add_metric([tier.label, name], counters.get(name, 0))
         yield scheduler
         yield from _throttle_metrics(state)
+        yield from wait_metrics(state)
         yield from _thread_metrics(state)
         yield CounterMetricFamily(f"{prefix}_threads_vanished", "Threads (or cgroups) that exited between "
                                   "being listed and read (skipped).", value=state.threads_vanished)
@@ -197,7 +201,10 @@ def observe_document(state: AgentState) -> dict[str, Any]:
             "used_m": 0,
             "pressure_pct": 0.0,
         }
+    for label, waits in tier_wait_summaries(state).items():
+        tiers[label]["runqueue_wait"] = waits
     pods: list[dict[str, Any]] = []
+    pod_waits = pod_wait_summaries(state)
     planned = {m.uid for m in state.plan.members} if state.plan is not None else set()
     throttling = pod_throttling(state)
     for pod in state.pods:
@@ -217,6 +224,7 @@ def observe_document(state: AgentState) -> dict[str, Any]:
             "cgroup": {"path": cgroup.path, "id": cgroup.cgroup_id} if cgroup else None,
             "throttling": {"nr_periods": throttle.nr_periods, "nr_throttled": throttle.nr_throttled,
                            "throttled_seconds": throttle.throttled_ns / 1e9} if throttle else None,
+            "runqueue_wait": pod_waits.get(pod.uid),
         })
     status = state.enforcer_status
     return {

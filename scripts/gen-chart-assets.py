@@ -75,6 +75,10 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("temper_pod_cpu_nr_throttled", "counter", "Limited pods: throttles per second", ("namespace", "pod")),
     MetricSpec("temper_pod_cpu_throttled_seconds", "counter", "Limited pods: time throttled (s per s)",
                ("namespace", "pod"), unit="s"),
+    # runqueue waits (the scheduler's BPF histograms, read every scan; nodeagent/waitmetrics.py)
+    MetricSpec("temper_runqueue_wait_seconds", "histogram", "Runqueue wait p99 per tier (s)", ("tier",), unit="s"),
+    MetricSpec("temper_pod_runqueue_wait_seconds", "histogram", "Runqueue wait p99 per pod (s)",
+               ("namespace", "pod"), unit="s"),
     # per-thread telemetry (procfs, every scan): top K threads per pod plus "other"
     MetricSpec("temper_pod_threads", "gauge", "Threads per pod", ("namespace", "pod")),
     MetricSpec("temper_pod_thread_cpu_seconds", "counter", "Top threads: CPU time (s per s)",
@@ -100,9 +104,10 @@ METRICS: tuple[MetricSpec, ...] = (
 
 COMPONENTS = (("agent", "Node agent (L0)"), ("extender", "Scheduler extender (L1)"),
               ("webhook", "Overcommit webhook (L1)"))
-COMPONENT_PREFIXES = {"agent": ("temper_agent_", "temper_pod_"), "extender": ("temper_extender_",),
-                      "webhook": ("temper_webhook_",)}
-"""Metric name prefixes each component exports (the agent also exports per-pod ``temper_pod_*``)."""
+COMPONENT_PREFIXES = {"agent": ("temper_agent_", "temper_pod_", "temper_runqueue_"),
+                      "extender": ("temper_extender_",), "webhook": ("temper_webhook_",)}
+"""Metric name prefixes each component exports (the agent also exports per-pod ``temper_pod_*``
+and the per-tier ``temper_runqueue_*``)."""
 _MAX_GAUGES = {"temper_agent_scan_duration_seconds"}
 """Gauges where the fleet's worst value matters, not the sum."""
 

@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from temper.bandwidth import Bandwidth
 from temper.plan import Plan, TierPlan
 from temper.tiers import Tier
+from temper.waits import WAIT_BUCKETS, WaitHistogram, merge
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 MAX_CPUS = 512
 MAX_CGROUPS = 65536
 MAX_BW_CGROUPS = 16384
 REASON_LEN = 128
 MSG_LEN = 256
 MAX_LLCS = 16
+MAX_WAIT_PODS = 4096
 
 
 class TierFlag(enum.IntFlag):
@@ -70,6 +72,8 @@ class MapName(enum.StrEnum):
     BW_STATS = "temper_bw_stats"
     TIMERS = "temper_timers"
     TOPOLOGY = "temper_topology"
+    WAIT = "temper_wait"
+    POD_WAIT = "temper_pod_wait"
 
 
 U32 = struct.Struct("<I")
@@ -81,6 +85,7 @@ EXIT_RECORD = struct.Struct(f"<qqQ{REASON_LEN}s{MSG_LEN}s")  # kind, exit_code, 
 TIMER_SIZE = 16  # sizeof(struct bpf_timer): temper_timers is pinned, never read or written
 CPU_TOPOLOGY = struct.Struct("<iI")  # sibling (-1 = none), llc index
 BW_CONFIG = struct.Struct("<QQQ")  # period_ns, quota_ns, burst_ns
+WAIT_HIST = struct.Struct(f"<QQ{WAIT_BUCKETS}Q")  # count, sum_ns, buckets
 BW_STATS = struct.Struct("<QQQqQQII")  # nr_periods, nr_throttled, throttled_ns, runtime_ns,
 #                                       period_start_ns, throttled_since_ns, throttled, pad
 
@@ -222,3 +227,14 @@ def decode_bw_stats(value: bytes, now_ns: int) -> ThrottleStats:
     if throttled and since:
         throttled_ns += max(0, now_ns - since)
     return ThrottleStats(periods, throttled_count, throttled_ns, runtime, bool(throttled))
+
+
+def decode_wait_hist(values: Sequence[bytes]) -> WaitHistogram:
+    """One temper_wait / temper_pod_wait value, per CPU -> their sum."""
+    per_cpu = []
+    for value in values:
+        if len(value) != WAIT_HIST.size:
+            raise ValueError(f"wait histogram is {len(value)} bytes, expected {WAIT_HIST.size}")
+        count, total, *buckets = WAIT_HIST.unpack(value)
+        per_cpu.append(WaitHistogram(count, total, tuple(buckets)))
+    return merge(per_cpu)

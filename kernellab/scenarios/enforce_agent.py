@@ -20,7 +20,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kernellab.guest import kubelet
 from kernellab.scenarios import _pods, _scx
@@ -94,6 +94,23 @@ def guest_main(ctx: Context) -> int:
     ctx.check("agent_enforces_cpu_max", abs(used - 0.3) <= 0.045 and bool(throttled)
               and float(throttled[0].rsplit(" ", 1)[1]) > 0, cpus=round(used, 3), metric=throttled)
 
+    # Runqueue waits from the scheduler's BPF histograms (telemetry.bpf.h), read by the agent
+    # every scan: per tier and per pod in /observe, histograms in /metrics. The busy Critical
+    # pod has its fenced CPU; the batch fillers queue behind each other on the shared CPU.
+    ctx.wait_for(lambda: (_tier_wait(agent, "background") or {}).get("count", 0) > 0, 10, 0.2)
+    observe = json.loads(agent.get("/observe"))
+    waits = {tier: (observe["tiers"][tier].get("runqueue_wait") or {}) for tier in ("critical", "background")}
+    by_name = {p["name"]: p.get("runqueue_wait") or {} for p in observe["pods"]}
+    exported = [ln for ln in agent.get("/metrics").decode().splitlines()
+                if ln.startswith('temper_pod_runqueue_wait_seconds_count{namespace="lab",pod="filler-0"}')]
+    critical, batch = waits["critical"], waits["background"]
+    ctx.check("runqueue_waits_observed", critical.get("count", 0) > 0 and batch.get("count", 0) > 0
+              and (critical.get("p99_us") or 0) > 0 and by_name.get("filler-0", {}).get("count", 0) > 0
+              and bool(exported) and float(exported[0].rsplit(" ", 1)[1]) > 0
+              and _mean_wait(batch) > _mean_wait(critical),
+              tiers=waits, pods={k: by_name[k] for k in ("critical", "filler-0", "capped") if k in by_name},
+              metric=exported)
+
     # CPU hotplug under the agent: still attached and enforcing, re-planned for 1 then 2 CPUs.
     online = Path("/sys/devices/system/cpu/cpu1/online")
     online.write_text("0")
@@ -163,6 +180,15 @@ def guest_main(ctx: Context) -> int:
         _scx.unpin(broken)
     _pods.signal_all(all_pids, signal.SIGKILL)
     return 0
+
+
+def _mean_wait(summary: dict[str, Any]) -> float:
+    return float(summary.get("sum_seconds", 0.0)) / max(1, int(summary.get("count", 0)))
+
+
+def _tier_wait(agent: GuestAgent, tier: str) -> dict[str, Any] | None:
+    wait: dict[str, Any] | None = json.loads(agent.get("/observe"))["tiers"][tier].get("runqueue_wait")
+    return wait
 
 
 def _cpus_used(cgroup: str, seconds: float) -> float:

@@ -13,6 +13,7 @@ import pytest
 
 from temper import bpfmaps
 from temper.tiers import Tier
+from temper.waits import WAIT_BUCKETS
 
 HEADER = (Path(__file__).resolve().parents[2] / "bpf" / "temper.h").read_text()
 C_SIZES = {"__u32": ("I", 4), "__u64": ("Q", 8), "__s64": ("q", 8), "__s32": ("i", 4)}
@@ -40,8 +41,8 @@ def c_struct_format(name: str) -> str:
         ctype, field = line.split()
         array = re.match(r"(\w+)\[(\w+)\]", field)
         if array:
-            assert ctype == "char"
-            fmt += f"{defines[array[2]]}s"
+            count = defines[array[2]]
+            fmt += f"{count}s" if ctype == "char" else f"{count}{C_SIZES[ctype][0]}"
         else:
             fmt += C_SIZES[ctype][0]
     return fmt
@@ -55,6 +56,7 @@ def c_struct_format(name: str) -> str:
     ("temper_bw_config", bpfmaps.BW_CONFIG),
     ("temper_bw_stats", bpfmaps.BW_STATS),
     ("temper_cpu_topology", bpfmaps.CPU_TOPOLOGY),
+    ("temper_wait_hist", bpfmaps.WAIT_HIST),
 ])
 def test_struct_layouts_match_the_c_header(c_name: str, py_struct: struct.Struct) -> None:
     c_format = c_struct_format(c_name)
@@ -70,6 +72,8 @@ def test_constants_and_enums_match() -> None:
     assert defines["TEMPER_MAX_CGROUPS"] == bpfmaps.MAX_CGROUPS
     assert defines["TEMPER_MAX_BW_CGROUPS"] == bpfmaps.MAX_BW_CGROUPS
     assert defines["TEMPER_MAX_LLCS"] == bpfmaps.MAX_LLCS
+    assert defines["TEMPER_WAIT_BUCKETS"] == WAIT_BUCKETS
+    assert defines["TEMPER_MAX_WAIT_PODS"] == bpfmaps.MAX_WAIT_PODS
     tiers = c_enum("temper_tier")
     assert {k.removeprefix("TEMPER_TIER_"): v for k, v in tiers.items() if k != "TEMPER_NR_TIERS"} == {
         t.name: t.value for t in Tier}

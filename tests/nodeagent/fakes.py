@@ -17,6 +17,7 @@ from temper.bandwidth import Bandwidth
 from temper.bpfmaps import ThrottleStats
 from temper.plan import Plan
 from temper.tiers import Tier
+from temper.waits import WaitHistogram
 
 
 @dataclass
@@ -117,6 +118,8 @@ class RecordingEnforcer:
         self.last_exit = ""
         self.counters: Mapping[Tier, Mapping[str, int]] = {}
         self.throttling: Mapping[int, ThrottleStats] = {}
+        self.waits: Mapping[Tier, WaitHistogram] = {}
+        self.pod_waits: Mapping[int, WaitHistogram] = {}
         self.bandwidth: Mapping[int, Bandwidth] | None = None
         """What the last apply was handed (None: leave the limits as they are)."""
         self.bandwidths: list[dict[int, Bandwidth]] = []
@@ -145,7 +148,7 @@ class RecordingEnforcer:
     async def status(self) -> EnforcerStatus:
         return EnforcerStatus(attached=self.attached, scheduler="temper" if self.attached else "",
                               last_exit=self.last_exit, attach_count=self.attach_count, counters=self.counters,
-                              throttling=self.throttling)
+                              throttling=self.throttling, waits=self.waits, pod_waits=self.pod_waits)
 
     def eject(self, reason: str) -> None:
         """What the kernel's watchdog does: the scheduler is gone, with an exit reason."""

@@ -30,6 +30,7 @@ from temper.plan import Plan, plan
 from temper.pods import PodInfo, QosClass
 from temper.tiers import Tier
 from temper.topology import NodeTopology
+from temper.waits import WAIT_BUCKETS, WaitHistogram
 
 U32, U64 = bpfmaps.U32, bpfmaps.U64
 
@@ -271,3 +272,21 @@ def test_the_layouts_follow_the_header_mirror() -> None:
     assert MAP_LAYOUTS[MapName.BW_STATS][2] == bpfmaps.BW_STATS.size == struct.calcsize("<QQQqQQII")
     assert MAP_LAYOUTS[MapName.STATS][3] == len(Tier) * bpfmaps.NR_STATS == 45
     assert len({kernel_name(name) for name in MapName}) == len(MapName), "cut names must stay distinct"
+
+
+async def test_status_reads_the_runqueue_wait_histograms_summed_over_cpus(enforcer: MapsOnlyEnforcer) -> None:
+    """The scheduler's per-CPU wait histograms (temper_wait per tier, temper_pod_wait per pod
+    cgroup, an LRU per-CPU hash) as the enforcer reads them: every CPU's copy added up."""
+    await enforcer.apply(_plan(), {"crit": 101})
+    with BpfMap.open(enforcer.maps_dir / MapName.WAIT) as waits, \
+            BpfMap.open(enforcer.maps_dir / MapName.POD_WAIT) as pod_waits:
+        one = WaitHistogram.of_waits([500, 3_000, 3_000])  # buckets 0, 2, 2
+        packed = bpfmaps.WAIT_HIST.pack(one.count, one.sum_ns, *one.buckets)
+        waits.update_percpu(U32.pack(Tier.CRITICAL), [packed] * waits.nr_cpus)
+        pod_waits.update_percpu(U64.pack(101), [packed] * pod_waits.nr_cpus)
+        status = await enforcer.status()
+    n = waits.nr_cpus
+    assert status.waits[Tier.CRITICAL] == WaitHistogram(3 * n, 6_500 * n, tuple(
+        (n if b == 0 else 2 * n if b == 2 else 0) for b in range(WAIT_BUCKETS)))
+    assert status.waits[Tier.BACKGROUND] == WaitHistogram()  # array slots exist, all zero
+    assert status.pod_waits == {101: status.waits[Tier.CRITICAL]}
