@@ -114,6 +114,13 @@ class ObservedThrottling(_Doc):
     throttled_seconds: float
 
 
+class ObservedWait(_Doc):
+    """A pod's runqueue-wait summary (the agent's ``temper.waits.summary``; p99 is a bucket's
+    upper bound, null when the wait fell in the open last bucket)."""
+    count: int = 0
+    p99_us: float | None = None
+
+
 class ObservedPod(_Doc):
     uid: str
     namespace: str = ""
@@ -125,6 +132,7 @@ class ObservedPod(_Doc):
     pressure_pct: float | None = None
     planned: bool = False
     throttling: ObservedThrottling | None = None
+    runqueue_wait: ObservedWait | None = None
 
 
 class ObservedTier(_Doc):

@@ -10,15 +10,17 @@ Rules:
 - ``used_m``, ``pressure_pct``, ``throttled`` and ``layer`` come from the agent; absent data
   (agent unreachable, pod not seen by the agent, a value it did not measure) is ``None``,
   never 0. ``throttled`` is cumulative (the UI derives a rate between samples).
-- ``runqueue_wait_p99_us`` and ``threads``: the agent's /observe has no per-pod runqueue
-  histogram or thread table yet (issue 12 adds them), so they are ``None`` until it does.
+- ``runqueue_wait_p99_us``: the agent's per-pod runqueue-wait p99 (the upper bound of the
+  scheduler's log2 bucket, since it attached); ``None`` when the agent reports no wait for the
+  pod (older agent, not attached, nothing recorded yet). ``threads``: the thread table is not
+  mapped into this view yet, so ``None``.
 - ``sampled_at`` is the UNIX time the console read the agent (or tried to).
 """
 
 from __future__ import annotations
 
 from console import models as m
-from console.agents import Observation, layer_of
+from console.agents import Observation, ObservedPod, layer_of
 
 
 def pod_performance(pod: m.PodSummary, observation: Observation | m.AgentStatus, now: float) -> m.PodPerformance:
@@ -36,5 +38,11 @@ def pod_performance(pod: m.PodSummary, observation: Observation | m.AgentStatus,
     return m.PodPerformance(used_m=seen.used_m if seen is not None else None, request_m=pod.request_m,
                             limit_m=pod.limit_m, throttled=throttled,
                             pressure_pct=seen.pressure_pct if seen is not None else None,
-                            runqueue_wait_p99_us=None, layer=layer_of(observation, pod.uid), threads=None,
+                            runqueue_wait_p99_us=_wait_p99(seen), layer=layer_of(observation, pod.uid), threads=None,
                             source="agent", sampled_at=now, agent=status)
+
+
+def _wait_p99(seen: ObservedPod | None) -> float | None:
+    if seen is None or seen.runqueue_wait is None or not seen.runqueue_wait.count:
+        return None
+    return seen.runqueue_wait.p99_us

@@ -34,6 +34,17 @@ def test_absent_measurements_are_null_and_requests_come_from_the_api() -> None:
     assert Observation().pods == [] and pod_performance(summary(), Observation(), 1.0).layer is None
 
 
+def test_the_agents_runqueue_wait_p99_reaches_the_pod_view() -> None:
+    """/observe ``pods[].runqueue_wait`` (the scheduler's BPF histograms, nodeagent.waitmetrics)."""
+    document = (b'{"pods": [{"uid": "u1", "runqueue_wait": {"count": 40, "sum_seconds": 0.01, "p50_us": 4.096,'
+                b' "p99_us": 524.288, "overflow": false}}, {"uid": "u2", "runqueue_wait": {"count": 0,'
+                b' "p99_us": null}}, {"uid": "u3", "runqueue_wait": null}]}')
+    observed = parse_observation(document)
+    assert pod_performance(summary("u1"), observed, 1.0).runqueue_wait_p99_us == 524.288
+    assert pod_performance(summary("u2"), observed, 1.0).runqueue_wait_p99_us is None  # nothing recorded
+    assert pod_performance(summary("u3"), observed, 1.0).runqueue_wait_p99_us is None
+
+
 async def test_performance_over_http_with_the_agent_up_then_down() -> None:
     async with running_console() as r:
         up = await r.get_json(PERF.format(name="web-2-aaaaa"))
