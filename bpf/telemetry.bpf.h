@@ -17,6 +17,10 @@
  * copy, no atomics, no locks. The bucket is fls64(wait / 1024) capped at the last bucket, by
  * a branch-free-enough binary search (BPF has no count-leading-zeros instruction).
  *
+ * COST
+ * temper_notelemetry.bpf.o (-DTEMPER_NO_TELEMETRY) compiles the recording out and keeps the
+ * maps; benchmarks/lab_bpf_cost.py --telemetry runs both in one boot, alternating.
+ *
  * INVARIANTS
  * - In every histogram, on every CPU, count == the sum of the buckets (one writer per CPU:
  *   ops.running runs with the CPU's rq lock held and never nests on that CPU).
@@ -62,6 +66,22 @@ static __always_inline void wait_add(struct temper_wait_hist *h, u32 bucket, u64
 		h->buckets[bucket]++;
 }
 
+#ifdef TEMPER_NO_TELEMETRY
+/* The telemetry-cost baseline (temper_notelemetry.bpf.o): same maps, nothing recorded. */
+static __always_inline void wait_begin(struct task_ctx *tctx, u64 now) {}
+static __always_inline void wait_cancel(struct task_ctx *tctx) {}
+static __always_inline void wait_end(struct task_ctx *tctx, u64 now) {}
+/* From ops.init: a program must reference the maps, or the agent cannot find them by program. */
+static __always_inline void telemetry_keep_maps(void)
+{
+	u32 tier = 0;
+	u64 pod = 0;
+
+	bpf_map_lookup_elem(&temper_wait, &tier);
+	bpf_map_lookup_elem(&temper_pod_wait, &pod);
+}
+#else
+static __always_inline void telemetry_keep_maps(void) {}
 /* @tctx is runnable from @now (a wake-up, a slice end while runnable, a release from parking). */
 static __always_inline void wait_begin(struct task_ctx *tctx, u64 now)
 {
@@ -103,5 +123,6 @@ static __always_inline void wait_end(struct task_ctx *tctx, u64 now)
 	if (h)
 		wait_add(h, bucket, wait);
 }
+#endif /* TEMPER_NO_TELEMETRY */
 
 #endif /* __TEMPER_TELEMETRY_BPF_H */

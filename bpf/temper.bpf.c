@@ -1109,6 +1109,7 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(temper_init)
 #endif
 	refresh_masks(current_generation());
 	bw_arm();
+	telemetry_keep_maps();
 	return 0;
 }
 

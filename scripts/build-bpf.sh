@@ -2,7 +2,8 @@
 # Build Temper's sched_ext scheduler into bpf/build/: temper.bpf.o (the product),
 # temper_kbw.bpf.o (the same plus the 6.17+ cgroup bandwidth callbacks; the agent picks it
 # where the kernel has them) and temper_broken.bpf.o (a variant that never dispatches, for
-# the watchdog lab test). -mcpu=v3: compare-and-swap atomics (every supported kernel has them).
+# the watchdog lab test) and temper_notelemetry.bpf.o (telemetry.bpf.h's recording compiled out,
+# maps kept: the telemetry-cost benchmark's baseline, benchmarks/lab_bpf_cost.py). -mcpu=v3: compare-and-swap atomics (every supported kernel has them).
 # One object serves every supported kernel: it is compiled once against a 7.2 vmlinux.h and
 # relocated at load time (CO-RE); bpf/common.bpf.h carries the kfunc shims.
 # Used by `make test`, the lab, and the Dockerfile's build stage.
@@ -31,4 +32,5 @@ build() {  # build OUTPUT [extra flags...]
 build temper.bpf.o
 build temper_kbw.bpf.o -DTEMPER_KERNEL_BW
 build temper_broken.bpf.o -DTEMPER_BROKEN
-echo "build-bpf: bpf/build/temper.bpf.o bpf/build/temper_kbw.bpf.o bpf/build/temper_broken.bpf.o ($("$CLANG" --version | head -n 1))"
+build temper_notelemetry.bpf.o -DTEMPER_NO_TELEMETRY
+echo "build-bpf: bpf/build/temper.bpf.o bpf/build/temper_kbw.bpf.o bpf/build/temper_broken.bpf.o bpf/build/temper_notelemetry.bpf.o ($("$CLANG" --version | head -n 1))"
