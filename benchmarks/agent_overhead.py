@@ -10,7 +10,10 @@ interval (2 s), with /metrics and /observe each scraped every 15 s (Prometheus' 
   baseline  an idle asyncio loop that wakes every 2 s and serves the same two URLs with an
             empty aiohttp app (interpreter + event loop + HTTP server floor);
   agent-0   ``temper agent serve --observe-only`` with no pods;
-  agent-110 ``temper agent serve --observe-only`` observing 110 pods.
+  agent-110 ``temper agent serve --observe-only`` observing 110 pods;
+  threads   the same with ``--threads`` real threads (default 1,000, held by a child process,
+            listed in the pods' container ``cgroup.threads``; the agent reads the host's /proc),
+            with per-thread telemetry on and with ``--no-threads``.
 CPU time is the sum over the child's threads of ``/proc/PID/task/*/schedstat`` (ns on CPU),
 sampled after a warm-up. Run: ``python benchmarks/agent_overhead.py [--seconds 60]``.
 """
@@ -39,6 +42,15 @@ from tests.core.factories import container, pod  # noqa: E402
 from tests.nodeagent.trees import write_pod_cgroup, write_sysfs, write_usage  # noqa: E402
 
 TIERS = ("critical", "high", "normal", "low", "background")
+HOLDER = r"""
+import sys, threading, time
+gate = threading.Event()
+threads = [threading.Thread(target=gate.wait, daemon=True) for _ in range(int(sys.argv[1]))]
+for t in threads:
+    t.start()
+print(" ".join(str(t.native_id) for t in threads), flush=True)
+time.sleep(10**6)
+"""
 BASELINE = r"""
 import asyncio, sys
 from aiohttp import web
@@ -121,6 +133,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--pods", type=int, default=110)
     parser.add_argument("--scrape-every", type=float, default=15.0)
+    parser.add_argument("--threads", type=int, default=1000, help="real threads spread over the pods (0: no arm)")
     args = parser.parse_args()
     with TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -146,8 +159,21 @@ def main() -> int:
             ("agent, 0 pods", [*agent, "--pods-file", str(empty)]),
             (f"agent, {args.pods} pods", [*agent, "--pods-file", str(pods_file)]),
         ]
+        holder = None
+        if args.threads:
+            arms += [(f"agent, {args.pods} pods, {args.threads} threads", [*agent, "--pods-file", str(pods_file)]),
+                     (f"agent, {args.pods} pods, {args.threads} threads, --no-threads",
+                      [*agent, "--pods-file", str(pods_file), "--no-threads"])]
         results: list[tuple[str, float, int]] = []
         for name, command in arms:
+            if "threads" in name and holder is None:  # the thread arms come last: list them now
+                holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(args.threads)], stdout=subprocess.PIPE)
+                assert holder.stdout is not None
+                tids = [int(t) for t in holder.stdout.readline().split()]
+                for i, directory in enumerate(dirs):  # each pod's container cgroup lists its share
+                    (directory / "cri-containerd-0123abcd.scope" / "cgroup.threads").write_text(
+                        "".join(f"{t}\n" for t in tids[i::len(dirs)]))
+                (sysfs / "proc").symlink_to("/proc")  # the agent reads /proc under --sysfs-root
             if "agent" in name:
                 command = [*command]
                 # The agent logs its address at INFO; keep that one line visible.
@@ -161,6 +187,9 @@ def main() -> int:
             results.append((name, pct, scrapes))
         stop.set()
         thread.join()
+        if holder is not None:
+            holder.kill()
+            holder.wait()
     baseline = results[0][1]
     print(f"scan interval 2.0 s (default); {args.seconds:.0f} s per arm after {args.warmup:.0f} s warm-up; "
           f"/metrics + /observe scraped every {args.scrape_every:.0f} s; {os.cpu_count()} host CPUs (shared)")
