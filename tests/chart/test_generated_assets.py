@@ -86,7 +86,7 @@ def test_dashboard_metric_list_equals_what_the_component_registers(component: st
 
 
 def test_every_dashboard_query_uses_the_exposed_series_names() -> None:
-    dashboard = json.loads((CHART / "dashboards" / "temper.json").read_text())
+    dashboard = json.loads((CHART / "dashboards" / "temper-fleet.json").read_text())
     script = load_script()
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     assert len(exprs) == len(script.METRICS)
