@@ -233,11 +233,12 @@ class Panel:
     description: str = ""
 
 
-def layout(sections: tuple[tuple[str, tuple[Panel, ...]], ...]) -> list[dict[str, object]]:
-    """Rows of panels, left to right, wrapping at 24 columns."""
+def layout(sections: tuple[tuple[str, tuple[Panel, ...]], ...], first_id: int = 1,
+           top: int = 0) -> list[dict[str, object]]:
+    """Rows of panels, left to right, wrapping at 24 columns; ids from ``first_id``, rows from ``top``."""
     panels: list[dict[str, object]] = []
-    next_id = 1
-    y = 0
+    next_id = first_id
+    y = top
     for heading, members in sections:
         panels.append({"id": next_id, "type": "row", "title": heading, "collapsed": False,
                        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
@@ -368,6 +369,23 @@ POD_SECTIONS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
 """The pod dashboard: every query selects one pod by ``namespace`` and ``pod``."""
 
 
+FLEET_NODE_SECTIONS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
+    ("Nodes", (
+        Panel("Enforcement state per node",
+              (Query("max by (node, state) (temper_agent_enforcement_state) > 0", instant=True, format="table"),),
+              kind="table", width=12, height=10,
+              description="One row per node: the state whose gauge is 1 (node from the agent's ServiceMonitor)."),
+        Panel("Nodes without the BPF scheduler attached",
+              (Query("count(max by (node) (temper_agent_scheduler_attached) == 0) or vector(0)", "detached"),),
+              kind="stat", width=6, height=10),
+        Panel("Fleet CPUs: online and fenced",
+              (Query("sum(temper_agent_online_cpus)", "online"), Query("sum(temper_agent_fenced_cpus)", "fenced")),
+              width=6, height=10),
+    )),
+)
+"""Fleet panels beyond the one-per-family rows: which node is in which state."""
+
+
 def render_node_dashboard() -> str:
     variables = [query_variable("node", "Node", "label_values(temper_agent_online_cpus, node)")]
     return dashboard_document("temper-node", "Temper node",
@@ -409,6 +427,7 @@ def render_dashboard() -> str:
             })
             next_id += 1
         y += ((len(members) + 2) // 3) * 8
+    panels += layout(FLEET_NODE_SECTIONS, first_id=next_id, top=y)
     return dashboard_document("temper-overview", "Temper fleet",
                               "Every metric family Temper's components export, summed over the fleet.",
                               [], panels)

@@ -172,3 +172,13 @@ def test_the_pod_dashboard_has_a_runqueue_heatmap_and_a_thread_table() -> None:
     assert "temper_pod_runqueue_wait_seconds_bucket" in heatmap and "sum by (le)" in heatmap
     (table,) = by_type["table"]
     assert table.startswith("topk(") and "temper_pod_thread_cpu_seconds_total" in table
+
+
+def test_panel_ids_are_unique_and_panels_fit_the_grid() -> None:
+    for name in DASHBOARDS:
+        panels = json.loads((CHART / "dashboards" / name).read_text())["panels"]
+        ids = [panel["id"] for panel in panels]
+        assert len(ids) == len(set(ids)), name
+        for panel in panels:
+            grid = panel["gridPos"]
+            assert grid["x"] + grid["w"] <= 24, (name, panel["title"])
