@@ -279,14 +279,16 @@ def test_kube_scheduler_tag_follows_the_cluster_minor_version(helm: Path) -> Non
     assert container["image"] == "registry.k8s.io/kube-scheduler:v1.30.0"
 
 
-def test_dashboard_configmap_carries_the_generated_dashboard(helm: Path) -> None:
+def test_dashboard_configmap_carries_the_generated_dashboards(helm: Path) -> None:
     import json
 
     from tests.chart.conftest import CHART
 
     configmap = find(render("everything"), "ConfigMap", "infera-dashboard")
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(configmap["data"]["temper.json"]) == json.loads((CHART / "dashboards/temper.json").read_text())
+    assert sorted(configmap["data"]) == ["temper-fleet.json", "temper-node.json", "temper-pod.json"]
+    for key, text in configmap["data"].items():
+        assert json.loads(text) == json.loads((CHART / "dashboards" / key).read_text()), key
 
 
 @pytest.mark.parametrize("value_set", ["everything", "console-full"])
