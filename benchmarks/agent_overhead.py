@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -165,37 +166,40 @@ def main() -> int:
                      (f"agent, {args.pods} pods, {args.threads} threads, --no-threads",
                       [*agent, "--pods-file", str(pods_file), "--no-threads"])]
         results: list[tuple[str, float, int]] = []
-        for name, command in arms:
-            if "threads" in name and holder is None:  # the thread arms come last: list them now
-                holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(args.threads)], stdout=subprocess.PIPE)
-                assert holder.stdout is not None
-                tids = [int(t) for t in holder.stdout.readline().split()]
-                for i, directory in enumerate(dirs):  # each pod's container cgroup lists its share
-                    (directory / "cri-containerd-0123abcd.scope" / "cgroup.threads").write_text(
-                        "".join(f"{t}\n" for t in tids[i::len(dirs)]))
-                (sysfs / "proc").symlink_to("/proc")  # the agent reads /proc under --sysfs-root
-            if "agent" in name:
-                command = [*command]
-                # The agent logs its address at INFO; keep that one line visible.
-                command[command.index("WARNING")] = "INFO"
-            process, base = start(command, root / f"{len(results)}.log")
-            try:
-                pct, scrapes = measure(process, base, args.seconds, args.warmup, args.scrape_every)
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
-            results.append((name, pct, scrapes))
-        stop.set()
-        thread.join()
-        if holder is not None:
-            holder.kill()
-            holder.wait()
+        try:
+            for name, command in arms:
+                if "threads" in name and holder is None:  # the thread arms come last: list them now
+                    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(args.threads)], stdout=subprocess.PIPE)
+                    assert holder.stdout is not None
+                    tids = [int(t) for t in holder.stdout.readline().split()]
+                    for i, directory in enumerate(dirs):  # each pod's container cgroup lists its share
+                        (directory / "cri-containerd-0123abcd.scope" / "cgroup.threads").write_text(
+                            "".join(f"{t}\n" for t in tids[i::len(dirs)]))
+                    shutil.rmtree(sysfs / "proc")  # the agent reads /proc under --sysfs-root: the host's now
+                    (sysfs / "proc").symlink_to("/proc")
+                if "agent" in name:
+                    command = [*command]
+                    # The agent logs its address at INFO; keep that one line visible.
+                    command[command.index("WARNING")] = "INFO"
+                process, base = start(command, root / f"{len(results)}.log")
+                try:
+                    pct, scrapes = measure(process, base, args.seconds, args.warmup, args.scrape_every)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=10)
+                results.append((name, pct, scrapes))
+        finally:
+            stop.set()
+            thread.join()
+            if holder is not None:
+                holder.kill()
+                holder.wait()
     baseline = results[0][1]
     print(f"scan interval 2.0 s (default); {args.seconds:.0f} s per arm after {args.warmup:.0f} s warm-up; "
           f"/metrics + /observe scraped every {args.scrape_every:.0f} s; {os.cpu_count()} host CPUs (shared)")
-    print(f"{'arm':<36}{'CPU % of one core':>18}{'minus baseline':>16}{'scrapes':>9}")
+    print(f"{'arm':<52}{'CPU % of one core':>18}{'minus baseline':>16}{'scrapes':>9}")
     for name, pct, scrapes in results:
-        print(f"{name:<36}{pct:>18.3f}{pct - baseline:>16.3f}{scrapes:>9}")
+        print(f"{name:<52}{pct:>18.3f}{pct - baseline:>16.3f}{scrapes:>9}")
     return 0
 
 

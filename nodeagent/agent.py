@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -209,6 +210,8 @@ class Agent:
         self.reader = UsageReader(cgroup_root)
         self.facts = FactsReader(cgroup_root)
         self.threads = ThreadReader(cgroup_root, proc_root) if read_threads else None
+        self._threads_read_at = -math.inf
+        """time.monotonic() of the last thread read (every ``thread_scan_interval_s``, and on a rescan)."""
         """Per-thread telemetry (None: ``--no-threads``, e.g. no host PID namespace)."""
         self._malformed: dict[str, set[int]] = {"limit": set(), "cpuset": set()}
         """Per file kind, the cgroup ids whose file is malformed now (each logged once)."""
@@ -338,7 +341,9 @@ class Agent:
             skipped[SKIP_MALFORMED_POD] = len(state.pod_errors)
             state.skipped = skipped
         self._read_skipped = bool(transient)
-        if self.threads is not None:
+        now = time.monotonic()
+        if self.threads is not None and (rescan or now - self._threads_read_at >= self.config.thread_scan_interval_s):
+            self._threads_read_at = now
             state.threads = self.threads.read(state.cgroups, time.time())
             state.threads_vanished += state.threads.vanished
 

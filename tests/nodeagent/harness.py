@@ -59,7 +59,9 @@ def make_agent(node: Node, enforcer: Enforcer, observe_only: bool = False,
     source = FilePodSource(node.pods_file, "node-a", poll_s=0.05)
     source.refresh()
     state = AgentState(node_name="node-a", topology=read_topology(node.sysfs_root), observe_only=observe_only)
-    return Agent(config or AgentConfig(scan_interval_s=0.1), state, source, enforcer, str(node.cgroup_root),
+    # thread_scan_interval_s 0: threads are read at every step (tests step by hand).
+    config = config or AgentConfig(scan_interval_s=0.1, thread_scan_interval_s=0.0)
+    return Agent(config, state, source, enforcer, str(node.cgroup_root),
                  publisher, proc_root=str(proc_root or node.sysfs_root / "proc"), read_threads=read_threads)
 
 

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from nodeagent.agent import Agent
 from nodeagent.server import create_app
+from temper.config import AgentConfig
 from temper.threadsnap import DEFAULT_TOP_K, snapshot_from_dict
 from tests.nodeagent.fakes import RecordingEnforcer
 from tests.nodeagent.harness import Node, make_agent, make_node
@@ -149,3 +150,22 @@ async def test_no_threads_reads_no_thread_and_says_so_by_an_empty_snapshot(tmp_p
     await agent.step()
     assert agent.threads is None
     assert agent.state.threads.taken_at == 0.0 and not agent.state.threads.pods and not agent.state.threads.errors
+
+
+async def test_threads_are_read_every_thread_scan_interval_not_every_scan(tmp_path: Path) -> None:
+    """The default cadence (30 s, ``agent.threadScanIntervalSeconds``): ~15 us per thread makes
+    a read at every 2 s scan too dear (benchmarks/agent_overhead.py); a rescan reads at once."""
+    node = make_node(tmp_path)
+    node.add_pod("web")
+    agent = make_agent(node, RecordingEnforcer(), config=AgentConfig(scan_interval_s=0.1))
+    await agent.start()
+    await agent.step()
+    first = agent.state.threads.taken_at
+    _give_threads(node, agent, "web", 3, 1000)
+    for _ in range(3):
+        await agent.step()
+    assert first > 0 and agent.state.threads.taken_at == first  # the same snapshot: nothing re-read
+    assert all(pod.total == 0 for pod in agent.state.threads.pods.values())
+    agent._threads_read_at -= 30.0  # the interval has passed
+    await agent.step()
+    assert agent.state.threads.taken_at > first and len(next(iter(agent.state.threads.pods.values())).threads) == 3
