@@ -157,7 +157,7 @@ class _Scoped:
             policy.window_s, policy.percentile, len(usage), excluded,
             round(percentile(usage, policy.percentile), 1) if usage else None,
             round(statistics.fmean(usage), 1) if usage else None, max(usage) if usage else None, throttle_pct,
-            max((v for v in (runqueue_p99_ms(view) for view in views) if v is not None), default=None),
+            self._runqueue_p99_ms(views),
             round(percentile(pressure, 99), 2) if pressure else None,
             self._granularity(views), self.group.mapping, self._hpa_text(), "; ".join(sorted(startup)),
             "; ".join(sorted(threads_notes)) or f"{len(views)} pod(s) with thread rates", ())
@@ -166,6 +166,15 @@ class _Scoped:
                       f"the policy needs {policy.min_samples}")
             return [Recommendation(Kind.REFUSED, scope, current, {}, reason, self._evidence(evidence), NO_CONFIDENCE)]
         return self._decide(usage, views, current, evidence)
+
+    def _runqueue_p99_ms(self, views: Sequence[ThreadView]) -> float | None:
+        """The scheduler's own per-pod p99 (BPF histogram, latest sample) when the agent reports
+        it; else the p99 over thread intervals of mean wait per run (procfs)."""
+        from_scheduler = [s.samples[-1].runqueue_p99_us for s in self.group.series]
+        known = [v for v in from_scheduler if v is not None]
+        if known:
+            return round(max(known) / 1000, 3)
+        return max((v for v in (runqueue_p99_ms(view) for view in views) if v is not None), default=None)
 
     def _keeper(self, starts: Callable[[float], bool]) -> Callable[[float], bool]:
         return lambda t: t >= self.cutoff and not starts(t)

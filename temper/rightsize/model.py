@@ -64,7 +64,9 @@ class Evidence:
     throttle_pct: float | None
     """Throttled CFS periods / periods over the window, percent (None: no limit or no counters)."""
     runqueue_p99_ms: float | None
-    """p99 over thread intervals of mean runqueue wait per run (None: no thread data)."""
+    """The scheduler's per-pod runqueue-wait p99 (its BPF histogram, since it attached: an upper
+    bound within 2x) when the agent reports it, else the p99 over thread intervals of mean
+    runqueue wait per run (None: neither)."""
     pressure_p99_pct: float | None
     granularity: str
     """Pod (``used_m`` is per pod) or per container, and how."""

@@ -56,6 +56,9 @@ class PodSample:
     tier: str
     pressure_pct: float | None
     throttling: Throttling | None
+    runqueue_p99_us: float | None = None
+    """The scheduler's runqueue-wait p99 for the pod since it attached (``runqueue_wait``, newer
+    agents; None: not reported, or the wait fell in the open last bucket)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,10 @@ def _throttling(value: Any) -> Throttling | None:
     return Throttling(periods, throttled, seconds or 0.0)
 
 
+def _runqueue_p99(value: Any) -> float | None:
+    return _number(value.get("p99_us")) if isinstance(value, Mapping) else None
+
+
 def _threads(body: Mapping[str, Any], where: str) -> ThreadsDoc | None:
     """The document's ``threads`` section, decoded by the agent's own schema (temper.threadsnap)."""
     section = body.get("threads")
@@ -143,7 +150,7 @@ def observe(documents: Sequence[Document]) -> Observed:
             series.samples.append(PodSample(
                 doc.taken_at, _number(used), _int(entry.get("request_m")), _int(entry.get("limit_m")),
                 str(entry.get("phase", "")), str(entry.get("tier", "")), _number(entry.get("pressure_pct")),
-                _throttling(entry.get("throttling"))))
+                _throttling(entry.get("throttling")), _runqueue_p99(entry.get("runqueue_wait"))))
             pod_threads = threads.pods.get(uid) if threads is not None else None
             if threads is not None and pod_threads is not None:
                 series.threads.append(ThreadSnapshot(threads.taken_at, pod_threads.threads, pod_threads.rest.cpu_ns,

@@ -188,3 +188,15 @@ def test_a_container_resource_hpa_on_a_multi_container_pod_is_refused() -> None:
         "name": "cpu", "container": "app", "target": {"type": "Utilization", "averageUtilization": 60}}}]
     rec = only(recommend(documents(tracks), hpas=[scaler], pods=pods), Kind.REFUSED)
     assert "container app's CPU utilization" in rec.reason
+
+
+def test_the_schedulers_own_runqueue_p99_is_the_evidence_when_the_agent_reports_it() -> None:
+    """Newer agents put the BPF histogram's per-pod p99 in ``pods[].runqueue_wait``; it wins
+    over the procfs thread estimate (2.0 ms above), and the newest sample's value is used."""
+    docs = documents([saturated_thread_track()])
+    for i, doc in enumerate(docs):
+        for entry in doc.body["pods"]:
+            entry["runqueue_wait"] = {"count": 10 + i, "sum_seconds": 0.001, "p50_us": 4.096,
+                                      "p99_us": 131.072 if i < len(docs) - 1 else 524.288, "overflow": False}
+    rec = only(recommend(docs), Kind.EXCLUSIVE_CORE_PROFILE)
+    assert rec.evidence.runqueue_p99_ms == pytest.approx(0.524, abs=0.001)
