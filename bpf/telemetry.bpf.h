@@ -97,7 +97,7 @@ static __always_inline void wait_cancel(struct task_ctx *tctx)
 /* From ops.running: the wait that ends now, into the tier's and the pod's histograms. */
 static __always_inline void wait_end(struct task_ctx *tctx, u64 now)
 {
-	struct temper_wait_hist *h, zero = {};
+	struct temper_wait_hist *h;
 	u64 wait, pod = tctx->pod_id;
 	u32 tier = tctx->tier, bucket;
 
@@ -117,6 +117,8 @@ static __always_inline void wait_end(struct task_ctx *tctx, u64 now)
 		return;
 	h = bpf_map_lookup_elem(&temper_pod_wait, &pod);
 	if (!h) {
+		struct temper_wait_hist zero = {};	/* 208 bytes: zeroed only for a pod's first wait here */
+
 		bpf_map_update_elem(&temper_pod_wait, &pod, &zero, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&temper_pod_wait, &pod);
 	}

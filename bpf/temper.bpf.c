@@ -57,6 +57,9 @@
  *   shared CPU:  SHARED, CRITICAL (first when nothing is fenced; after SHARED while the fence
  *                is saturated), LOW, BACKGROUND.
  *   fenced CPU:  CRITICAL, then the tiers allowed to borrow: SHARED, LOW, BACKGROUND.
+ *   At a slice end the task that just ran (still runnable, within quota, allowed there) is
+ *   kept in preference to any queue below its own (kept_queue): the kernel calls dispatch
+ *   before it re-enqueues that task, so its own queue looks empty.
  *
  * SMT ISOLATION
  * The fence is whole cores. While a Critical task runs on a fenced CPU (cpu_ctx

@@ -23,7 +23,8 @@ One iteration (``Agent.step``):
      plan handed over is always complete — the enforcer applies all or nothing;
   3b. read every pod's threads from procfs (``nodeagent.threads``: ``cgroup.threads`` of the
      pod and container cgroups, ``/proc/<tid>/stat`` and ``schedstat``) into one
-     ``ThreadSnapshot``, top-K per pod (``temper.threadsnap``); once per scan, never per request;
+     ``ThreadSnapshot``, top-K per pod (``temper.threadsnap``); every ``thread_scan_interval_s``
+     (at most once per scan), never per request;
   4. refresh the enforcer's status, derive the enforcement state, publish annotations.
 
 Modes and the invariants between them:
@@ -211,7 +212,7 @@ class Agent:
         self.facts = FactsReader(cgroup_root)
         self.threads = ThreadReader(cgroup_root, proc_root) if read_threads else None
         self._threads_read_at = -math.inf
-        """time.monotonic() of the last thread read (every ``thread_scan_interval_s``, and on a rescan)."""
+        """time.monotonic() of the last thread read (every ``thread_scan_interval_s``; first scan at once)."""
         """Per-thread telemetry (None: ``--no-threads``, e.g. no host PID namespace)."""
         self._malformed: dict[str, set[int]] = {"limit": set(), "cpuset": set()}
         """Per file kind, the cgroup ids whose file is malformed now (each logged once)."""
@@ -342,7 +343,7 @@ class Agent:
             state.skipped = skipped
         self._read_skipped = bool(transient)
         now = time.monotonic()
-        if self.threads is not None and (rescan or now - self._threads_read_at >= self.config.thread_scan_interval_s):
+        if self.threads is not None and now - self._threads_read_at >= self.config.thread_scan_interval_s:
             self._threads_read_at = now
             state.threads = self.threads.read(state.cgroups, time.time())
             state.threads_vanished += state.threads.vanished

@@ -108,6 +108,13 @@ class _PodRead:
         if self.error is None:
             self.error = message
 
+    def os_error(self, exc: OSError, what: str) -> None:
+        """A thread or cgroup that went away mid-read is churn (counted); anything else an error."""
+        if exc.errno in _GONE:
+            self.vanished += 1
+        else:
+            self.fail(f"cannot {what}: {exc.strerror or exc}")
+
 
 class ThreadReader:
     def __init__(self, cgroup_root: str | Path, proc_root: str | Path = "/proc", top_k: int = DEFAULT_TOP_K,
@@ -129,10 +136,7 @@ class ThreadReader:
                 with os.scandir(directory) as entries:
                     children = sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
             except OSError as exc:
-                if exc.errno in _GONE:
-                    read.vanished += 1
-                else:
-                    read.fail(f"cannot list {directory}: {exc.strerror or exc}")
+                read.os_error(exc, f"list {directory}")
                 continue
             pending += [(f"{directory}/{name}", container or name, depth + 1) for name in children]
 
@@ -142,10 +146,7 @@ class ThreadReader:
             comm, state, last_cpu = parse_stat(_read(f"{base}/stat"))
             cpu_ns, wait_ns, timeslices = parse_schedstat(_read(f"{base}/schedstat"))
         except OSError as exc:
-            if exc.errno in _GONE:
-                read.vanished += 1
-            else:
-                read.fail(f"cannot read {base}: {exc.strerror or exc}")
+            read.os_error(exc, f"read {base}")
             return
         except ThreadReadError as exc:
             read.fail(f"{base}: {exc}")
@@ -170,10 +171,7 @@ class ThreadReader:
             try:
                 listed = _read_all(f"{directory}/cgroup.threads")
             except OSError as exc:
-                if exc.errno in _GONE:
-                    read.vanished += 1
-                else:
-                    read.fail(f"cannot read {directory}/cgroup.threads: {exc.strerror or exc}")
+                read.os_error(exc, f"read {directory}/cgroup.threads")
                 continue
             for tid in _tids(listed):
                 if tid == 0:  # lost its PID while dying (older kernels print it)

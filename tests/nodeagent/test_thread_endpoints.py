@@ -154,7 +154,7 @@ async def test_no_threads_reads_no_thread_and_says_so_by_an_empty_snapshot(tmp_p
 
 async def test_threads_are_read_every_thread_scan_interval_not_every_scan(tmp_path: Path) -> None:
     """The default cadence (30 s, ``agent.threadScanIntervalSeconds``): ~15 us per thread makes
-    a read at every 2 s scan too dear (benchmarks/agent_overhead.py); a rescan reads at once."""
+    a read at every 2 s scan too dear (benchmarks/agent_overhead.py); the first scan reads at once."""
     node = make_node(tmp_path)
     node.add_pod("web")
     agent = make_agent(node, RecordingEnforcer(), config=AgentConfig(scan_interval_s=0.1))
